@@ -1,0 +1,1 @@
+"""Kiln's HTTP layer: thin FastAPI routes over orchestrator.service, and the preview host."""

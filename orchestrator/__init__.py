@@ -1,0 +1,1 @@
+"""Kiln's library: build pipeline, sandbox, queue, storage, log bus, settings and CLI."""

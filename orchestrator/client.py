@@ -1,0 +1,109 @@
+"""A small HTTP client for Kiln's API, used by the CLI (and handy in scripts and tests)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+from httpx_sse import connect_sse
+
+from orchestrator.errors import KilnError
+
+SKIP_DIRS = frozenset({"node_modules", ".git", "dist"})
+
+
+class ApiError(KilnError):
+    """Raised when the API answers with an error body (or not at all)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message, code=code)
+        self.http_status = status
+
+
+def tar_project(root: Path) -> bytes:
+    """A gzipped tarball of a project folder, without node_modules, .git and dist."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for folder, dirs, files in os.walk(root):
+            dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS)
+            for name in sorted(files):
+                path = Path(folder, name)
+                if path.is_symlink():
+                    continue
+                archive.add(path, arcname=path.relative_to(root).as_posix(), recursive=False)
+    return buffer.getvalue()
+
+
+class KilnClient:
+    """Talks to one Kiln API."""
+
+    def __init__(self, base_url: str, timeout: float = 30.0) -> None:
+        self.http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout)
+
+    def _json(self, response: httpx.Response) -> Any:
+        if response.is_success:
+            return response.json()
+        try:
+            error = response.json()["error"]
+            raise ApiError(response.status_code, error["code"], error["message"])
+        except (ValueError, KeyError, TypeError):
+            raise ApiError(response.status_code, "http_error", response.text[:300]) from None
+
+    def submit_files(self, files: dict[str, str], **fields: Any) -> dict[str, Any]:
+        """Submit a JSON file map (with optional template, project, limits)."""
+        body = {"files": files, **{k: v for k, v in fields.items() if v is not None}}
+        return self._json(self.http.post("/api/v1/builds", json=body))  # type: ignore[no-any-return]
+
+    def submit_dir(self, root: Path, **params: Any) -> dict[str, Any]:
+        """Submit a project folder as a tarball."""
+        query = {k: v for k, v in params.items() if v is not None}
+        response = self.http.post(
+            "/api/v1/builds",
+            content=tar_project(root),
+            params=query,
+            headers={"Content-Type": "application/gzip"},
+        )
+        return self._json(response)  # type: ignore[no-any-return]
+
+    def build(self, build_id: str) -> dict[str, Any]:
+        """One build's record."""
+        return self._json(self.http.get(f"/api/v1/builds/{build_id}"))  # type: ignore[no-any-return]
+
+    def builds(self, **filters: Any) -> list[dict[str, Any]]:
+        """Builds, newest first."""
+        query = {k: v for k, v in filters.items() if v is not None}
+        return self._json(self.http.get("/api/v1/builds", params=query))["items"]  # type: ignore[no-any-return]
+
+    def cancel(self, build_id: str) -> dict[str, Any]:
+        """Ask for a build to be cancelled."""
+        return self._json(self.http.post(f"/api/v1/builds/{build_id}/cancel"))  # type: ignore[no-any-return]
+
+    def logs(self, build_id: str) -> str:
+        """The build's log so far, as plain text."""
+        response = self.http.get(f"/api/v1/builds/{build_id}/logs")
+        if not response.is_success:
+            self._json(response)
+        return response.text
+
+    def events(
+        self, build_id: str, last_event_id: str | None = None
+    ) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        """Follow a build's SSE stream: (id, event, data) until ``end``."""
+        headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
+        with connect_sse(
+            self.http, "GET", f"/api/v1/builds/{build_id}/events", headers=headers,
+            timeout=httpx.Timeout(30.0, read=None),
+        ) as source:
+            if not source.response.is_success:
+                source.response.read()
+                self._json(source.response)
+            for sse in source.iter_sse():
+                yield sse.id, sse.event, json.loads(sse.data)
+                if sse.event == "end":
+                    return

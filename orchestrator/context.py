@@ -1,0 +1,89 @@
+"""Wiring: the settings, clients and services a process uses, made once per process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
+
+import docker
+import redis
+import redis.asyncio as aioredis
+
+from orchestrator.db import get_engine
+from orchestrator.errors import Unavailable
+from orchestrator.logbus import LogBus
+from orchestrator.sandbox import Sandbox, SandboxOptions, sandbox_uid
+from orchestrator.settings import Settings, get_settings
+from orchestrator.store import BuildStore
+
+DOCKER_TIMEOUT_S = 60
+
+
+def cancel_key(build_id: str) -> str:
+    """The Redis key a cancel request sets for the worker running ``build_id``."""
+    return f"kiln:cancel:{build_id}"
+
+
+@dataclass
+class Context:
+    """Everything a request handler or a worker job talks to."""
+
+    settings: Settings
+
+    @cached_property
+    def redis(self) -> redis.Redis:
+        """The Redis client (queue, event streams, cancel flags)."""
+        return redis.Redis.from_url(
+            self.settings.redis_url, socket_timeout=30, socket_connect_timeout=5
+        )
+
+    @cached_property
+    def aredis(self) -> aioredis.Redis:
+        """The asyncio Redis client, for following event streams in the API."""
+        return aioredis.Redis.from_url(self.settings.redis_url, socket_connect_timeout=5)
+
+    @cached_property
+    def store(self) -> BuildStore:
+        """Build records."""
+        return BuildStore(get_engine(self.settings.db_url))
+
+    @cached_property
+    def bus(self) -> LogBus:
+        """Build event streams."""
+        return LogBus(self.redis, self.settings.artifacts_dir, self.settings.log_stream_ttl_s)
+
+    @cached_property
+    def docker(self) -> docker.DockerClient:
+        """The Docker engine client; Unavailable when the engine does not answer."""
+        try:
+            return docker.from_env(timeout=DOCKER_TIMEOUT_S)
+        except docker.errors.DockerException as exc:
+            raise Unavailable(f"the Docker engine is not reachable: {exc}") from exc
+
+    @cached_property
+    def sandbox(self) -> Sandbox:
+        """The sandbox that runs build steps."""
+        s = self.settings
+        ca_bundle = s.ca_bundle if s.ca_bundle and s.ca_bundle.is_file() else None
+        options = SandboxOptions(
+            image=s.sandbox_image,
+            uid=sandbox_uid(s.sandbox_uid),
+            pids_limit=s.pids_limit,
+            nofile_limit=s.nofile_limit,
+            tmpfs_mb=s.tmpfs_mb,
+            registry=s.npm_registry,
+            install_network=s.install_network,
+            npm_cache_dir=s.npm_cache_dir,
+            ca_bundle=ca_bundle,
+        )
+        return Sandbox(self.docker, options)
+
+    def cancel_requested(self, build_id: str) -> bool:
+        """True once someone asked to cancel ``build_id``."""
+        return bool(self.redis.exists(cancel_key(build_id)))
+
+
+@lru_cache
+def api_context() -> Context:
+    """The context of this API process."""
+    return Context(get_settings())

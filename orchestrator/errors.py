@@ -1,0 +1,82 @@
+"""Kiln's one error tree.
+
+    KilnError                      every error Kiln raises on purpose
+    ├── InputError (400)           the submitted project or request is unacceptable
+    │   └── PayloadTooLarge (413)  the upload exceeds a size bound
+    ├── NotFound (404)             no such build, template or file
+    ├── Conflict (409)             the request does not fit the build's state
+    ├── Unavailable (503)          a dependency (Redis, Docker, the model) is not there
+    └── BuildError                 a build failed; carries the contract's error code
+        └── SandboxError           the sandbox itself misbehaved (not the project)
+
+The API maps ``http_status`` and ``code`` to ``{"error": {"code", "message"}}`` in one
+place (api/errors.py); the pipeline records ``BuildError.code`` on the build.
+"""
+
+from __future__ import annotations
+
+
+class KilnError(Exception):
+    """Raised for any failure Kiln reports to a user; never for programming errors."""
+
+    http_status = 500
+    code = "internal_error"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+
+class InputError(KilnError):
+    """Raised when a submitted project or request is rejected before anything is enqueued."""
+
+    http_status = 400
+    code = "invalid_input"
+
+
+class PayloadTooLarge(InputError):
+    """Raised when an upload, a file or a file count exceeds its bound."""
+
+    http_status = 413
+    code = "payload_too_large"
+
+
+class NotFound(KilnError):
+    """Raised when a build, template or other named thing does not exist."""
+
+    http_status = 404
+    code = "not_found"
+
+
+class Conflict(KilnError):
+    """Raised when an action does not fit the current state (e.g. cancelling a finished build)."""
+
+    http_status = 409
+    code = "conflict"
+
+
+class Unavailable(KilnError):
+    """Raised when a service Kiln depends on cannot be reached or is not configured."""
+
+    http_status = 503
+    code = "unavailable"
+
+
+class BuildError(KilnError):
+    """Raised when a build fails; ``code`` is one of the contract's error codes."""
+
+    code = "build_failed"
+
+    def __init__(
+        self, message: str, *, code: str | None = None, exit_code: int | None = None
+    ) -> None:
+        super().__init__(message, code=code)
+        self.exit_code = exit_code
+
+
+class SandboxError(BuildError):
+    """Raised when Docker or the sandbox image fails, through no fault of the project."""
+
+    code = "sandbox_error"

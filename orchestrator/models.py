@@ -1,0 +1,82 @@
+"""The build record (SQLModel) and its public JSON shape."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlmodel import JSON, Column, Field, SQLModel
+
+from orchestrator.plan import Phase, Status
+
+
+def new_build_id() -> str:
+    """A short random id that is also a valid DNS label (it names the preview host)."""
+    return secrets.token_hex(8)
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware, in UTC."""
+    return datetime.now(UTC)
+
+
+class Build(SQLModel, table=True):
+    """One build of one project: what was asked, where it is, how it ended."""
+
+    id: str = Field(default_factory=new_build_id, primary_key=True)
+    project: str = Field(index=True)
+    template: str | None = None
+    status: str = Field(default=Status.QUEUED.value, index=True)
+    phase: str = Field(default=Phase.QUEUED.value)
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    limits: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    error_code: str | None = None
+    error_message: str | None = None
+    error_log_tail: str | None = None
+    cancel_requested: bool = False
+
+
+def _aware(value: datetime) -> datetime:
+    # SQLite hands datetimes back naive; they were stored as UTC.
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return _aware(value).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def duration_ms(build: Build) -> int | None:
+    """Milliseconds from start to finish, once both are known."""
+    if build.started_at is None or build.finished_at is None:
+        return None
+    return int((_aware(build.finished_at) - _aware(build.started_at)).total_seconds() * 1000)
+
+
+def public_view(build: Build, preview_url: str) -> dict[str, Any]:
+    """The contract's JSON body for ``GET /api/v1/builds/{id}`` (and the SSE ``end`` event)."""
+    error = None
+    if build.error_code:
+        error = {
+            "code": build.error_code,
+            "message": build.error_message or "",
+            "log_tail": build.error_log_tail or "",
+        }
+    return {
+        "id": build.id,
+        "project": build.project,
+        "template": build.template,
+        "status": build.status,
+        "phase": build.phase,
+        "created_at": _iso(build.created_at),
+        "started_at": _iso(build.started_at),
+        "finished_at": _iso(build.finished_at),
+        "duration_ms": duration_ms(build),
+        "limits": build.limits,
+        "error": error,
+        "preview_url": preview_url if build.status == Status.SUCCEEDED else None,
+    }

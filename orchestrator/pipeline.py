@@ -1,0 +1,186 @@
+"""A build's life in the worker, top to bottom: prepare, install, build, publish, finish.
+
+``run_build`` is the RQ job. Every path ends in ``_finish``, which records the end state,
+emits the ``end`` event and archives the log, so no build is left ``running``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tarfile
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from orchestrator import plan
+from orchestrator.artifacts import DIST, OutputLimits, publish
+from orchestrator.context import Context
+from orchestrator.settings import get_settings
+from orchestrator.errors import BuildError, KilnError, SandboxError
+from orchestrator.models import public_view
+from orchestrator.plan import Limits, Phase, Status, Step
+from orchestrator.project_input import parse_package_json
+from orchestrator.sandbox import StepResult
+
+log = logging.getLogger("kiln.pipeline")
+
+
+class Cancelled(Exception):
+    """Raised inside the pipeline when the build's cancel flag is seen."""
+
+
+class BuildRun:
+    """One attempt at one build, with everything it needs at hand."""
+
+    def __init__(self, build_id: str, ctx: Context) -> None:
+        self.id = build_id
+        self.ctx = ctx
+        self.settings = ctx.settings
+        self.bus = ctx.bus
+        self.workspace = self.settings.work_dir / build_id
+        self.tail: deque[str] = deque(maxlen=self.settings.log_tail_lines)
+        self.phase = Phase.QUEUED
+        self.limits = Limits(self.settings.timeout_s, self.settings.memory_mb, self.settings.cpus)
+
+    # -- the life of a build -------------------------------------------------------------
+
+    def run(self) -> None:
+        """Run the build to one of its three ends."""
+        build = self.ctx.store.claim(self.id)
+        if build is None:
+            return  # cancelled while queued, or already handled
+        self.limits = Limits(**build.limits) if build.limits else self.limits
+        self._enter(Phase.PREPARING)
+        try:
+            manifest = self._prepare()
+            self._install(manifest)
+            self._run(plan.build_step(manifest))
+            self._publish()
+        except Cancelled:
+            self._finish(Status.CANCELLED, "cancelled", "the build was cancelled")
+        except BuildError as exc:
+            self._finish(Status.FAILED, exc.code, exc.message)
+        except Exception as exc:  # a bug or an engine fault must still end the build
+            log.exception("build %s crashed", self.id)
+            self._finish(Status.FAILED, SandboxError.code, f"internal error: {exc}")
+        else:
+            self._finish(Status.SUCCEEDED)
+        finally:
+            self._cleanup()
+
+    def _prepare(self) -> dict[str, Any]:
+        source = self.settings.sources_dir / f"{self.id}.tar"
+        if self.workspace.exists():
+            shutil.rmtree(self.workspace)
+        self.workspace.mkdir(parents=True)
+        with tarfile.open(source) as archive:  # written by the API from a checked file map
+            archive.extractall(self.workspace, filter="data")
+        self._hand_to_sandbox(self.workspace)
+        return parse_package_json({"package.json": (self.workspace / "package.json").read_bytes()})
+
+    def _install(self, manifest: dict[str, Any]) -> None:
+        self._enter(Phase.INSTALLING)
+        lockfiles = {
+            name: (self.workspace / name).read_bytes()
+            for name in ("package-lock.json", "npm-shrinkwrap.json", *plan.OTHER_LOCKFILES)
+            if (self.workspace / name).is_file()
+        }
+        install = plan.plan_install(manifest, lockfiles)
+        for warning in install.warnings:
+            self.bus.note(self.id, self.phase, f"warning: {warning}")
+        self._run(install.step)
+        lock = self.workspace / "package-lock.json"
+        if plan.needs_lifecycle_scripts(lock.read_bytes() if lock.is_file() else None):
+            self._run(plan.lifecycle_step())
+
+    def _run(self, step: Step) -> StepResult:
+        self._check_cancel()
+        self._enter(step.phase)
+        self.bus.note(self.id, self.phase, f"$ {' '.join(step.argv)}")
+        result = self.ctx.sandbox.run_step(
+            step,
+            build_id=self.id,
+            limits=self.limits,
+            workspace=self.workspace,
+            on_output=self._output,
+            should_cancel=lambda: self.ctx.cancel_requested(self.id),
+        )
+        if result.cancelled:
+            raise Cancelled()
+        if not result.ok:
+            code, message = plan.classify_failure(
+                step,
+                result.exit_code,
+                oom_killed=result.oom_killed,
+                timed_out=result.timed_out,
+                limits=self.limits,
+            )
+            raise BuildError(message, code=code, exit_code=result.exit_code)
+        self.bus.note(self.id, self.phase, f"{step.name} finished in {result.seconds:.1f} s")
+        return result
+
+    def _publish(self) -> None:
+        self._check_cancel()
+        self._enter(Phase.PUBLISHING)
+        limits = OutputLimits(
+            max_bytes=self.settings.max_dist_mb * 1024 * 1024,
+            max_files=self.settings.max_dist_files,
+        )
+        files, size = publish(
+            self.workspace / DIST, self.settings.artifacts_dir / self.id / DIST, limits
+        )
+        self.bus.note(self.id, self.phase, f"published {files} files ({size / 1024:.0f} KiB)")
+
+    def _finish(self, status: Status, code: str | None = None, message: str | None = None) -> None:
+        tail = "\n".join(self.tail) if code else None
+        if code:
+            self.bus.note(self.id, self.phase, f"{status.value}: {message}")
+        build = self.ctx.store.finish(self.id, status, code, message, tail)
+        self.bus.status(self.id, status.value, Phase.DONE.value)
+        self.bus.publish(self.id, "end", public_view(build, self.settings.preview_url(self.id)))
+        self.bus.archive(self.id)
+
+    def _cleanup(self) -> None:
+        try:
+            self.ctx.sandbox.remove_build_containers(self.id)
+        except Exception:
+            log.exception("could not sweep containers of build %s", self.id)
+        shutil.rmtree(self.workspace, ignore_errors=True)
+        (self.settings.sources_dir / f"{self.id}.tar").unlink(missing_ok=True)
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _enter(self, phase: Phase) -> None:
+        if phase == self.phase:
+            return
+        self.phase = phase
+        self.ctx.store.set_phase(self.id, phase)
+        self.bus.status(self.id, Status.RUNNING.value, phase.value)
+
+    def _output(self, stream: str, lines: list[str]) -> None:
+        self.tail.extend(lines)
+        self.bus.logs(self.id, self.phase.value, stream, lines)
+
+    def _check_cancel(self) -> None:
+        if self.ctx.cancel_requested(self.id):
+            raise Cancelled()
+
+    def _hand_to_sandbox(self, root: Path) -> None:
+        uid = self.ctx.sandbox.options.uid
+        if os.geteuid() != 0 or uid == 0:
+            return
+        os.chown(root, uid, uid)
+        for folder, dirs, files in os.walk(root):
+            for name in dirs + files:
+                os.chown(os.path.join(folder, name), uid, uid, follow_symlinks=False)
+
+
+def run_build(build_id: str) -> None:
+    """The RQ job: run one build in this worker process."""
+    try:
+        BuildRun(build_id, Context(get_settings())).run()
+    except KilnError:
+        log.exception("build %s could not run", build_id)
+        raise

@@ -1,0 +1,207 @@
+"""The build plan: which steps run, with which commands, limits and network.
+
+Pure functions only; ``sandbox.py`` turns a ``Step`` into a container.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from orchestrator.errors import InputError
+
+OTHER_LOCKFILES = ("yarn.lock", "pnpm-lock.yaml", "bun.lockb", "bun.lock")
+DEPENDENCY_FIELDS = (
+    "dependencies",
+    "devDependencies",
+    "optionalDependencies",
+    "peerDependencies",
+)
+NPM_FLAGS = ["--ignore-scripts", "--no-audit", "--no-fund", "--prefer-offline", "--include=dev"]
+
+
+class Status(StrEnum):
+    """A build's life: queued, running, then one of the three ends."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        """True for the three terminal states."""
+        return self in (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
+
+
+class Phase(StrEnum):
+    """Where a build is within its run."""
+
+    QUEUED = "queued"
+    PREPARING = "preparing"
+    INSTALLING = "installing"
+    BUILDING = "building"
+    PUBLISHING = "publishing"
+    DONE = "done"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits of one build's containers."""
+
+    timeout_s: int
+    memory_mb: int
+    cpus: float
+
+
+def clamp_limits(
+    requested: Mapping[str, float | int | None] | None, default: Limits, maximum: Limits
+) -> Limits:
+    """Apply a submit's requested limits: missing means default, above maximum means maximum."""
+    requested = requested or {}
+
+    def pick(name: str) -> float:
+        value = requested.get(name)
+        if value is None:
+            return float(getattr(default, name))
+        if value <= 0:
+            raise InputError(f"limits.{name} must be positive")
+        return min(float(value), float(getattr(maximum, name)))
+
+    return Limits(
+        timeout_s=int(pick("timeout_s")), memory_mb=int(pick("memory_mb")), cpus=pick("cpus")
+    )
+
+
+@dataclass(frozen=True)
+class Step:
+    """One container run: a command in a phase, with or without network."""
+
+    name: str
+    phase: Phase
+    argv: list[str]
+    network: bool
+    failure_code: str
+
+
+@dataclass
+class InstallPlan:
+    """How dependencies get installed, and what the user should be told about it."""
+
+    step: Step
+    warnings: list[str] = field(default_factory=list)
+
+
+def _load_json(raw: bytes | None) -> dict[str, object] | None:
+    if raw is None:
+        return None
+    try:
+        value = json.loads(raw.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def lockfile_in_sync(manifest: Mapping[str, object], lock: Mapping[str, object]) -> bool:
+    """True when package-lock.json's root entry records exactly package.json's dependencies."""
+    packages = lock.get("packages")
+    if not isinstance(packages, dict) or not isinstance(packages.get(""), dict):
+        return False  # lockfileVersion 1, or not an npm lockfile at all
+    root = packages[""]
+    return all((manifest.get(f) or {}) == (root.get(f) or {}) for f in DEPENDENCY_FIELDS)
+
+
+def plan_install(manifest: Mapping[str, object], lockfiles: Mapping[str, bytes]) -> InstallPlan:
+    """Choose ``npm ci`` for an in-sync lockfile, else ``npm install`` with a warning."""
+    lock = _load_json(lockfiles.get("package-lock.json") or lockfiles.get("npm-shrinkwrap.json"))
+    warnings: list[str] = []
+    if lock is not None and lockfile_in_sync(manifest, lock):
+        argv = ["npm", "ci", *NPM_FLAGS]
+    else:
+        argv = ["npm", "install", *NPM_FLAGS]
+        if lock is not None:
+            warnings.append(
+                "package-lock.json does not match package.json; resolving with npm install"
+            )
+        else:
+            others = [name for name in OTHER_LOCKFILES if name in lockfiles]
+            if others:
+                warnings.append(
+                    f"{', '.join(others)} found but Kiln installs with npm; "
+                    "resolving with npm install"
+                )
+            else:
+                warnings.append("no package-lock.json; resolving dependencies with npm install")
+    step = Step("install", Phase.INSTALLING, argv, network=True, failure_code="install_failed")
+    return InstallPlan(step, warnings)
+
+
+def needs_lifecycle_scripts(lock_raw: bytes | None) -> bool:
+    """True when an installed package declares install scripts (npm marks them in the lock)."""
+    lock = _load_json(lock_raw)
+    if lock is None:
+        return True  # unknown: run them to be safe
+    packages = lock.get("packages")
+    if not isinstance(packages, dict):
+        return True
+    return any(
+        isinstance(entry, dict) and entry.get("hasInstallScript") for entry in packages.values()
+    )
+
+
+def lifecycle_step() -> Step:
+    """Run the dependencies' install scripts, offline, after an install that skipped them."""
+    return Step(
+        "scripts",
+        Phase.INSTALLING,
+        ["npm", "rebuild", "--foreground-scripts", "--no-audit", "--no-fund"],
+        network=False,
+        failure_code="install_failed",
+    )
+
+
+def build_step(manifest: Mapping[str, object]) -> Step:
+    """The project's own ``build`` script, or ``vite build`` when it has none."""
+    scripts = manifest.get("scripts")
+    if isinstance(scripts, dict) and scripts.get("build"):
+        argv = ["npm", "run", "build"]
+    else:
+        argv = ["npx", "--no-install", "vite", "build"]
+    return Step("build", Phase.BUILDING, argv, network=False, failure_code="build_failed")
+
+
+def check_buildable(manifest: Mapping[str, object]) -> None:
+    """Refuse a project that has neither a build script nor Vite to fall back on."""
+    scripts = manifest.get("scripts")
+    if isinstance(scripts, dict) and scripts.get("build"):
+        return
+    deps: dict[str, object] = {}
+    for name in ("dependencies", "devDependencies"):
+        value = manifest.get(name)
+        if isinstance(value, dict):
+            deps.update(value)
+    if "vite" not in deps:
+        raise InputError(
+            'package.json has no "build" script and does not depend on vite; '
+            "add a build script that writes dist/"
+        )
+
+
+def classify_failure(
+    step: Step, exit_code: int, *, oom_killed: bool, timed_out: bool, limits: Limits
+) -> tuple[str, str]:
+    """Map how a step's container ended to the contract's (error code, human message)."""
+    if timed_out:
+        return "timeout", f"{step.name} exceeded the {limits.timeout_s} s time limit"
+    if oom_killed or exit_code == 137:
+        return (
+            "out_of_memory",
+            f"{step.name} ran out of memory (limit {limits.memory_mb} MB)",
+        )
+    what = {"install": "npm install", "scripts": "dependency install scripts"}.get(
+        step.name, "the build"
+    )
+    return step.failure_code, f"{what} failed with exit code {exit_code}"

@@ -1,0 +1,41 @@
+"""The build queue (RQ on Redis): the API enqueues, separate worker processes run."""
+
+from __future__ import annotations
+
+import redis
+from rq import Queue
+from rq.job import Job
+
+from orchestrator.plan import Limits
+
+JOB_FUNCTION = "orchestrator.pipeline.run_build"
+STEPS_PER_BUILD = 3  # install, dependency scripts, build: each has the build's timeout
+JOB_SLACK_S = 120
+
+
+def build_queue(connection: redis.Redis, name: str) -> Queue:
+    """The queue builds are put on."""
+    return Queue(name, connection=connection)
+
+
+def job_timeout(limits: Limits) -> int:
+    """RQ's hard limit for a whole build job, above the sum of its steps' own timeouts."""
+    return limits.timeout_s * STEPS_PER_BUILD + JOB_SLACK_S
+
+
+def enqueue_build(queue: Queue, build_id: str, limits: Limits) -> Job:
+    """Put a recorded build on the queue; the job id is the build id."""
+    return queue.enqueue(
+        JOB_FUNCTION,
+        build_id,
+        job_id=build_id,
+        job_timeout=job_timeout(limits),
+        result_ttl=3600,
+        failure_ttl=7 * 24 * 3600,
+        description=f"build {build_id}",
+    )
+
+
+def remove_queued(queue: Queue, build_id: str) -> bool:
+    """Take a build off the queue before a worker takes it; True if it was there."""
+    return bool(queue.remove(build_id))

@@ -1,0 +1,252 @@
+"""Running one build step in a fresh, locked-down container (the only module that runs them).
+
+``container_config`` is a pure translation from a step to Docker SDK arguments;
+``Sandbox.run_step`` does the I/O: create, attach, start, stream, enforce, remove.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+from docker.types import Ulimit
+
+from orchestrator.errors import SandboxError
+from orchestrator.plan import Limits, Step
+
+WORKSPACE = "/workspace"
+NPM_CACHE = "/cache/npm"
+CA_PATH = "/etc/kiln/ca.crt"
+LABEL_BUILD = "kiln.build"
+LABEL_STEP = "kiln.step"
+POLL_S = 0.2
+
+OutputSink = Callable[[str, list[str]], None]
+
+
+@dataclass(frozen=True)
+class SandboxOptions:
+    """Server-wide sandbox settings that do not vary per build."""
+
+    image: str
+    uid: int
+    pids_limit: int
+    nofile_limit: int
+    tmpfs_mb: int
+    registry: str
+    install_network: str
+    npm_cache_dir: Path | None
+    ca_bundle: Path | None
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """How a step's container ended."""
+
+    exit_code: int
+    oom_killed: bool
+    timed_out: bool
+    cancelled: bool
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        """True when the step exited 0 on its own."""
+        return self.exit_code == 0 and not (self.timed_out or self.cancelled or self.oom_killed)
+
+
+def sandbox_environment(step: Step, options: SandboxOptions) -> dict[str, str]:
+    """A fixed, minimal environment: nothing from the host leaks in."""
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": "/tmp",
+        "CI": "1",
+        "npm_config_update_notifier": "false",
+        "npm_config_fund": "false",
+        "npm_config_audit": "false",
+        "npm_config_registry": options.registry,
+        "npm_config_cache": NPM_CACHE if step.network else "/tmp/.npm",
+    }
+    if options.ca_bundle is not None:
+        env["NODE_EXTRA_CA_CERTS"] = CA_PATH
+        env["npm_config_cafile"] = CA_PATH
+    return env
+
+
+def container_config(
+    step: Step, *, build_id: str, limits: Limits, workspace: Path, options: SandboxOptions
+) -> dict[str, Any]:
+    """Keyword arguments for ``client.containers.create`` that run ``step`` for ``build_id``."""
+    volumes: dict[str, dict[str, str]] = {str(workspace): {"bind": WORKSPACE, "mode": "rw"}}
+    if step.network and options.npm_cache_dir is not None:
+        volumes[str(options.npm_cache_dir)] = {"bind": NPM_CACHE, "mode": "rw"}
+    if options.ca_bundle is not None:
+        volumes[str(options.ca_bundle)] = {"bind": CA_PATH, "mode": "ro"}
+    memory = f"{limits.memory_mb}m"
+    return {
+        "image": options.image,
+        "command": step.argv,
+        "user": f"{options.uid}:{options.uid}",
+        "working_dir": WORKSPACE,
+        "environment": sandbox_environment(step, options),
+        "labels": {LABEL_BUILD: build_id, LABEL_STEP: step.name},
+        "network_mode": options.install_network if step.network else "none",
+        "mem_limit": memory,
+        "memswap_limit": memory,
+        "nano_cpus": int(limits.cpus * 1_000_000_000),
+        "pids_limit": options.pids_limit,
+        "ulimits": [Ulimit(name="nofile", soft=options.nofile_limit, hard=options.nofile_limit)],
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges"],
+        "read_only": True,
+        "tmpfs": {"/tmp": f"rw,nosuid,nodev,size={options.tmpfs_mb}m,mode=1777"},
+        "volumes": volumes,
+        "stdin_open": False,
+        "tty": False,
+    }
+
+
+class LineSplitter:
+    """Turns a byte stream into complete text lines, decoding UTF-8 across chunk borders."""
+
+    def __init__(self) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._pending = ""
+
+    def feed(self, chunk: bytes) -> list[str]:
+        """Add bytes; return the lines they complete."""
+        text = self._pending + self._decoder.decode(chunk)
+        *lines, self._pending = text.split("\n")
+        return [line.rstrip("\r") for line in lines]
+
+    def close(self) -> list[str]:
+        """Return whatever is left as a last line."""
+        rest = self._pending + self._decoder.decode(b"", final=True)
+        self._pending = ""
+        return [rest.rstrip("\r")] if rest else []
+
+
+class _Watchdog(threading.Thread):
+    """Kills the container at its deadline or when the build is cancelled."""
+
+    def __init__(self, container: Any, deadline: float, should_cancel: Callable[[], bool]) -> None:
+        super().__init__(daemon=True)
+        self.container = container
+        self.deadline = deadline
+        self.should_cancel = should_cancel
+        self.done = threading.Event()
+        self.timed_out = False
+        self.cancelled = False
+
+    def run(self) -> None:
+        while not self.done.wait(POLL_S):
+            if time.monotonic() >= self.deadline:
+                self.timed_out = True
+            elif self.should_cancel():
+                self.cancelled = True
+            else:
+                continue
+            with contextlib.suppress(docker.errors.APIError):  # already gone
+                self.container.kill()
+            return
+
+
+def sandbox_uid(configured: int) -> int:
+    """The uid containers run as: the configured one under a root worker, else the worker's."""
+    return configured if os.geteuid() == 0 else os.geteuid()
+
+
+class Sandbox:
+    """Runs build steps as containers on one Docker engine."""
+
+    def __init__(self, client: docker.DockerClient, options: SandboxOptions) -> None:
+        self.client = client
+        self.options = options
+
+    def run_step(
+        self,
+        step: Step,
+        *,
+        build_id: str,
+        limits: Limits,
+        workspace: Path,
+        on_output: OutputSink,
+        should_cancel: Callable[[], bool],
+    ) -> StepResult:
+        """Run ``step`` to its end, streaming output lines to ``on_output(stream, lines)``."""
+        config = container_config(
+            step, build_id=build_id, limits=limits, workspace=workspace, options=self.options
+        )
+        started = time.monotonic()
+        try:
+            container = self.client.containers.create(**config)
+        except docker.errors.ImageNotFound as exc:
+            raise SandboxError(
+                f"sandbox image {self.options.image} is missing; run `kiln image build`"
+            ) from exc
+        except docker.errors.APIError as exc:
+            raise SandboxError(f"could not create the {step.name} container: {exc}") from exc
+        watchdog = _Watchdog(container, started + limits.timeout_s, should_cancel)
+        try:
+            frames = self.client.api.attach(
+                container.id, stdout=True, stderr=True, stream=True, logs=True, demux=True
+            )
+            container.start()
+            watchdog.start()
+            self._pump(frames, on_output)
+            status = container.wait(timeout=30)
+            container.reload()
+            oom = bool(container.attrs.get("State", {}).get("OOMKilled"))
+        except docker.errors.DockerException as exc:
+            raise SandboxError(f"the {step.name} container failed: {exc}") from exc
+        finally:
+            watchdog.done.set()
+            self._remove(container)
+        return StepResult(
+            exit_code=int(status.get("StatusCode", -1)),
+            oom_killed=oom,
+            timed_out=watchdog.timed_out,
+            cancelled=watchdog.cancelled,
+            seconds=time.monotonic() - started,
+        )
+
+    @staticmethod
+    def _pump(frames: Any, on_output: OutputSink) -> None:
+        splitters = {"stdout": LineSplitter(), "stderr": LineSplitter()}
+        for out, err in frames:
+            for name, chunk in (("stdout", out), ("stderr", err)):
+                if chunk:
+                    lines = splitters[name].feed(chunk)
+                    if lines:
+                        on_output(name, lines)
+        for name, splitter in splitters.items():
+            rest = splitter.close()
+            if rest:
+                on_output(name, rest)
+
+    @staticmethod
+    def _remove(container: Any) -> None:
+        try:
+            container.remove(force=True)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError:
+            pass  # the pipeline sweeps the build's labelled leftovers at its end
+
+    def remove_build_containers(self, build_id: str) -> int:
+        """Force-remove every container labelled with ``build_id``; returns how many."""
+        containers = self.client.containers.list(
+            all=True, filters={"label": f"{LABEL_BUILD}={build_id}"}
+        )
+        for container in containers:
+            self._remove(container)
+        return len(containers)

@@ -1,0 +1,106 @@
+"""Kiln's configuration: one pydantic-settings model, every field overridable as KILN_<NAME>."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """All of Kiln's knobs with their embedded defaults (see README, "Configuration")."""
+
+    model_config = SettingsConfigDict(env_prefix="KILN_", env_file=".env", extra="ignore")
+
+    # Where things live.
+    host: str = "127.0.0.1"
+    port: int = 8000
+    var_dir: Path = Path("var")
+    database_url: str = ""  # empty: SQLite at <var_dir>/kiln.db
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    templates_dir: Path = REPO_ROOT / "templates"
+
+    # Public addresses.
+    public_url: str = ""  # empty: http://<host>:<port>
+    preview_domain: str = "preview.localhost"
+    preview_scheme: str = "http"
+    preview_port: int | None = None  # None: same as port; 0: omit from URLs
+
+    # Sandbox.
+    sandbox_image: str = "kiln-sandbox-node:22"
+    node_major: int = 22
+    sandbox_uid: int = 10001
+    ca_bundle: Path | None = Path("/etc/ssl/certs/ca-certificates.crt")
+    npm_registry: str = "https://registry.npmjs.org/"
+    install_network: str = "bridge"
+    npm_cache: Path | None = None  # None: <var_dir>/cache/npm
+
+    # Per-build limits: defaults, and the maximums a submit may not exceed.
+    timeout_s: int = 600
+    memory_mb: int = 2048
+    cpus: float = 2.0
+    max_timeout_s: int = 900
+    max_memory_mb: int = 4096
+    max_cpus: float = 2.0
+    pids_limit: int = 512
+    nofile_limit: int = 8192
+    tmpfs_mb: int = 512
+
+    # Input and output bounds.
+    max_upload_mb: int = 50
+    max_files: int = 5000
+    max_file_mb: int = 10
+    max_dist_mb: int = 200
+    max_dist_files: int = 10000
+    log_tail_lines: int = 40
+
+    # Queue and log retention.
+    queue_name: str = "kiln-builds"
+    log_stream_ttl_s: int = 3600
+    sse_ping_s: int = 15
+
+    @property
+    def api_url(self) -> str:
+        """The API's public base URL, without a trailing slash."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def db_url(self) -> str:
+        """The SQLAlchemy URL of the database."""
+        return self.database_url or f"sqlite:///{self.var_dir.resolve() / 'kiln.db'}"
+
+    def preview_url(self, build_id: str) -> str:
+        """The URL at which a build's dist/ is served."""
+        port = self.port if self.preview_port is None else self.preview_port
+        default = {"http": 80, "https": 443}.get(self.preview_scheme)
+        suffix = "" if port in (0, default) else f":{port}"
+        return f"{self.preview_scheme}://{build_id}.{self.preview_domain}{suffix}/"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        """Published dist/ folders and archived logs, one folder per build."""
+        return self.var_dir.resolve() / "artifacts"
+
+    @property
+    def sources_dir(self) -> Path:
+        """Submitted sources, as validated tarballs, waiting for a worker."""
+        return self.var_dir.resolve() / "sources"
+
+    @property
+    def work_dir(self) -> Path:
+        """Per-build workspaces mounted into sandbox containers."""
+        return self.var_dir.resolve() / "work"
+
+    @property
+    def npm_cache_dir(self) -> Path:
+        """The npm cache shared by install containers (which run no project code)."""
+        return (self.npm_cache or self.var_dir / "cache" / "npm").resolve()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

@@ -1,0 +1,117 @@
+import json
+
+import pytest
+
+from orchestrator.errors import InputError
+from orchestrator.plan import (
+    Limits,
+    Phase,
+    Status,
+    build_step,
+    check_buildable,
+    clamp_limits,
+    classify_failure,
+    lockfile_in_sync,
+    needs_lifecycle_scripts,
+    plan_install,
+)
+
+MANIFEST = {"dependencies": {"react": "^19.0.0"}, "devDependencies": {"vite": "^7.0.0"}}
+DEFAULT = Limits(timeout_s=600, memory_mb=2048, cpus=2.0)
+MAXIMUM = Limits(timeout_s=900, memory_mb=4096, cpus=2.0)
+
+
+def lock_for(manifest: dict, **extra: object) -> dict:
+    root = {k: v for k, v in manifest.items() if k.endswith("ependencies")}
+    return {"lockfileVersion": 3, "packages": {"": root, **extra}}
+
+
+def test_statuses_know_when_they_are_final() -> None:
+    assert [s for s in Status if s.finished] == [Status.SUCCEEDED, Status.FAILED, Status.CANCELLED]
+
+
+def test_in_sync_lockfile_means_npm_ci() -> None:
+    lock = json.dumps(lock_for(MANIFEST)).encode()
+    plan = plan_install(MANIFEST, {"package-lock.json": lock})
+    assert plan.step.argv[:2] == ["npm", "ci"]
+    assert "--ignore-scripts" in plan.step.argv
+    assert plan.step.network and plan.step.phase == Phase.INSTALLING
+    assert plan.warnings == []
+
+
+def test_stale_lockfile_means_npm_install_with_a_warning() -> None:
+    stale = lock_for({"dependencies": {"react": "^18.0.0"}})
+    plan = plan_install(MANIFEST, {"package-lock.json": json.dumps(stale).encode()})
+    assert plan.step.argv[:2] == ["npm", "install"]
+    assert "--ignore-scripts" in plan.step.argv
+    assert "does not match" in plan.warnings[0]
+
+
+def test_lockfile_v1_and_garbage_are_not_in_sync() -> None:
+    assert not lockfile_in_sync(MANIFEST, {"lockfileVersion": 1, "dependencies": {}})
+    plan = plan_install(MANIFEST, {"package-lock.json": b"<<<<<<< HEAD"})
+    assert plan.step.argv[1] == "install"
+
+
+def test_other_package_managers_fall_back_to_npm_with_a_warning() -> None:
+    plan = plan_install(MANIFEST, {"bun.lockb": b"\x00"})
+    assert plan.step.argv[1] == "install"
+    assert "bun.lockb" in plan.warnings[0]
+
+
+def test_no_lockfile_warns() -> None:
+    assert "no package-lock.json" in plan_install(MANIFEST, {}).warnings[0]
+
+
+def test_lifecycle_scripts_only_when_a_package_declares_them() -> None:
+    plain = lock_for(MANIFEST, **{"node_modules/react": {"version": "19.0.0"}})
+    scripted = lock_for(MANIFEST, **{"node_modules/esbuild": {"hasInstallScript": True}})
+    assert not needs_lifecycle_scripts(json.dumps(plain).encode())
+    assert needs_lifecycle_scripts(json.dumps(scripted).encode())
+    assert needs_lifecycle_scripts(None)
+
+
+def test_build_step_uses_the_build_script_else_vite() -> None:
+    with_script = build_step({"scripts": {"build": "tsc -b && vite build"}})
+    assert with_script.argv == ["npm", "run", "build"]
+    assert not with_script.network
+    assert build_step({"devDependencies": {"vite": "7"}}).argv[-2:] == ["vite", "build"]
+
+
+def test_unbuildable_projects_are_refused() -> None:
+    check_buildable({"scripts": {"build": "x"}})
+    check_buildable({"devDependencies": {"vite": "7"}})
+    with pytest.raises(InputError, match="build"):
+        check_buildable({"dependencies": {"react": "19"}})
+
+
+def test_limits_default_lower_and_clamp() -> None:
+    assert clamp_limits(None, DEFAULT, MAXIMUM) == DEFAULT
+    lowered = clamp_limits({"timeout_s": 30, "memory_mb": 512}, DEFAULT, MAXIMUM)
+    assert lowered == Limits(timeout_s=30, memory_mb=512, cpus=2.0)
+    clamped = clamp_limits({"timeout_s": 10_000, "cpus": 64}, DEFAULT, MAXIMUM)
+    assert clamped == Limits(timeout_s=900, memory_mb=2048, cpus=2.0)
+    with pytest.raises(InputError):
+        clamp_limits({"memory_mb": -1}, DEFAULT, MAXIMUM)
+
+
+@pytest.mark.parametrize(
+    ("step", "exit_code", "oom", "timed_out", "code"),
+    [
+        ("install", 1, False, False, "install_failed"),
+        ("scripts", 1, False, False, "install_failed"),
+        ("build", 2, False, False, "build_failed"),
+        ("build", 137, True, False, "out_of_memory"),
+        ("build", 137, False, True, "timeout"),
+    ],
+)
+def test_classify_failure(step: str, exit_code: int, oom: bool, timed_out: bool, code: str) -> None:
+    from orchestrator.plan import Step
+
+    failure = {"install": "install_failed", "scripts": "install_failed"}.get(step, "build_failed")
+    the_step = Step(step, Phase.BUILDING, ["x"], network=False, failure_code=failure)
+    got, message = classify_failure(
+        the_step, exit_code, oom_killed=oom, timed_out=timed_out, limits=DEFAULT
+    )
+    assert got == code
+    assert message
