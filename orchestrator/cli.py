@@ -19,8 +19,11 @@ from rich.table import Table
 from orchestrator.client import ApiError, KilnClient
 from orchestrator.settings import get_settings
 
-app = typer.Typer(help="Kiln: build untrusted Vite projects in sandboxes and serve previews.",
-                  no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="Kiln: build untrusted Vite projects in sandboxes and serve previews.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 image_app = typer.Typer(help="The sandbox image.", no_args_is_help=True)
 app.add_typer(image_app, name="image")
 out = Console()
@@ -57,8 +60,10 @@ def _report(end: dict[str, Any]) -> None:
         out.print(end["preview_url"], soft_wrap=True)
         return
     error = end.get("error") or {}
-    _fail(f"build {end.get('id')} {end.get('status')}: "
-          f"{error.get('code', '?')}: {error.get('message', '')}")
+    _fail(
+        f"build {end.get('id')} {end.get('status')}: "
+        f"{error.get('code', '?')}: {error.get('message', '')}"
+    )
 
 
 @app.command()
@@ -134,8 +139,9 @@ def list_builds(
     for b in builds:
         seconds = f"{b['duration_ms'] / 1000:.1f}" if b.get("duration_ms") is not None else ""
         code = (b.get("error") or {}).get("code", "")
-        table.add_row(b["id"], b["project"], b["status"], b["phase"],
-                      b["created_at"], seconds, code)
+        table.add_row(
+            b["id"], b["project"], b["status"], b["phase"], b["created_at"], seconds, code
+        )
     out.print(table)
 
 
@@ -159,8 +165,13 @@ def serve(
     import uvicorn
 
     settings = get_settings()
-    uvicorn.run("api.main:app", host=host or settings.host, port=port or settings.port,
-                proxy_headers=False, log_level="info")
+    uvicorn.run(
+        "api.main:app",
+        host=host or settings.host,
+        port=port or settings.port,
+        proxy_headers=False,
+        log_level="info",
+    )
 
 
 @app.command()
@@ -185,11 +196,14 @@ def image_build(
     s = ctx.settings
     try:
         image_id = ensure_image(
-            ctx.docker, s.sandbox_image, s.node_major,
+            ctx.docker,
+            s.sandbox_image,
+            s.node_major,
             registry_url=s.npm_registry.rstrip("/"),
             ca_bundle=str(s.ca_bundle) if s.ca_bundle else "",
             work_dir=s.var_dir.resolve() / "cache" / "image",
-            force=force, log=lambda line: err.print(f"[dim]{line}[/dim]"),
+            force=force,
+            log=lambda line: err.print(f"[dim]{line}[/dim]"),
         )
     except SandboxImageError as exc:
         _fail(str(exc))

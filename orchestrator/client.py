@@ -97,7 +97,10 @@ class KilnClient:
         """Follow a build's SSE stream: (id, event, data) until ``end``."""
         headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
         with connect_sse(
-            self.http, "GET", f"/api/v1/builds/{build_id}/events", headers=headers,
+            self.http,
+            "GET",
+            f"/api/v1/builds/{build_id}/events",
+            headers=headers,
             timeout=httpx.Timeout(30.0, read=None),
         ) as source:
             if not source.response.is_success:

@@ -40,7 +40,10 @@ class Context:
     @cached_property
     def aredis(self) -> aioredis.Redis:
         """The asyncio Redis client, for following event streams in the API."""
-        return aioredis.Redis.from_url(self.settings.redis_url, socket_connect_timeout=5)
+        # Reads block for up to event_stream.BLOCK_MS; the socket must wait longer than that.
+        return aioredis.Redis.from_url(
+            self.settings.redis_url, socket_timeout=30, socket_connect_timeout=5
+        )
 
     @cached_property
     def store(self) -> BuildStore:

@@ -17,12 +17,12 @@ from typing import Any
 from orchestrator import plan
 from orchestrator.artifacts import DIST, OutputLimits, publish
 from orchestrator.context import Context
-from orchestrator.settings import get_settings
 from orchestrator.errors import BuildError, KilnError, SandboxError
 from orchestrator.models import public_view
 from orchestrator.plan import Limits, Phase, Status, Step
 from orchestrator.project_input import parse_package_json
 from orchestrator.sandbox import StepResult
+from orchestrator.settings import get_settings
 
 log = logging.getLogger("kiln.pipeline")
 

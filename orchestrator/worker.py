@@ -18,14 +18,19 @@ log = logging.getLogger("kiln.worker")
 
 def prepare_directories(settings: Settings) -> None:
     """Create Kiln's folders; the shared npm cache belongs to the sandbox user."""
-    for folder in (settings.artifacts_dir, settings.sources_dir, settings.work_dir,
-                   settings.npm_cache_dir):
+    for folder in (
+        settings.artifacts_dir,
+        settings.sources_dir,
+        settings.work_dir,
+        settings.npm_cache_dir,
+    ):
         folder.mkdir(parents=True, exist_ok=True)
     uid = sandbox_uid(settings.sandbox_uid)
     if os.geteuid() == 0 and uid != 0:
         for folder, dirs, files in os.walk(settings.npm_cache_dir):
-            for name in [folder, *(os.path.join(folder, n) for n in dirs + files)]:
-                os.chown(name, uid, uid, follow_symlinks=False)
+            os.chown(folder, uid, uid, follow_symlinks=False)
+            for name in dirs + files:
+                os.chown(os.path.join(folder, name), uid, uid, follow_symlinks=False)
 
 
 def run_worker(*, burst: bool = False) -> None:

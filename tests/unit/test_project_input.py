@@ -42,8 +42,18 @@ def test_normalize_path_accepts_relative_paths(raw: str, clean: str) -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    ["", "/etc/passwd", "../x", "src/../../x", "a\x00b", "a\\b", ".", "node_modules/x/index.js",
-     "packages/app/node_modules/y.js", "a/" * 40 + "f"],
+    [
+        "",
+        "/etc/passwd",
+        "../x",
+        "src/../../x",
+        "a\x00b",
+        "a\\b",
+        ".",
+        "node_modules/x/index.js",
+        "packages/app/node_modules/y.js",
+        "a/" * 40 + "f",
+    ],
 )
 def test_normalize_path_refuses_escapes_and_oddities(raw: str) -> None:
     with pytest.raises(InputError):
@@ -81,7 +91,9 @@ def test_plain_tar_is_accepted_too() -> None:
     assert files_from_tar(data, LIMITS) == {"package.json": b"{}"}
 
 
-@pytest.mark.parametrize("kind", [tarfile.SYMTYPE, tarfile.LNKTYPE, tarfile.CHRTYPE, tarfile.FIFOTYPE])
+@pytest.mark.parametrize(
+    "kind", [tarfile.SYMTYPE, tarfile.LNKTYPE, tarfile.CHRTYPE, tarfile.FIFOTYPE]
+)
 def test_tarball_links_and_devices_are_refused(kind: bytes) -> None:
     info = tarfile.TarInfo("evil")
     info.type = kind
@@ -109,12 +121,14 @@ def test_strip_common_root_leaves_flat_projects_alone() -> None:
 
 def test_overlay_replaces_and_adds() -> None:
     assert overlay({"a": b"1", "b": b"2"}, {"b": b"3", "c": b"4"}) == {
-        "a": b"1", "b": b"3", "c": b"4"
+        "a": b"1",
+        "b": b"3",
+        "c": b"4",
     }
 
 
 def test_package_json_must_exist_and_be_an_object() -> None:
-    with pytest.raises(InputError, match="no package.json"):
+    with pytest.raises(InputError, match=r"no package\.json"):
         parse_package_json({})
     with pytest.raises(InputError, match="not valid JSON"):
         parse_package_json({"package.json": b"{nope"})

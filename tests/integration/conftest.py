@@ -1,0 +1,191 @@
+"""A real Kiln stack for integration tests: uvicorn API and an RQ worker as subprocesses,
+the real Docker engine and Redis, a private var/ folder, queue and Redis database.
+
+Without Docker, Redis or the sandbox image these tests skip locally and fail under CI=true.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import docker
+import httpx
+import pytest
+import redis
+from httpx_sse import connect_sse
+
+from orchestrator.client import KilnClient
+from orchestrator.settings import REPO_ROOT
+
+REDIS_URL = os.environ.get("KILN_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+IMAGE = os.environ.get("KILN_SANDBOX_IMAGE", "kiln-sandbox-node:22")
+PREVIEW_DOMAIN = "preview.localhost"
+
+
+def _missing_service() -> str | None:
+    try:
+        docker.from_env(timeout=5).ping()
+    except Exception as exc:
+        return f"Docker engine not reachable ({exc})"
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except Exception as exc:
+        return f"Redis not reachable at {REDIS_URL} ({exc})"
+    try:
+        docker.from_env(timeout=5).images.get(IMAGE)
+    except Exception:
+        return f"sandbox image {IMAGE} missing (run `kiln image build`)"
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Event:
+    id: str
+    event: str
+    data: dict[str, Any]
+
+
+@dataclass
+class Stack:
+    """A running Kiln for tests."""
+
+    url: str
+    port: int
+    var_dir: Path
+    env: dict[str, str]
+    client: KilnClient = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.client = KilnClient(self.url, timeout=60)
+
+    def http(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=60)
+
+    def events(self, build_id: str, last_event_id: str | None = None) -> list[Event]:
+        """Every SSE event until the server closes the stream."""
+        headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
+        seen = []
+        with (
+            self.http() as http,
+            connect_sse(
+                http,
+                "GET",
+                f"/api/v1/builds/{build_id}/events",
+                headers=headers,
+                timeout=httpx.Timeout(60, read=300),
+            ) as source,
+        ):
+            assert source.response.status_code == 200
+            assert source.response.headers["content-type"].startswith("text/event-stream")
+            for sse in source.iter_sse():
+                seen.append(Event(sse.id, sse.event, json.loads(sse.data)))
+        return seen
+
+    def wait(self, build_id: str) -> dict[str, Any]:
+        """Follow a build to its end; returns the end body."""
+        events = self.events(build_id)
+        assert events and events[-1].event == "end", [e.event for e in events[-3:]]
+        return events[-1].data
+
+    def preview(self, build_id: str, path: str = "/") -> httpx.Response:
+        """GET a path on a build's preview host (Host header on the loopback address)."""
+        with self.http() as http:
+            return http.get(path, headers={"Host": f"{build_id}.{PREVIEW_DOMAIN}:{self.port}"})
+
+    def preview_url(self, build_id: str) -> str:
+        return f"http://{build_id}.{PREVIEW_DOMAIN}:{self.port}/"
+
+
+def _wait_healthy(url: str, processes: list[subprocess.Popen[bytes]], logs: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        for p in processes:
+            if p.poll() is not None:
+                raise RuntimeError(f"a Kiln process exited early; see {logs}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"Kiln did not become healthy; see {logs}")
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    missing = _missing_service()
+    if missing:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"integration tests need real services under CI: {missing}")
+        pytest.skip(missing)
+    var_dir = tmp_path_factory.mktemp("kiln-var")
+    port = _free_port()
+    env = {
+        **os.environ,
+        "KILN_VAR_DIR": str(var_dir),
+        "KILN_PORT": str(port),
+        "KILN_REDIS_URL": REDIS_URL,
+        "KILN_QUEUE_NAME": f"kiln-test-{uuid.uuid4().hex[:8]}",
+        "KILN_NPM_CACHE": str(REPO_ROOT / "var" / "cache" / "npm"),
+        "KILN_LOG_STREAM_TTL_S": "600",
+    }
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    kiln = str(Path(sys.executable).with_name("kiln"))
+    logs = var_dir / "logs"
+    logs.mkdir()
+    processes = []
+    for name in ("serve", "worker"):
+        out = (logs / f"{name}.log").open("wb")
+        processes.append(
+            subprocess.Popen(
+                [kiln, name], env=env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO_ROOT
+            )
+        )
+    try:
+        _wait_healthy(f"http://127.0.0.1:{port}", processes, logs)
+        yield Stack(url=f"http://127.0.0.1:{port}", port=port, var_dir=var_dir, env=env)
+    finally:
+        for p in processes:
+            p.terminate()
+        for p in processes:
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+@pytest.fixture
+def kiln_containers() -> Iterator[docker.DockerClient]:
+    """A Docker client, for asserting that builds leave no containers behind."""
+    client = docker.from_env(timeout=30)
+    yield client
+    client.close()
+
+
+def node_project(build_js: str, **files: str) -> dict[str, str]:
+    """A dependency-free project whose build is a Node script (fast to install)."""
+    manifest = {"name": "fixture", "private": True, "scripts": {"build": "node build.js"}}
+    return {"package.json": json.dumps(manifest), "build.js": build_js, **files}
+
+
+WRITE_DIST = """
+const fs = require("fs");
+fs.mkdirSync("dist/assets", { recursive: true });
+fs.writeFileSync("dist/index.html", "<!doctype html><h1>fixture</h1>");
+"""
