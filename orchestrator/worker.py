@@ -27,10 +27,10 @@ def prepare_directories(settings: Settings) -> None:
         folder.mkdir(parents=True, exist_ok=True)
     uid = sandbox_uid(settings.sandbox_uid)
     if os.geteuid() == 0 and uid != 0:
-        for folder, dirs, files in os.walk(settings.npm_cache_dir):
-            os.chown(folder, uid, uid, follow_symlinks=False)
+        for current, dirs, files in os.walk(settings.npm_cache_dir):
+            os.chown(current, uid, uid, follow_symlinks=False)
             for name in dirs + files:
-                os.chown(os.path.join(folder, name), uid, uid, follow_symlinks=False)
+                os.chown(os.path.join(current, name), uid, uid, follow_symlinks=False)
 
 
 def run_worker(*, burst: bool = False) -> None:
