@@ -96,6 +96,13 @@ def resolve_preview(root: Path, url_path: str) -> tuple[Path, str] | None:
     parts = [p for p in PurePosixPath("/" + url_path.lstrip("/")).parts[1:] if p not in ("", ".")]
     if ".." in parts or any("\x00" in p for p in parts):
         return None
+    try:
+        return _resolve(root, parts)
+    except OSError:  # e.g. a name longer than the filesystem allows: nothing is there
+        return None
+
+
+def _resolve(root: Path, parts: list[str]) -> tuple[Path, str] | None:
     relative = "/".join(parts)
     candidate = root.joinpath(*parts) if parts else root
     if candidate.is_dir():

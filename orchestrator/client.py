@@ -107,6 +107,8 @@ class KilnClient:
                 source.response.read()
                 self._json(source.response)
             for sse in source.iter_sse():
+                if not sse.data:
+                    continue  # a keep-alive comment (httpx-sse reports it as an empty event)
                 yield sse.id, sse.event, json.loads(sse.data)
                 if sse.event == "end":
                     return

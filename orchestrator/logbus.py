@@ -19,9 +19,10 @@ from orchestrator.errors import InputError
 
 ARCHIVE_NAME = "events.jsonl"
 MAX_LINE_CHARS = 4000
-EVENT_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
-# CSI/OSC escape sequences, then any other C0/C1 control character but tab.
-_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-_]")
+EVENT_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
+# CSI/OSC escape sequences, then any other C0/C1 control character but tab (lines come
+# already split, so no newline reaches here).
+_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b.?")
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
@@ -55,7 +56,7 @@ def check_event_id(value: str | None) -> str | None:
     """Validate a client's ``Last-Event-ID``."""
     if value is None or value == "":
         return None
-    if not EVENT_ID.match(value):
+    if not EVENT_ID.fullmatch(value):
         raise InputError(f"invalid Last-Event-ID {value[:40]!r}")
     return value
 

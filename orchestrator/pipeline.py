@@ -7,11 +7,9 @@ emits the ``end`` event and archives the log, so no build is left ``running``.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import tarfile
 from collections import deque
-from pathlib import Path
 from typing import Any
 
 from orchestrator import plan
@@ -21,7 +19,7 @@ from orchestrator.errors import BuildError, KilnError, SandboxError
 from orchestrator.models import public_view
 from orchestrator.plan import Limits, Phase, Status, Step
 from orchestrator.project_input import parse_package_json
-from orchestrator.sandbox import StepResult
+from orchestrator.sandbox import StepResult, hand_over
 from orchestrator.settings import get_settings
 
 log = logging.getLogger("kiln.pipeline")
@@ -77,7 +75,7 @@ class BuildRun:
         self.workspace.mkdir(parents=True)
         with tarfile.open(source) as archive:  # written by the API from a checked file map
             archive.extractall(self.workspace, filter="data")
-        self._hand_to_sandbox(self.workspace)
+        hand_over(self.workspace, self.ctx.sandbox.options.uid)
         return parse_package_json({"package.json": (self.workspace / "package.json").read_bytes()})
 
     def _install(self, manifest: dict[str, Any]) -> None:
@@ -166,15 +164,6 @@ class BuildRun:
     def _check_cancel(self) -> None:
         if self.ctx.cancel_requested(self.id):
             raise Cancelled()
-
-    def _hand_to_sandbox(self, root: Path) -> None:
-        uid = self.ctx.sandbox.options.uid
-        if os.geteuid() != 0 or uid == 0:
-            return
-        os.chown(root, uid, uid)
-        for folder, dirs, files in os.walk(root):
-            for name in dirs + files:
-                os.chown(os.path.join(folder, name), uid, uid, follow_symlinks=False)
 
 
 def run_build(build_id: str) -> None:

@@ -108,7 +108,7 @@ def container_config(
         "cap_drop": ["ALL"],
         "security_opt": ["no-new-privileges"],
         "read_only": True,
-        "tmpfs": {"/tmp": f"rw,nosuid,nodev,size={options.tmpfs_mb}m,mode=1777"},
+        "tmpfs": {"/tmp": f"rw,exec,nosuid,nodev,size={options.tmpfs_mb}m,mode=1777"},
         "volumes": volumes,
         "stdin_open": False,
         "tty": False,
@@ -163,6 +163,16 @@ class _Watchdog(threading.Thread):
 def sandbox_uid(configured: int) -> int:
     """The uid containers run as: the configured one under a root worker, else the worker's."""
     return configured if os.geteuid() == 0 else os.geteuid()
+
+
+def hand_over(root: Path, uid: int) -> None:
+    """Give a host folder tree to the sandbox user (a root worker only; otherwise a no-op)."""
+    if os.geteuid() != 0 or uid == 0:
+        return
+    for current, dirs, files in os.walk(root):
+        os.chown(current, uid, uid, follow_symlinks=False)
+        for name in dirs + files:
+            os.chown(os.path.join(current, name), uid, uid, follow_symlinks=False)
 
 
 class Sandbox:

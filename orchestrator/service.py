@@ -19,7 +19,7 @@ from orchestrator.models import Build, public_view
 from orchestrator.plan import Limits, Phase, Status, check_buildable, clamp_limits
 from orchestrator.project_input import Files, overlay, parse_package_json, to_tar
 
-PROJECT_SLUG = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+PROJECT_SLUG = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
 CANCEL_FLAG_TTL_S = 24 * 3600
 
 
@@ -28,7 +28,7 @@ def project_slug(
 ) -> str:
     """The project a build belongs to: as requested, else derived from package.json's name."""
     if requested is not None:
-        if not PROJECT_SLUG.match(requested):
+        if not PROJECT_SLUG.fullmatch(requested):
             raise InputError(
                 "project must be 1-63 characters of a-z, 0-9, '.', '_' or '-', "
                 "starting with a letter or digit"

@@ -10,7 +10,7 @@ from rq import Worker
 
 from orchestrator.context import Context
 from orchestrator.queue import build_queue
-from orchestrator.sandbox import sandbox_uid
+from orchestrator.sandbox import hand_over, sandbox_uid
 from orchestrator.settings import Settings, get_settings
 
 log = logging.getLogger("kiln.worker")
@@ -25,12 +25,7 @@ def prepare_directories(settings: Settings) -> None:
         settings.npm_cache_dir,
     ):
         folder.mkdir(parents=True, exist_ok=True)
-    uid = sandbox_uid(settings.sandbox_uid)
-    if os.geteuid() == 0 and uid != 0:
-        for current, dirs, files in os.walk(settings.npm_cache_dir):
-            os.chown(current, uid, uid, follow_symlinks=False)
-            for name in dirs + files:
-                os.chown(os.path.join(current, name), uid, uid, follow_symlinks=False)
+    hand_over(settings.npm_cache_dir, sandbox_uid(settings.sandbox_uid))
 
 
 def run_worker(*, burst: bool = False) -> None:

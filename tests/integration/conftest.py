@@ -94,6 +94,8 @@ class Stack:
             assert source.response.status_code == 200
             assert source.response.headers["content-type"].startswith("text/event-stream")
             for sse in source.iter_sse():
+                if not sse.data:
+                    continue  # a keep-alive comment (httpx-sse reports it as an empty event)
                 seen.append(Event(sse.id, sse.event, json.loads(sse.data)))
         return seen
 

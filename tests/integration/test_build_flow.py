@@ -222,3 +222,24 @@ def test_json_submit_accepts_base64_files(stack: Stack) -> None:
     assert logo.content == b"\x89PNG\r\n\x1a\n fake"
     assert logo.headers["content-type"] == "image/png"
     assert json.loads(json.dumps(reply))["links"]["events"].endswith("/events")
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is not installed")
+def test_lovable_style_project_with_60_dependencies_builds_and_renders(stack: Stack) -> None:
+    # React + TS + Tailwind + shadcn/ui (27 Radix packages), @swc/core's install script, ...
+    root = REPO_ROOT / "benchmarks" / "projects" / "lovable-style"
+    with stack.http() as http:
+        from orchestrator.client import tar_project
+
+        response = http.post(
+            "/api/v1/builds",
+            params={"project": "lovable-style"},
+            content=tar_project(root),
+            headers={"Content-Type": "application/gzip"},
+        )
+    assert response.status_code == 202, response.text
+    build_id = response.json()["id"]
+    end = stack.wait(build_id)
+    assert end["status"] == "succeeded", end["error"]
+    assert "Lovable-style dashboard" in _render(stack.preview_url(build_id))
+    assert "Settings" in _render(stack.preview_url(build_id) + "settings")

@@ -1,0 +1,148 @@
+"""Unit tests for orchestrator.models: ids, durations and the public JSON shape (no database)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from orchestrator.models import Build, duration_ms, new_build_id, public_view
+from orchestrator.plan import Status
+
+PREVIEW = "http://0123456789abcdef.preview.localhost:8000/"
+CONTRACT_KEYS = {
+    "id",
+    "project",
+    "template",
+    "status",
+    "phase",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "duration_ms",
+    "limits",
+    "error",
+    "preview_url",
+}
+T0 = datetime(2025, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
+
+
+def build(**fields: Any) -> Build:
+    base: dict[str, Any] = {"id": "0123456789abcdef", "project": "demo", "created_at": T0}
+    return Build(**{**base, **fields})
+
+
+# ----------------------------------------------------------------- new_build_id
+
+
+def test_build_ids_are_16_lowercase_hex_and_unique() -> None:
+    ids = [new_build_id() for _ in range(1000)]
+    assert all(re.fullmatch(r"[0-9a-f]{16}", i) for i in ids)
+    assert len(set(ids)) == len(ids)
+
+
+def test_a_new_build_gets_an_id_and_defaults() -> None:
+    fresh = Build(project="p")
+    assert re.fullmatch(r"[0-9a-f]{16}", fresh.id)
+    assert Build(project="p").id != fresh.id
+    assert (fresh.status, fresh.phase) == ("queued", "queued")
+    assert fresh.created_at.tzinfo is not None
+    assert fresh.limits == {} and fresh.cancel_requested is False
+
+
+# ------------------------------------------------------------------ public_view
+
+
+def test_public_view_has_exactly_the_contract_keys() -> None:
+    assert set(public_view(build(), PREVIEW)) == CONTRACT_KEYS
+
+
+def test_public_view_of_a_queued_build() -> None:
+    limits = {"timeout_s": 600, "memory_mb": 2048, "cpus": 2.0}
+    assert public_view(build(template="react", limits=limits), PREVIEW) == {
+        "id": "0123456789abcdef",
+        "project": "demo",
+        "template": "react",
+        "status": "queued",
+        "phase": "queued",
+        "created_at": "2025-03-04T05:06:07.890Z",
+        "started_at": None,
+        "finished_at": None,
+        "duration_ms": None,
+        "limits": limits,
+        "error": None,
+        "preview_url": None,
+    }
+
+
+@pytest.mark.parametrize(
+    ("status", "shown"),
+    [
+        (Status.SUCCEEDED, PREVIEW),
+        (Status.QUEUED, None),
+        (Status.RUNNING, None),
+        (Status.FAILED, None),
+        (Status.CANCELLED, None),
+    ],
+)
+def test_preview_url_only_when_succeeded(status: Status, shown: str | None) -> None:
+    assert public_view(build(status=status.value), PREVIEW)["preview_url"] == shown
+
+
+def test_error_object_of_a_failed_build() -> None:
+    failed = build(
+        status="failed",
+        error_code="build_failed",
+        error_message="the build failed with exit code 2",
+        error_log_tail="src/App.tsx(3,1): error TS2304",
+    )
+    assert public_view(failed, PREVIEW)["error"] == {
+        "code": "build_failed",
+        "message": "the build failed with exit code 2",
+        "log_tail": "src/App.tsx(3,1): error TS2304",
+    }
+
+
+def test_error_object_fills_missing_message_and_tail_with_empty_strings() -> None:
+    error = public_view(build(status="failed", error_code="timeout"), PREVIEW)["error"]
+    assert error == {"code": "timeout", "message": "", "log_tail": ""}
+
+
+def test_no_error_code_means_null_error() -> None:
+    assert public_view(build(error_message="stray"), PREVIEW)["error"] is None
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (datetime(2025, 1, 2, 3, 4, 5), "2025-01-02T03:04:05.000Z"),  # naive, as from SQLite
+        (datetime(2025, 1, 2, 3, 4, 5, 123456), "2025-01-02T03:04:05.123Z"),
+        (datetime(2025, 1, 2, 3, 4, 5, 999999, tzinfo=UTC), "2025-01-02T03:04:05.999Z"),
+    ],
+)
+def test_timestamps_are_iso_utc_with_z(value: datetime, text: str) -> None:
+    view = public_view(build(created_at=value, started_at=value, finished_at=value), PREVIEW)
+    assert view["created_at"] == view["started_at"] == view["finished_at"] == text
+
+
+# ------------------------------------------------------------------ duration_ms
+
+
+@pytest.mark.parametrize(
+    ("started", "finished", "ms"),
+    [
+        (None, None, None),
+        (T0, None, None),
+        (None, T0, None),
+        (T0, T0, 0),
+        (T0, T0 + timedelta(seconds=12, milliseconds=345), 12_345),
+        (T0.replace(tzinfo=None), T0 + timedelta(seconds=1), 1000),  # naive and aware mixed
+        (T0.replace(tzinfo=None), T0.replace(tzinfo=None) + timedelta(minutes=2), 120_000),
+    ],
+)
+def test_duration_ms(started: datetime | None, finished: datetime | None, ms: int | None) -> None:
+    finished_build = build(started_at=started, finished_at=finished)
+    assert duration_ms(finished_build) == ms
+    assert public_view(finished_build, PREVIEW)["duration_ms"] == ms
