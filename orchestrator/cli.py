@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
+import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -77,30 +78,23 @@ def submit(
     if directory is None and template is None:
         _fail("give a project folder or --template NAME", 2)
     client = _client()
-    try:
-        if directory is not None:
-            if not (directory / "package.json").is_file():
-                _fail(f"{directory} has no package.json", 2)
-            reply = client.submit_dir(directory, project=project, template=template)
-        else:
-            reply = client.submit_files({}, template=template, project=project)
-        err.print(f"build [bold]{reply['id']}[/bold] queued ({reply['project']})")
-        if not follow:
-            out.print(reply["id"])
-            return
-        _report(_follow(client, reply["id"]))
-    except ApiError as exc:
-        _fail(f"{exc.code}: {exc.message}")
+    if directory is not None:
+        if not (directory / "package.json").is_file():
+            _fail(f"{directory} has no package.json", 2)
+        reply = client.submit_dir(directory, project=project, template=template)
+    else:
+        reply = client.submit_files({}, template=template, project=project)
+    err.print(f"build [bold]{reply['id']}[/bold] queued ({reply['project']})")
+    if not follow:
+        out.print(reply["id"])
+        return
+    _report(_follow(client, reply["id"]))
 
 
 @app.command()
 def status(build_id: str) -> None:
     """Show one build."""
-    try:
-        build = _client().build(build_id)
-    except ApiError as exc:
-        _fail(f"{exc.code}: {exc.message}")
-        return
+    build = _client().build(build_id)
     for key in ("id", "project", "status", "phase", "created_at", "duration_ms", "preview_url"):
         out.print(f"{key:12} {build.get(key)}")
     if build.get("error"):
@@ -114,13 +108,10 @@ def logs(
 ) -> None:
     """Print a build's log (with -f, follow it live to the end)."""
     client = _client()
-    try:
-        if follow:
-            _report(_follow(client, build_id))
-        else:
-            sys.stdout.write(client.logs(build_id))
-    except ApiError as exc:
-        _fail(f"{exc.code}: {exc.message}")
+    if follow:
+        _report(_follow(client, build_id))
+    else:
+        sys.stdout.write(client.logs(build_id))
 
 
 @app.command("ls")
@@ -130,11 +121,7 @@ def list_builds(
     limit: Annotated[int, typer.Option(help="How many.")] = 20,
 ) -> None:
     """List builds, newest first."""
-    try:
-        builds = _client().builds(project=project, status=status, limit=limit)
-    except ApiError as exc:
-        _fail(f"{exc.code}: {exc.message}")
-        return
+    builds = _client().builds(project=project, status=status, limit=limit)
     table = Table("id", "project", "status", "phase", "created", "seconds", "error")
     for b in builds:
         seconds = f"{b['duration_ms'] / 1000:.1f}" if b.get("duration_ms") is not None else ""
@@ -148,11 +135,7 @@ def list_builds(
 @app.command()
 def cancel(build_id: str) -> None:
     """Cancel a queued or running build."""
-    try:
-        build = _client().cancel(build_id)
-    except ApiError as exc:
-        _fail(f"{exc.code}: {exc.message}")
-        return
+    build = _client().cancel(build_id)
     err.print(f"cancel requested; build {build_id} is {build['status']}")
 
 
@@ -225,5 +208,14 @@ def doctor() -> None:
 
 
 def main() -> None:
-    """Entry point of the ``kiln`` script."""
-    app()
+    """Entry point of the ``kiln`` script; API errors become one red line and exit 1."""
+    try:
+        app()
+    except ApiError as exc:
+        err.print(f"[red]error:[/red] {exc.code}: {exc.message}")
+        sys.exit(1)
+    except httpx.TransportError as exc:
+        err.print(
+            f"[red]error:[/red] cannot reach the Kiln API at {_client().http.base_url}: {exc}"
+        )
+        sys.exit(1)
