@@ -45,8 +45,8 @@ def _follow(client: KilnClient, build_id: str) -> dict[str, Any]:
     end: dict[str, Any] = {}
     for _id, event, data in client.events(build_id):
         if event == "log":
-            stream = sys.stderr if data.get("stream") == "stderr" else sys.stdout
-            print(data.get("text", ""), file=stream, flush=True)
+            # Progress goes to stderr; stdout carries only the result (the preview URL).
+            print(data.get("text", ""), file=sys.stderr, flush=True)
         elif event == "status":
             err.print(f"[dim]── {data.get('status')}: {data.get('phase')}[/dim]")
         elif event == "end":

@@ -156,7 +156,8 @@ def test_cli_submit_follows_logs_and_prints_preview_url(stack: Stack, tmp_path: 
     assert result.returncode == 0, result.stderr
     url = result.stdout.strip().splitlines()[-1]
     assert url.startswith("http://") and ".preview.localhost:" in url
-    assert "built in" in result.stdout  # vite's own output, streamed
+    assert result.stdout.strip() == url  # stdout carries the result alone
+    assert "built in" in result.stderr  # vite's own output, streamed
     build_id = url.split("//")[1].split(".")[0]
     assert stack.preview(build_id, "/").status_code == 200
 
