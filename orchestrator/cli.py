@@ -122,13 +122,15 @@ def list_builds(
 ) -> None:
     """List builds, newest first."""
     builds = _client().builds(project=project, status=status, limit=limit)
-    table = Table("id", "project", "status", "phase", "created", "seconds", "error")
+    table = Table()
+    table.add_column("id", no_wrap=True, min_width=16)
+    for name in ("project", "status", "phase", "created", "seconds", "error"):
+        table.add_column(name)
     for b in builds:
         seconds = f"{b['duration_ms'] / 1000:.1f}" if b.get("duration_ms") is not None else ""
         code = (b.get("error") or {}).get("code", "")
-        table.add_row(
-            b["id"], b["project"], b["status"], b["phase"], b["created_at"], seconds, code
-        )
+        created = b["created_at"][:19].replace("T", " ")
+        table.add_row(b["id"], b["project"], b["status"], b["phase"], created, seconds, code)
     out.print(table)
 
 

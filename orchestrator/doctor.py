@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from sqlalchemy import text
 
 from orchestrator.context import Context
+from orchestrator.sandbox_image import SOURCE_DIR, image_digest
 from orchestrator.settings import get_settings
 
 Check = tuple[str, bool, str]
@@ -43,7 +44,10 @@ def run_checks() -> Iterator[Check]:
         image = ctx.docker.images.get(s.sandbox_image)
         node = image.labels.get("kiln.node.version", "?")
         size = image.attrs.get("Size", 0) / 1e6
-        return f"{s.sandbox_image} node {node}, {size:.0f} MB"
+        want = image_digest(SOURCE_DIR, s.node_major)
+        if image.labels.get("kiln.image.digest") != want:
+            raise RuntimeError(f"{s.sandbox_image} is out of date; run `kiln image build`")
+        return f"{s.sandbox_image} node {node}, {size:.0f} MB, current"
 
     def ca_bundle() -> str:
         if s.ca_bundle is None:

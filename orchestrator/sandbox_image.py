@@ -86,7 +86,7 @@ LABEL_NODE_VERSION = "kiln.node.version"
 
 # Bumped when the cached debootstrap tarball's content would change.
 _ROOTFS_FORMAT = "1"
-_SOURCE_DIR = Path(__file__).resolve().parent.parent / "sandbox_images" / "node"
+SOURCE_DIR = Path(__file__).resolve().parent.parent / "sandbox_images" / "node"
 _HTTP_TIMEOUT = 60.0
 _DOWNLOAD_ATTEMPTS = 3
 _CHUNK = 1 << 20
@@ -288,7 +288,7 @@ def ensure_image(
     that serialises concurrent builds. ``source_dir`` defaults to the
     repository's ``sandbox_images/node``. Raises :class:`SandboxImageError`.
     """
-    src = (source_dir or _SOURCE_DIR).resolve()
+    src = (source_dir or SOURCE_DIR).resolve()
     digest = image_digest(src, node_major)
     if not force and image_is_current(client, tag, digest):
         return str(client.images.get(tag).id)
