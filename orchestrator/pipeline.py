@@ -23,6 +23,7 @@ from orchestrator.sandbox import StepResult, hand_over
 from orchestrator.settings import get_settings
 
 log = logging.getLogger("kiln.pipeline")
+STEP_OUTPUT_LINES = 2000  # enough of one step's output to recognise npm's error codes
 
 
 class Cancelled(Exception):
@@ -39,6 +40,7 @@ class BuildRun:
         self.bus = ctx.bus
         self.workspace = self.settings.work_dir / build_id
         self.tail: deque[str] = deque(maxlen=self.settings.log_tail_lines)
+        self.step_output: deque[str] = deque(maxlen=STEP_OUTPUT_LINES)
         self.phase = Phase.QUEUED
         self.limits = Limits(self.settings.timeout_s, self.settings.memory_mb, self.settings.cpus)
 
@@ -88,7 +90,20 @@ class BuildRun:
         install = plan.plan_install(manifest, lockfiles)
         for warning in install.warnings:
             self.bus.note(self.id, self.phase, f"warning: {warning}")
-        self._run(install.step)
+        step = install.step
+        while True:
+            try:
+                self._run(step)
+                break
+            except BuildError as exc:
+                output = "\n".join(self.step_output)
+                retry = (
+                    plan.install_fallback(step, output) if exc.code == step.failure_code else None
+                )
+                if retry is None:
+                    raise
+                step, reason = retry
+                self.bus.note(self.id, self.phase, f"warning: {reason}")
         lock = self.workspace / "package-lock.json"
         if plan.needs_lifecycle_scripts(lock.read_bytes() if lock.is_file() else None):
             self._run(plan.lifecycle_step())
@@ -97,6 +112,7 @@ class BuildRun:
         self._check_cancel()
         self._enter(step.phase)
         self.bus.note(self.id, self.phase, f"$ {' '.join(step.argv)}")
+        self.step_output.clear()
         result = self.ctx.sandbox.run_step(
             step,
             build_id=self.id,
@@ -159,6 +175,7 @@ class BuildRun:
 
     def _output(self, stream: str, lines: list[str]) -> None:
         self.tail.extend(lines)
+        self.step_output.extend(lines)
         self.bus.logs(self.id, self.phase.value, stream, lines)
 
     def _check_cancel(self) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from orchestrator.errors import InputError
@@ -137,6 +137,22 @@ def plan_install(manifest: Mapping[str, object], lockfiles: Mapping[str, bytes])
                 warnings.append("no package-lock.json; resolving dependencies with npm install")
     step = Step("install", Phase.INSTALLING, argv, network=True, failure_code="install_failed")
     return InstallPlan(step, warnings)
+
+
+def install_fallback(step: Step, output: str) -> tuple[Step, str] | None:
+    """After a failed install, the retry that npm's own error suggests (with the reason), if any.
+
+    Exported projects often carry a lockfile that ``npm ci`` rejects as out of sync, or
+    peer-dependency ranges that npm 7+ refuses (ERESOLVE) where yarn, pnpm and bun did not.
+    """
+    if step.argv[:2] == ["npm", "ci"] and ("EUSAGE" in output or "in sync" in output):
+        argv = ["npm", "install", *step.argv[2:]]
+        return replace(step, argv=argv), "npm ci refused the lockfile; retrying with npm install"
+    if "ERESOLVE" in output and "--legacy-peer-deps" not in step.argv:
+        argv = [*step.argv, "--legacy-peer-deps"]
+        reason = "peer dependency conflict (ERESOLVE); retrying with --legacy-peer-deps"
+        return replace(step, argv=argv), reason
+    return None
 
 
 def needs_lifecycle_scripts(lock_raw: bytes | None) -> bool:

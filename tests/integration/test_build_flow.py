@@ -244,3 +244,17 @@ def test_lovable_style_project_with_60_dependencies_builds_and_renders(stack: St
     assert end["status"] == "succeeded", end["error"]
     assert "Lovable-style dashboard" in _render(stack.preview_url(build_id))
     assert "Settings" in _render(stack.preview_url(build_id) + "settings")
+
+
+def test_peer_dependency_conflict_is_retried_with_legacy_peer_deps(stack: Stack) -> None:
+    # react-day-picker 8 declares react <= 18 as a peer: npm 7+ refuses this tree (ERESOLVE),
+    # which yarn, pnpm and bun (where exported projects come from) accepted.
+    files = node_project(WRITE_DIST)
+    manifest = json.loads(files["package.json"])
+    manifest["dependencies"] = {"react": "^19.0.0", "react-day-picker": "8.10.1"}
+    files["package.json"] = json.dumps(manifest)
+    build_id = stack.client.submit_files(files)["id"]
+    events = stack.events(build_id)
+    assert events[-1].data["status"] == "succeeded", events[-1].data["error"]
+    notes = [e.data["text"] for e in events if e.event == "log" and e.data.get("source")]
+    assert any("--legacy-peer-deps" in n and "ERESOLVE" in n for n in notes), notes

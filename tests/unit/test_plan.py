@@ -115,3 +115,20 @@ def test_classify_failure(step: str, exit_code: int, oom: bool, timed_out: bool,
     )
     assert got == code
     assert message
+
+
+def test_install_fallback_follows_npms_own_advice() -> None:
+    from orchestrator.plan import install_fallback
+
+    ci = plan_install(MANIFEST, {"package-lock.json": json.dumps(lock_for(MANIFEST)).encode()})
+    retry = install_fallback(ci.step, "npm error code EUSAGE\nnpm error `npm ci` can only ...")
+    assert retry is not None
+    as_install, reason = retry
+    assert as_install.argv[:2] == ["npm", "install"] and "--ignore-scripts" in as_install.argv
+    assert "npm install" in reason
+
+    peers = install_fallback(as_install, "npm error code ERESOLVE\nnpm error ERESOLVE unable")
+    assert peers is not None
+    assert peers[0].argv[-1] == "--legacy-peer-deps" and "--ignore-scripts" in peers[0].argv
+    assert install_fallback(peers[0], "npm error code ERESOLVE") is None  # no loop
+    assert install_fallback(as_install, "npm error code E404 Not Found") is None

@@ -77,8 +77,8 @@ def test_digest_of_missing_dir_is_an_error(tmp_path: Path) -> None:
 
 def test_repository_sources_exist() -> None:
     # The real builder inputs: the module hashes these.
-    assert (si._SOURCE_DIR / "Dockerfile").is_file()
-    assert (si._SOURCE_DIR / "npmrc").is_file()
+    assert (si.SOURCE_DIR / "Dockerfile").is_file()
+    assert (si.SOURCE_DIR / "npmrc").is_file()
 
 
 # ---------------------------------------------------------------- pick_version
