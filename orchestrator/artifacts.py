@@ -34,7 +34,9 @@ def check_output(dist: Path, limits: OutputLimits) -> tuple[int, int]:
         top = os.lstat(dist)
     except FileNotFoundError:
         raise BuildError(
-            "the build finished but wrote no dist/ folder", code="build_failed"
+            "the build finished but wrote no dist/ folder (Kiln publishes dist/; check "
+            "build.outDir in the Vite config)",
+            code="build_failed",
         ) from None
     if not stat.S_ISDIR(top.st_mode):
         raise BuildError("dist is not a folder", code="unsafe_output")

@@ -105,7 +105,7 @@ class BuildRun:
                 step, reason = retry
                 self.bus.note(self.id, self.phase, f"warning: {reason}")
         lock = self.workspace / "package-lock.json"
-        if plan.needs_lifecycle_scripts(lock.read_bytes() if lock.is_file() else None):
+        if plan.needs_lifecycle_scripts(manifest, lock.read_bytes() if lock.is_file() else None):
             self._run(plan.lifecycle_step())
 
     def _run(self, step: Step) -> StepResult:

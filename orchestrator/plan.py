@@ -155,8 +155,18 @@ def install_fallback(step: Step, output: str) -> tuple[Step, str] | None:
     return None
 
 
-def needs_lifecycle_scripts(lock_raw: bytes | None) -> bool:
-    """True when an installed package declares install scripts (npm marks them in the lock)."""
+ROOT_INSTALL_SCRIPTS = ("preinstall", "install", "postinstall")
+
+
+def needs_lifecycle_scripts(manifest: Mapping[str, object], lock_raw: bytes | None) -> bool:
+    """True when the project or an installed package has install scripts for ``npm rebuild``.
+
+    npm marks packages with install scripts in the lockfile (``hasInstallScript``); the
+    project's own preinstall/install/postinstall (e.g. ``patch-package``) run there too.
+    """
+    scripts = manifest.get("scripts")
+    if isinstance(scripts, dict) and any(scripts.get(name) for name in ROOT_INSTALL_SCRIPTS):
+        return True
     lock = _load_json(lock_raw)
     if lock is None:
         return True  # unknown: run them to be safe

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import docker
@@ -119,3 +120,40 @@ def _wait_for_phase(stack: Stack, build_id: str, phase: str) -> None:
 def _containers_of(client: docker.DockerClient, build_id: str) -> list[str]:
     found = client.containers.list(all=True, filters={"label": f"kiln.build={build_id}"})
     return [c.id for c in found]
+
+
+PROBE_NETWORK = """
+const fs = require("fs");
+const https = require("https");
+const done = (what) => { fs.writeFileSync("network-" + process.env.npm_lifecycle_event, what); };
+https.get("https://registry.npmjs.org/", () => done("online"))
+  .on("error", (e) => done("offline: " + e.code))
+  .setTimeout(3000, () => done("offline: timeout"));
+"""
+COPY_PROBES = (
+    WRITE_DIST
+    + """
+for (const f of fs.readdirSync(".").filter((f) => f.startsWith("network-"))) {
+  fs.copyFileSync(f, "dist/" + f + ".txt");
+}
+"""
+)
+
+
+def test_project_scripts_run_without_network(stack: Stack) -> None:
+    files = node_project(
+        "require('./probe.js'); setTimeout(() => { COPY }, 3500);".replace(
+            "COPY", COPY_PROBES.replace("\n", " ")
+        ),
+        **{"probe.js": PROBE_NETWORK},
+    )
+    manifest = json.loads(files["package.json"])
+    manifest["scripts"]["postinstall"] = "node probe.js"
+    files["package.json"] = json.dumps(manifest)
+    build_id = stack.client.submit_files(files)["id"]
+    end = stack.wait(build_id)
+    assert end["status"] == "succeeded", end["error"]
+    for lifecycle in ("postinstall", "build"):
+        probe = stack.preview(build_id, f"/network-{lifecycle}.txt")
+        assert probe.status_code == 200, f"the {lifecycle} probe did not run"
+        assert probe.text.startswith("offline"), (lifecycle, probe.text)

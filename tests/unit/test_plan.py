@@ -66,9 +66,13 @@ def test_no_lockfile_warns() -> None:
 def test_lifecycle_scripts_only_when_a_package_declares_them() -> None:
     plain = lock_for(MANIFEST, **{"node_modules/react": {"version": "19.0.0"}})
     scripted = lock_for(MANIFEST, **{"node_modules/esbuild": {"hasInstallScript": True}})
-    assert not needs_lifecycle_scripts(json.dumps(plain).encode())
-    assert needs_lifecycle_scripts(json.dumps(scripted).encode())
-    assert needs_lifecycle_scripts(None)
+    assert not needs_lifecycle_scripts(MANIFEST, json.dumps(plain).encode())
+    assert needs_lifecycle_scripts(MANIFEST, json.dumps(scripted).encode())
+    assert needs_lifecycle_scripts(MANIFEST, None)
+    patched = {**MANIFEST, "scripts": {"postinstall": "patch-package", "build": "vite build"}}
+    assert needs_lifecycle_scripts(patched, json.dumps(plain).encode())
+    prepare_only = {**MANIFEST, "scripts": {"prepare": "husky"}}
+    assert not needs_lifecycle_scripts(prepare_only, json.dumps(plain).encode())
 
 
 def test_build_step_uses_the_build_script_else_vite() -> None:
