@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import mimetypes
 import re
+from html import escape
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import FileResponse, PlainTextResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from orchestrator.artifacts import DIST, cache_control, resolve_preview
 from orchestrator.context import api_context
+from orchestrator.errors import NotFound
+from orchestrator.models import Build
+from orchestrator.plan import Status
 
-BUILD_ID = re.compile(r"^[a-f0-9]{16}$")
+BUILD_ID = re.compile(r"[a-f0-9]{16}")
 mimetypes.add_type("text/javascript", ".js")
 mimetypes.add_type("text/javascript", ".mjs")
 mimetypes.add_type("application/wasm", ".wasm")
@@ -21,17 +26,18 @@ mimetypes.add_type("image/svg+xml", ".svg")
 
 
 def preview_response(build_id: str, path: str, method: str) -> Response:
-    """Answer one preview request (pure routing over the artifact store)."""
+    """Answer one preview request from the artifact store (or a status page)."""
     if method not in ("GET", "HEAD"):
         return PlainTextResponse("method not allowed", status_code=405)
-    if not BUILD_ID.match(build_id):
+    if not BUILD_ID.fullmatch(build_id):
         return PlainTextResponse("no such preview", status_code=404)
-    root = api_context().settings.artifacts_dir / build_id / DIST
+    ctx = api_context()
+    root = ctx.settings.artifacts_dir / build_id / DIST
     if not root.is_dir():
-        return PlainTextResponse(
-            f"no preview for build {build_id} (it has not succeeded, or does not exist)",
-            status_code=404,
-        )
+        try:
+            return status_page(ctx.store.get(build_id))
+        except NotFound:
+            return PlainTextResponse(f"no build {build_id}", status_code=404)
     found = resolve_preview(root, path)
     if found is None:
         return PlainTextResponse("not found", status_code=404)
@@ -40,9 +46,39 @@ def preview_response(build_id: str, path: str, method: str) -> Response:
     return FileResponse(file, headers=headers)
 
 
+def status_page(build: Build) -> HTMLResponse:
+    """What the preview URL shows before (or instead of) the app: progress, or the error.
+
+    Clients open the preview as soon as they submit; a building page refreshes itself
+    until the app is there. Everything from the build is escaped.
+    """
+    if not Status(build.status).finished:
+        title = "Building…"
+        body = f"<p>Build <code>{build.id}</code> is {escape(build.phase)}.</p>"
+        refresh = '<meta http-equiv="refresh" content="2">'
+        status_code, headers = 503, {"Retry-After": "2", "Cache-Control": "no-store"}
+    else:
+        title = f"Build {escape(build.status)}"
+        message = escape(build.error_message or "no output was published")
+        tail = escape(build.error_log_tail or "")
+        body = (
+            f"<p>Build <code>{build.id}</code> ended <b>{escape(build.status)}</b>"
+            f" ({escape(build.error_code or '')}): {message}</p><pre>{tail}</pre>"
+        )
+        refresh = ""
+        status_code, headers = 404, {"Cache-Control": "no-store"}
+    page = (
+        f"<!doctype html><html><head><meta charset=utf-8>{refresh}<title>{title}</title>"
+        "<style>body{font:16px system-ui;margin:3rem auto;max-width:48rem;color:#222}"
+        "pre{background:#f4f4f4;padding:1rem;overflow:auto;font-size:13px}</style>"
+        f"</head><body><h1>{title}</h1>{body}</body></html>"
+    )
+    return HTMLResponse(page, status_code=status_code, headers=headers)
+
+
 async def preview_app(scope: Scope, receive: Receive, send: Send) -> None:
     """ASGI app mounted on the preview host pattern."""
     request = Request(scope, receive)
     build_id = request.path_params.get("build_id", "")
-    response = preview_response(build_id, request.url.path, request.method)
+    response = await run_in_threadpool(preview_response, build_id, request.url.path, request.method)
     await response(scope, receive, send)

@@ -29,7 +29,9 @@ def test_syntax_error_fails_with_build_failed_and_log_tail(stack: Stack) -> None
     assert "exit code" in end["error"]["message"]
     assert "main.js" in end["error"]["log_tail"]
     assert end["preview_url"] is None
-    assert stack.preview(reply["id"]).status_code == 404
+    page = stack.preview(reply["id"])
+    assert page.status_code == 404
+    assert "build_failed" in page.text and "main.js" in page.text  # the error, not the app
 
 
 def test_missing_package_fails_with_install_failed(stack: Stack) -> None:
@@ -79,6 +81,8 @@ def test_cancel_running_build(stack: Stack, kiln_containers: docker.DockerClient
     reply = stack.client.submit_files(node_project(SLOW_BUILD))
     build_id = reply["id"]
     _wait_for_phase(stack, build_id, "building")
+    waiting = stack.preview(build_id)
+    assert waiting.status_code == 503 and 'http-equiv="refresh"' in waiting.text
     asked = time.monotonic()
     assert stack.client.cancel(build_id)["id"] == build_id
     end = stack.wait(build_id)
