@@ -58,7 +58,8 @@ ensure_venv() {
   say "installing Kiln and its Python packages into .venv"
   [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --upgrade pip >/dev/null 2>&1 || true
-  "$VENV/bin/pip" install -q -e "$ROOT[dev]" 2>&1 | grep -v -i "warning" >&2 || true
+  "$VENV/bin/pip" install -q -e "$ROOT[dev]" >"$VAR/log/pip.log" 2>&1 \
+    || { tail -20 "$VAR/log/pip.log" >&2; die "pip install failed (log: var/log/pip.log)"; }
   "$VENV/bin/python" -c "import orchestrator.cli, api.main" || die "Python install failed"
   echo "$want" >"$stamp"
 }
