@@ -52,7 +52,8 @@ class BuildRun:
         if build is None:
             return  # cancelled while queued, or already handled
         self.limits = Limits(**build.limits) if build.limits else self.limits
-        self._enter(Phase.PREPARING)
+        self.phase = Phase.PREPARING  # claim() recorded it
+        self.bus.status(self.id, Status.RUNNING.value, self.phase.value)
         try:
             manifest = self._prepare()
             self._install(manifest)

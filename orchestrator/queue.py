@@ -9,7 +9,8 @@ from rq.job import Job
 from orchestrator.plan import Limits
 
 JOB_FUNCTION = "orchestrator.pipeline.run_build"
-STEPS_PER_BUILD = 3  # install, dependency scripts, build: each has the build's timeout
+# install (plus its two possible retries), dependency scripts, build: each has the timeout
+STEPS_PER_BUILD = 5
 JOB_SLACK_S = 120
 
 
