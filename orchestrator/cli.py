@@ -27,6 +27,8 @@ app = typer.Typer(
 )
 image_app = typer.Typer(help="The sandbox image.", no_args_is_help=True)
 app.add_typer(image_app, name="image")
+cache_app = typer.Typer(help="Build caches: dependency layers, npm cache.", no_args_is_help=True)
+app.add_typer(cache_app, name="cache")
 out = Console()
 err = Console(stderr=True)
 
@@ -73,6 +75,9 @@ def submit(
     template: Annotated[str | None, typer.Option(help="Start from a bundled template.")] = None,
     project: Annotated[str | None, typer.Option(help="Project slug.")] = None,
     follow: Annotated[bool, typer.Option("--follow/--no-follow", help="Stream logs.")] = True,
+    fresh: Annotated[
+        bool, typer.Option(help="Build even if identical input has already built.")
+    ] = False,
 ) -> None:
     """Submit a project folder (or a template) and follow its build to the preview URL."""
     if directory is None and template is None:
@@ -81,10 +86,15 @@ def submit(
     if directory is not None:
         if not (directory / "package.json").is_file():
             _fail(f"{directory} has no package.json", 2)
-        reply = client.submit_dir(directory, project=project, template=template)
+        reply = client.submit_dir(
+            directory, project=project, template=template, fresh="true" if fresh else None
+        )
     else:
-        reply = client.submit_files({}, template=template, project=project)
-    err.print(f"build [bold]{reply['id']}[/bold] queued ({reply['project']})")
+        reply = client.submit_files({}, template=template, project=project, fresh=fresh or None)
+    if reply.get("reused_from"):
+        err.print(f"build [bold]{reply['id']}[/bold] reused build {reply['reused_from']}")
+    else:
+        err.print(f"build [bold]{reply['id']}[/bold] queued ({reply['project']})")
     if not follow:
         out.print(reply["id"])
         return
@@ -194,6 +204,78 @@ def image_build(
         _fail(str(exc))
         return
     err.print(f"sandbox image {s.sandbox_image} ready ({image_id[:19]})")
+
+
+@cache_app.command("ls")
+def cache_ls() -> None:
+    """List the dependency layers, least recently used first."""
+    import time
+
+    from orchestrator.cache.layers import LayerStore
+
+    entries = LayerStore(get_settings().layers_dir).entries()
+    table = Table()
+    for name in ("key", "MB", "files", "last used", "created"):
+        table.add_column(name)
+    for e in sorted(entries, key=lambda e: e.last_used):
+        table.add_row(
+            e.key,
+            f"{e.size_bytes / 1e6:.0f}",
+            str(e.files),
+            time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e.last_used)),
+            time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e.created)),
+        )
+    out.print(table)
+    err.print(f"{len(entries)} layers, {sum(e.size_bytes for e in entries) / 1e6:.0f} MB")
+
+
+@cache_app.command("gc")
+def cache_gc(
+    layers_mb: Annotated[
+        int | None, typer.Option(help="Layer budget in MB (default: the setting).")
+    ] = None,
+    npm_mb: Annotated[
+        int | None, typer.Option(help="npm cache budget in MB (default: the setting).")
+    ] = None,
+    all_: Annotated[
+        bool, typer.Option("--all", help="Empty the caches (what no build is using).")
+    ] = False,
+) -> None:
+    """Evict least recently used layers and old npm cache content down to the budgets."""
+    from orchestrator.cache.gc import collect
+
+    s = get_settings()
+    report = collect(
+        s,
+        layer_budget_mb=0 if all_ else (s.layer_cache_max_mb if layers_mb is None else layers_mb),
+        npm_budget_mb=0 if all_ else (s.npm_cache_max_mb if npm_mb is None else npm_mb),
+    )
+    out.print(
+        f"layers: removed {len(report.layers_removed)} "
+        f"({report.layer_bytes_freed / 1e6:.0f} MB), in use {len(report.layers_busy)}, "
+        f"left {report.layer_bytes_left / 1e6:.0f} MB"
+    )
+    busy = " (in use by an install: skipped)" if report.npm_busy else ""
+    out.print(
+        f"npm cache: freed {report.npm_bytes_freed / 1e6:.0f} MB, "
+        f"left {report.npm_bytes_left / 1e6:.0f} MB{busy}"
+    )
+    out.print(
+        f"resolutions expired: {report.resolutions_removed}; "
+        f"leftover folders: {report.leftovers_removed}"
+    )
+
+
+@cache_app.command("warm")
+def cache_warm() -> None:
+    """Make the bundled templates' dependency layers now (a starting worker does this too)."""
+    import logging
+
+    from orchestrator.cache.warm import warm_templates
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    for name, outcome in warm_templates(get_settings()).items():
+        out.print(f"{name:12} {outcome}")
 
 
 @app.command()

@@ -37,6 +37,11 @@ class Build(SQLModel, table=True):
     error_message: str | None = None
     error_log_tail: str | None = None
     cancel_requested: bool = False
+    # Caching (orchestrator/cache/): the input's key, the build whose artifact this one
+    # reused, and how its dependencies came (layer hit/miss/private, layer key, resolution).
+    input_digest: str | None = Field(default=None, index=True)
+    reused_from: str | None = None
+    cache: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
 
 
 def _aware(value: datetime) -> datetime:
@@ -79,4 +84,6 @@ def public_view(build: Build, preview_url: str) -> dict[str, Any]:
         "limits": build.limits,
         "error": error,
         "preview_url": preview_url if build.status == Status.SUCCEEDED else None,
+        "reused_from": build.reused_from,
+        "cache": build.cache or {},
     }

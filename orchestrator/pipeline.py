@@ -6,14 +6,21 @@ emits the ``end`` event and archives the log, so no build is left ``running``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import tarfile
 from collections import deque
+from pathlib import Path
 from typing import Any
 
 from orchestrator import plan
 from orchestrator.artifacts import DIST, OutputLimits, publish
+from orchestrator.cache import gc
+from orchestrator.cache.keys import root_install_scripts
+from orchestrator.cache.layers import LayerStore, image_toolchain
+from orchestrator.cache.provision import LayerProvider, LayerUse, root_scripts_step
+from orchestrator.cache.resolutions import ResolutionStore
 from orchestrator.context import Context
 from orchestrator.errors import BuildError, KilnError, SandboxError
 from orchestrator.models import public_view
@@ -24,6 +31,7 @@ from orchestrator.settings import get_settings
 
 log = logging.getLogger("kiln.pipeline")
 STEP_OUTPUT_LINES = 2000  # enough of one step's output to recognise npm's error codes
+READ_ONLY_MARKERS = ("EROFS", "read-only file system")
 
 
 class Cancelled(Exception):
@@ -43,6 +51,8 @@ class BuildRun:
         self.step_output: deque[str] = deque(maxlen=STEP_OUTPUT_LINES)
         self.phase = Phase.QUEUED
         self.limits = Limits(self.settings.timeout_s, self.settings.memory_mb, self.settings.cpus)
+        self.layer: LayerUse | None = None
+        self.cache: dict[str, Any] = {}
 
     # -- the life of a build -------------------------------------------------------------
 
@@ -57,7 +67,7 @@ class BuildRun:
         try:
             manifest = self._prepare()
             self._install(manifest)
-            self._run(plan.build_step(manifest))
+            self._build(manifest)
             self._publish()
         except Cancelled:
             self._finish(Status.CANCELLED, "cancelled", "the build was cancelled")
@@ -81,21 +91,94 @@ class BuildRun:
         hand_over(self.workspace, self.ctx.sandbox.options.uid)
         return parse_package_json({"package.json": (self.workspace / "package.json").read_bytes()})
 
-    def _install(self, manifest: dict[str, Any]) -> None:
-        self._enter(Phase.INSTALLING)
-        lockfiles = {
+    def _lockfiles(self) -> dict[str, bytes]:
+        return {
             name: (self.workspace / name).read_bytes()
             for name in ("package-lock.json", "npm-shrinkwrap.json", *plan.OTHER_LOCKFILES)
             if (self.workspace / name).is_file()
         }
+
+    def _install(self, manifest: dict[str, Any]) -> None:
+        self._enter(Phase.INSTALLING)
+        lockfiles = self._lockfiles()
+        if self._use_layer(manifest, lockfiles):
+            scripts = root_install_scripts(manifest)
+            if not scripts:
+                return
+            try:  # the project's own scripts: its container, the layer read-only, offline
+                self._run(root_scripts_step(scripts))
+                return
+            except BuildError as exc:
+                if not self._layer_refused_write(exc):
+                    raise
+        self._install_privately(manifest, lockfiles)
+
+    def _use_layer(self, manifest: dict[str, Any], lockfiles: dict[str, bytes]) -> bool:
+        """Mount a shared dependency layer (made now if missing); False to install privately."""
+        if not self.settings.cache_layers:
+            return False
+        provider = LayerProvider(
+            layers=LayerStore(self.settings.layers_dir),
+            resolutions=ResolutionStore(
+                self.settings.resolutions_dir, self.settings.resolution_ttl_s
+            ),
+            toolchain=image_toolchain(self.ctx.docker, self.settings.sandbox_image),
+            registry=self.settings.npm_registry,
+            run=self._run_install,
+            note=lambda text: self.bus.note(self.id, self.phase, text),
+            wait=self._check_cancel,
+            prepare_dir=lambda folder: hand_over(folder, self.ctx.sandbox.options.uid),
+        )
+        top_level = sorted(p.name for p in self.workspace.iterdir())
+        self.layer = provider.provide(manifest, lockfiles, top_level)
+        if self.layer is None:
+            self.cache["layer"] = "private"
+            return False
+        self.cache.update(layer=self.layer.outcome, layer_key=self.layer.key)
+        if self.layer.resolution:
+            self.cache["resolution"] = self.layer.resolution
+        return True
+
+    def _layer_refused_write(self, exc: BuildError) -> bool:
+        """After a failed step on a layer: was it a write into it? Then drop the layer."""
+        output = "\n".join(self.step_output)
+        if self.layer is None or exc.code not in ("build_failed", "install_failed"):
+            return False
+        if not any(marker.lower() in output.lower() for marker in READ_ONLY_MARKERS):
+            return False
+        self.bus.note(
+            self.id,
+            self.phase,
+            "warning: the project writes into node_modules, which is a shared read-only "
+            "layer; installing its dependencies privately instead",
+        )
+        self._release_layer()
+        self.cache["layer"] = "private"
+        mount_point = self.workspace / "node_modules"
+        if mount_point.is_dir() and not any(mount_point.iterdir()):
+            mount_point.rmdir()  # made by Docker (as root) for the layer's mount
+        return True
+
+    def _release_layer(self) -> None:
+        if self.layer is not None:
+            self.layer.release()
+            self.layer = None
+
+    def _install_privately(self, manifest: dict[str, Any], lockfiles: dict[str, bytes]) -> None:
         install = plan.plan_install(manifest, lockfiles)
         for warning in install.warnings:
             self.bus.note(self.id, self.phase, f"warning: {warning}")
-        step = install.step
+        self._run_install(install.step, self.workspace)
+        lock = self.workspace / "package-lock.json"
+        if plan.needs_lifecycle_scripts(manifest, lock.read_bytes() if lock.is_file() else None):
+            self._run(plan.lifecycle_step())
+
+    def _run_install(self, step: Step, workspace: Path) -> None:
+        """Run an install step in ``workspace``, with the retry npm's own error suggests."""
         while True:
             try:
-                self._run(step)
-                break
+                self._run(step, workspace)
+                return
             except BuildError as exc:
                 output = "\n".join(self.step_output)
                 retry = (
@@ -105,23 +188,34 @@ class BuildRun:
                     raise
                 step, reason = retry
                 self.bus.note(self.id, self.phase, f"warning: {reason}")
-        lock = self.workspace / "package-lock.json"
-        if plan.needs_lifecycle_scripts(manifest, lock.read_bytes() if lock.is_file() else None):
-            self._run(plan.lifecycle_step())
 
-    def _run(self, step: Step) -> StepResult:
+    def _build(self, manifest: dict[str, Any]) -> None:
+        step = plan.build_step(manifest)
+        try:
+            self._run(step)
+        except BuildError as exc:
+            if not self._layer_refused_write(exc):
+                raise
+            self._install_privately(manifest, self._lockfiles())
+            self._run(step)
+
+    def _run(self, step: Step, workspace: Path | None = None) -> StepResult:
         self._check_cancel()
         self._enter(step.phase)
         self.bus.note(self.id, self.phase, f"$ {' '.join(step.argv)}")
         self.step_output.clear()
-        result = self.ctx.sandbox.run_step(
-            step,
-            build_id=self.id,
-            limits=self.limits,
-            workspace=self.workspace,
-            on_output=self._output,
-            should_cancel=lambda: self.ctx.cancel_requested(self.id),
-        )
+        # Install steps hold the npm cache so that eviction does not trim it under them.
+        holding = gc.using_npm_cache(self.settings) if step.network else contextlib.nullcontext()
+        with holding:
+            result = self.ctx.sandbox.run_step(
+                step,
+                build_id=self.id,
+                limits=self.limits,
+                workspace=workspace or self.workspace,
+                on_output=self._output,
+                should_cancel=lambda: self.ctx.cancel_requested(self.id),
+                node_modules=self.layer.node_modules if self.layer and workspace is None else None,
+            )
         if result.cancelled:
             raise Cancelled()
         if not result.ok:
@@ -150,6 +244,8 @@ class BuildRun:
 
     def _finish(self, status: Status, code: str | None = None, message: str | None = None) -> None:
         tail = "\n".join(self.tail) if code else None
+        if self.cache:
+            self.ctx.store.set_cache(self.id, self.cache)
         if code:
             self.bus.note(self.id, self.phase, f"{status.value}: {message}")
         build = self.ctx.store.finish(self.id, status, code, message, tail)
@@ -158,6 +254,12 @@ class BuildRun:
         self.bus.archive(self.id)
 
     def _cleanup(self) -> None:
+        self._release_layer()
+        if self.cache.get("layer") == "miss":  # the cache grew: keep it within its budget
+            try:
+                gc.enforce_budgets(self.settings)
+            except Exception:
+                log.exception("cache eviction after build %s failed", self.id)
         try:
             self.ctx.sandbox.remove_build_containers(self.id)
         except Exception:

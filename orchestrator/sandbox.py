@@ -20,10 +20,12 @@ import docker
 import docker.errors
 from docker.types import Ulimit
 
+from orchestrator.cache.keys import SCRATCH_DIRS
 from orchestrator.errors import SandboxError
 from orchestrator.plan import Limits, Step
 
 WORKSPACE = "/workspace"
+NODE_MODULES = f"{WORKSPACE}/node_modules"
 NPM_CACHE = "/cache/npm"
 CA_PATH = "/etc/kiln/ca.crt"
 LABEL_BUILD = "kiln.build"
@@ -82,15 +84,42 @@ def sandbox_environment(step: Step, options: SandboxOptions) -> dict[str, str]:
     return env
 
 
+def layer_mounts(
+    node_modules: Path, options: SandboxOptions
+) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
+    """(volumes, tmpfs) that put a shared dependency layer read-only at the workspace's
+    node_modules, with a private writable tmpfs on each of its scratch folders."""
+    volumes = {str(node_modules): {"bind": NODE_MODULES, "mode": "ro"}}
+    scratch = f"rw,nosuid,nodev,size={options.tmpfs_mb}m,uid={options.uid},gid={options.uid}"
+    return volumes, {f"{NODE_MODULES}/{name}": scratch for name in SCRATCH_DIRS}
+
+
 def container_config(
-    step: Step, *, build_id: str, limits: Limits, workspace: Path, options: SandboxOptions
+    step: Step,
+    *,
+    build_id: str,
+    limits: Limits,
+    workspace: Path,
+    options: SandboxOptions,
+    node_modules: Path | None = None,
 ) -> dict[str, Any]:
-    """Keyword arguments for ``client.containers.create`` that run ``step`` for ``build_id``."""
+    """Keyword arguments for ``client.containers.create`` that run ``step`` for ``build_id``.
+
+    ``node_modules``: a shared dependency layer, mounted read-only (never with network or
+    the npm cache: a layer only ever reaches containers that run project code).
+    """
     volumes: dict[str, dict[str, str]] = {str(workspace): {"bind": WORKSPACE, "mode": "rw"}}
+    tmpfs = {"/tmp": f"rw,exec,nosuid,nodev,size={options.tmpfs_mb}m,mode=1777"}
     if step.network and options.npm_cache_dir is not None:
         volumes[str(options.npm_cache_dir)] = {"bind": NPM_CACHE, "mode": "rw"}
     if options.ca_bundle is not None:
         volumes[str(options.ca_bundle)] = {"bind": CA_PATH, "mode": "ro"}
+    if node_modules is not None:
+        if step.network:
+            raise SandboxError(f"refusing to mount a dependency layer into {step.name}")
+        layer_volumes, layer_tmpfs = layer_mounts(node_modules, options)
+        volumes.update(layer_volumes)
+        tmpfs.update(layer_tmpfs)
     memory = f"{limits.memory_mb}m"
     return {
         "image": options.image,
@@ -108,7 +137,7 @@ def container_config(
         "cap_drop": ["ALL"],
         "security_opt": ["no-new-privileges"],
         "read_only": True,
-        "tmpfs": {"/tmp": f"rw,exec,nosuid,nodev,size={options.tmpfs_mb}m,mode=1777"},
+        "tmpfs": tmpfs,
         "volumes": volumes,
         "stdin_open": False,
         "tty": False,
@@ -191,10 +220,16 @@ class Sandbox:
         workspace: Path,
         on_output: OutputSink,
         should_cancel: Callable[[], bool],
+        node_modules: Path | None = None,
     ) -> StepResult:
         """Run ``step`` to its end, streaming output lines to ``on_output(stream, lines)``."""
         config = container_config(
-            step, build_id=build_id, limits=limits, workspace=workspace, options=self.options
+            step,
+            build_id=build_id,
+            limits=limits,
+            workspace=workspace,
+            options=self.options,
+            node_modules=node_modules,
         )
         started = time.monotonic()
         try:

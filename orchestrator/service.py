@@ -13,6 +13,7 @@ from dataclasses import asdict
 import redis
 
 from orchestrator import queue, templates
+from orchestrator.cache import reuse
 from orchestrator.context import Context, cancel_key
 from orchestrator.errors import Conflict, InputError, Unavailable
 from orchestrator.models import Build, public_view
@@ -55,18 +56,28 @@ def submit_build(
     template: str | None = None,
     project: str | None = None,
     limits: Mapping[str, float | int | None] | None = None,
+    fresh: bool = False,
 ) -> Build:
-    """Check a project, record its build and enqueue it. Raises before enqueueing on bad input."""
+    """Check a project, record its build and enqueue it. Raises before enqueueing on bad input.
+
+    An input that already built successfully is answered at once with that artifact (a new,
+    finished build record marked ``reused_from``) unless ``fresh`` asks for a real build.
+    """
     if template:
         files = overlay(templates.load_template(ctx.settings.templates_dir, template), files)
     manifest = parse_package_json(files)
     check_buildable(manifest)
     chosen = clamp_limits(limits, *server_limits(ctx))
+    digest = reuse.input_digest(ctx, files) if ctx.settings.cache_reuse else None
     build = Build(
         project=project_slug(project, manifest, template),
         template=template,
         limits=asdict(chosen),
+        input_digest=digest,
     )
+    earlier = reuse.earlier_artifact(ctx, digest) if digest and not fresh else None
+    if earlier is not None:
+        return reuse.answer_from(ctx, earlier, build)
     source = ctx.settings.sources_dir / f"{build.id}.tar"
     source.parent.mkdir(parents=True, exist_ok=True)
     source.write_bytes(to_tar(files))

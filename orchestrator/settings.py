@@ -38,6 +38,14 @@ class Settings(BaseSettings):
     install_network: str = "bridge"
     npm_cache: Path | None = None  # None: <var_dir>/cache/npm
 
+    # Build caches (orchestrator/cache/).
+    cache_layers: bool = True  # shared read-only dependency layers keyed by lockfile
+    cache_reuse: bool = True  # identical input answered with the earlier artifact
+    warm_templates: bool = True  # a starting worker makes the bundled templates' layers
+    resolution_ttl_s: int = 3600  # how long a lockfile-less package.json's resolution holds
+    layer_cache_max_mb: int = 10240  # size budget of the layers (least recently used go)
+    npm_cache_max_mb: int = 4096  # size budget of the shared npm cache
+
     # Per-build limits: defaults, and the maximums a submit may not exceed.
     timeout_s: int = 600
     memory_mb: int = 2048
@@ -93,6 +101,16 @@ class Settings(BaseSettings):
     def work_dir(self) -> Path:
         """Per-build workspaces mounted into sandbox containers."""
         return self.var_dir.resolve() / "work"
+
+    @property
+    def layers_dir(self) -> Path:
+        """Shared dependency layers (orchestrator/cache/layers.py)."""
+        return self.var_dir.resolve() / "cache" / "layers"
+
+    @property
+    def resolutions_dir(self) -> Path:
+        """Remembered dependency resolutions of lockfile-less projects."""
+        return self.var_dir.resolve() / "cache" / "resolutions"
 
     @property
     def npm_cache_dir(self) -> Path:

@@ -6,6 +6,7 @@ conditional updates, so exactly one side wins.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import update
@@ -77,6 +78,22 @@ class BuildStore:
     def set_phase(self, build_id: str, phase: Phase) -> None:
         """Record the phase a running build has entered."""
         self._update_where(build_id, col(Build.status) == Status.RUNNING.value, phase=phase.value)
+
+    def set_cache(self, build_id: str, cache: dict[str, Any]) -> None:
+        """Record how the build's caches answered (layer hit/miss, keys)."""
+        self._update_where(build_id, None, cache=cache)
+
+    def find_succeeded(self, input_digest: str, limit: int = 5) -> Sequence[Build]:
+        """The newest successful builds of this exact input."""
+        query = (
+            select(Build)
+            .where(Build.input_digest == input_digest)
+            .where(Build.status == Status.SUCCEEDED.value)
+            .order_by(col(Build.finished_at).desc())
+            .limit(limit)
+        )
+        with self._session() as session:
+            return list(session.exec(query).all())
 
     def request_cancel(self, build_id: str) -> None:
         """Flag a build for cancellation (the worker sees the flag)."""

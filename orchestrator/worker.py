@@ -23,6 +23,7 @@ def prepare_directories(settings: Settings) -> None:
         settings.sources_dir,
         settings.work_dir,
         settings.npm_cache_dir,
+        settings.layers_dir,
     ):
         folder.mkdir(parents=True, exist_ok=True)
     hand_over(settings.npm_cache_dir, sandbox_uid(settings.sandbox_uid))
@@ -39,6 +40,10 @@ def run_worker(*, burst: bool = False) -> None:
     prepare_directories(settings)
     ctx = Context(settings)
     ctx.docker.ping()
+    if settings.warm_templates and settings.cache_layers:
+        from orchestrator.cache.warm import start_in_background
+
+        start_in_background()
     worker = Worker(
         [build_queue(ctx.redis, settings.queue_name)],
         connection=ctx.redis,

@@ -43,6 +43,7 @@ class SubmitJSON(BaseModel):
     template: str | None = None
     project: str | None = None
     limits: LimitsIn | None = None
+    fresh: bool = False  # build even if an identical input already has an artifact
 
 
 SUBMIT_DOC: dict[str, Any] = {
@@ -101,6 +102,7 @@ def submit_reply(ctx: Context, build: Build) -> dict[str, Any]:
         "id": build.id,
         "status": build.status,
         "project": build.project,
+        "reused_from": build.reused_from,
         "links": {
             "self": base,
             "events": f"{base}/events",
@@ -118,6 +120,7 @@ async def submit_build(
     timeout_s: float | None = None,
     memory_mb: float | None = None,
     cpus: float | None = None,
+    fresh: bool = False,
 ) -> dict[str, Any]:
     """Submit a project as a JSON file map or a tar/tar.gz body; 202 once it is queued."""
     limits = input_limits(ctx)
@@ -132,6 +135,7 @@ async def submit_build(
                 template=payload.template,
                 project=payload.project,
                 limits=payload.limits.model_dump() if payload.limits else None,
+                fresh=payload.fresh,
             )
         )
     elif content_type in TAR_TYPES:
@@ -144,6 +148,7 @@ async def submit_build(
                 template=template,
                 project=project,
                 limits=requested,
+                fresh=fresh,
             )
         )
     else:

@@ -25,6 +25,8 @@ CONTRACT_KEYS = {
     "limits",
     "error",
     "preview_url",
+    "reused_from",
+    "cache",
 }
 T0 = datetime(2025, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
 
@@ -74,6 +76,8 @@ def test_public_view_of_a_queued_build() -> None:
         "limits": limits,
         "error": None,
         "preview_url": None,
+        "reused_from": None,
+        "cache": {},
     }
 
 
