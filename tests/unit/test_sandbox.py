@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from orchestrator.cache.keys import SCRATCH_DIRS
+from orchestrator.errors import SandboxError
 from orchestrator.plan import Limits, Phase, Step
 from orchestrator.sandbox import (
     CA_PATH,
@@ -44,6 +46,7 @@ def config(step: Step, options: SandboxOptions = OPTIONS, **kw: Any) -> dict[str
         limits=kw.get("limits", LIMITS),
         workspace=kw.get("workspace", Path("/var/kiln/work/b1")),
         options=options,
+        node_modules=kw.get("node_modules"),
     )
 
 
@@ -230,3 +233,29 @@ def test_step_result_ok(
 ) -> None:
     result = StepResult(exit_code, oom, timed_out, cancelled, seconds=1.0)
     assert result.ok is ok
+
+
+# ------------------------------------------------------------ dependency layers
+
+LAYER = Path("/var/kiln/cache/layers/k/node_modules")
+
+
+def test_a_layer_is_mounted_read_only_with_private_scratch_folders() -> None:
+    got = config(BUILD, node_modules=LAYER)
+    assert got["volumes"][str(LAYER)] == {"bind": f"{WORKSPACE}/node_modules", "mode": "ro"}
+    assert got["volumes"][str(Path("/var/kiln/work/b1"))]["mode"] == "rw"
+    scratch = {k: v for k, v in got["tmpfs"].items() if k != "/tmp"}
+    assert set(scratch) == {f"{WORKSPACE}/node_modules/{n}" for n in SCRATCH_DIRS}
+    for flags in scratch.values():
+        assert {"rw", "nosuid", "nodev", "uid=10001", "gid=10001"} <= set(flags.split(","))
+    assert not any(v["bind"] == NPM_CACHE for v in got["volumes"].values())
+
+
+def test_a_layer_never_reaches_a_container_with_network() -> None:
+    with pytest.raises(SandboxError):
+        config(INSTALL, node_modules=LAYER)
+
+
+def test_without_a_layer_nothing_is_mounted_at_node_modules() -> None:
+    binds = [v["bind"] for v in config(BUILD)["volumes"].values()]
+    assert f"{WORKSPACE}/node_modules" not in binds

@@ -132,6 +132,7 @@ def test_submit_reply_shape(ctx: Context) -> None:
         "id": "0123456789abcdef",
         "status": "queued",
         "project": "demo",
+        "reused_from": None,
         "links": {
             "self": "http://127.0.0.1:8123/api/v1/builds/0123456789abcdef",
             "events": "http://127.0.0.1:8123/api/v1/builds/0123456789abcdef/events",
