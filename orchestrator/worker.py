@@ -40,6 +40,9 @@ def run_worker(*, burst: bool = False) -> None:
     prepare_directories(settings)
     ctx = Context(settings)
     ctx.docker.ping()
+    # Import the job's code once here: every forked work-horse then starts with it loaded
+    # (modules only; clients and connections are still made after the fork).
+    import orchestrator.pipeline  # noqa: F401
     if settings.warm_templates and settings.cache_layers:
         from orchestrator.cache.warm import start_in_background
 
