@@ -135,7 +135,12 @@ class LayerStore:
         modules = staging / NODE_MODULES
         modules.mkdir(exist_ok=True)  # a project with no dependencies still gets a layer
         for name in SCRATCH_DIRS:  # mount points for the builds' private tmpfs folders
-            (modules / name).mkdir(exist_ok=True)
+            scratch = modules / name
+            if scratch.is_symlink() or (scratch.exists() and not scratch.is_dir()):
+                scratch.unlink()  # a package's script made it; a mount point must be a folder
+            elif scratch.is_dir():
+                shutil.rmtree(scratch)  # whatever is here would only be hidden by the tmpfs
+            scratch.mkdir()
         size, files = disk_usage(staging)
         meta = {"key": key, "created": time.time(), "size_bytes": size, "files": files, **details}
         (staging / META).write_text(json.dumps(meta, indent=1))

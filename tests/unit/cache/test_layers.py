@@ -93,3 +93,18 @@ def test_resolutions_expire_after_their_ttl(tmp_path: Path) -> None:
     os.utime(tmp_path / "k1.package-lock.json", (old, old))
     assert store.get("k1") is None
     assert store.prune() == 1 and not list(tmp_path.iterdir())
+
+
+def test_scratch_mount_points_are_always_plain_empty_folders(tmp_path: Path) -> None:
+    store = LayerStore(tmp_path)
+    staging = store.new_staging(KEY)
+    modules = staging / "node_modules"
+    modules.mkdir()
+    (modules / ".cache").symlink_to("/etc")
+    (modules / ".vite").mkdir()
+    (modules / ".vite" / "stale").write_text("x")
+    (modules / ".tmp").write_text("a file")
+    committed = store.commit(KEY, staging, {})
+    for name in SCRATCH_DIRS:
+        path = committed / name
+        assert path.is_dir() and not path.is_symlink() and not any(path.iterdir())
