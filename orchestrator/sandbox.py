@@ -18,7 +18,7 @@ from typing import Any
 
 import docker
 import docker.errors
-from docker.types import Ulimit
+from docker.types import LogConfig, Ulimit
 
 from orchestrator.errors import SandboxError
 from orchestrator.plan import Limits, Step
@@ -43,7 +43,9 @@ class SandboxOptions:
     nofile_limit: int
     tmpfs_mb: int
     registry: str
-    install_network: str
+    network: str  # the internal network of network steps; their only way out is the proxy
+    proxy_url: str
+    runtime: str  # OCI runtime of steps without network ("runsc": gVisor); empty: default
     npm_cache_dir: Path | None
     ca_bundle: Path | None
 
@@ -75,7 +77,17 @@ def sandbox_environment(step: Step, options: SandboxOptions) -> dict[str, str]:
         "npm_config_audit": "false",
         "npm_config_registry": options.registry,
         "npm_config_cache": NPM_CACHE if step.network else "/tmp/.npm",
+        # npm would run a project's `git` setting for git dependencies; there is none.
+        "npm_config_git": "/nonexistent/git-is-disabled",
     }
+    if step.network:
+        env |= {
+            "npm_config_https_proxy": options.proxy_url,
+            "npm_config_proxy": options.proxy_url,
+            "npm_config_noproxy": "",
+            "https_proxy": options.proxy_url,
+            "HTTPS_PROXY": options.proxy_url,
+        }
     if options.ca_bundle is not None:
         env["NODE_EXTRA_CA_CERTS"] = CA_PATH
         env["npm_config_cafile"] = CA_PATH
@@ -92,14 +104,14 @@ def container_config(
     if options.ca_bundle is not None:
         volumes[str(options.ca_bundle)] = {"bind": CA_PATH, "mode": "ro"}
     memory = f"{limits.memory_mb}m"
-    return {
+    config: dict[str, Any] = {
         "image": options.image,
         "command": step.argv,
         "user": f"{options.uid}:{options.uid}",
         "working_dir": WORKSPACE,
         "environment": sandbox_environment(step, options),
         "labels": {LABEL_BUILD: build_id, LABEL_STEP: step.name},
-        "network_mode": options.install_network if step.network else "none",
+        "network_mode": options.network if step.network else "none",
         "mem_limit": memory,
         "memswap_limit": memory,
         "nano_cpus": int(limits.cpus * 1_000_000_000),
@@ -112,7 +124,12 @@ def container_config(
         "volumes": volumes,
         "stdin_open": False,
         "tty": False,
+        # Output is read live through attach; the engine keeps no copy on the host's disk.
+        "log_config": LogConfig(type=LogConfig.types.NONE),
     }
+    if options.runtime and not step.network:
+        config["runtime"] = options.runtime
+    return config
 
 
 class LineSplitter:
@@ -208,7 +225,7 @@ class Sandbox:
         watchdog = _Watchdog(container, started + limits.timeout_s, should_cancel)
         try:
             frames = self.client.api.attach(
-                container.id, stdout=True, stderr=True, stream=True, logs=True, demux=True
+                container.id, stdout=True, stderr=True, stream=True, logs=False, demux=True
             )
             container.start()
             watchdog.start()
