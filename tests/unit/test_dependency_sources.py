@@ -125,7 +125,7 @@ def test_a_mirror_registry_is_allowed_when_configured() -> None:
 
 @pytest.mark.parametrize("raw", [b"{", b"[" * 100_000, b"\xff\xfe"])
 def test_a_broken_lockfile_is_a_clear_input_error(raw: bytes) -> None:
-    with pytest.raises(InputError, match="package-lock.json"):
+    with pytest.raises(InputError, match=r"package-lock\.json"):
         check_lockfile(raw, HOSTS)
 
 
