@@ -59,11 +59,14 @@ class StepResult:
     timed_out: bool
     cancelled: bool
     seconds: float
+    output_bytes: int = 0
+    output_overflow: bool = False  # stopped for writing more than its output budget
 
     @property
     def ok(self) -> bool:
         """True when the step exited 0 on its own."""
-        return self.exit_code == 0 and not (self.timed_out or self.cancelled or self.oom_killed)
+        stopped = self.timed_out or self.cancelled or self.oom_killed or self.output_overflow
+        return self.exit_code == 0 and not stopped
 
 
 def sandbox_environment(step: Step, options: SandboxOptions) -> dict[str, str]:
@@ -130,6 +133,12 @@ def container_config(
     if options.runtime and not step.network:
         config["runtime"] = options.runtime
     return config
+
+
+@dataclass
+class _Pumped:
+    bytes: int = 0
+    overflow: bool = False
 
 
 class LineSplitter:
@@ -208,8 +217,12 @@ class Sandbox:
         workspace: Path,
         on_output: OutputSink,
         should_cancel: Callable[[], bool],
+        max_output_bytes: int | None = None,
     ) -> StepResult:
-        """Run ``step`` to its end, streaming output lines to ``on_output(stream, lines)``."""
+        """Run ``step`` to its end, streaming output lines to ``on_output(stream, lines)``.
+
+        Past ``max_output_bytes`` of output the container is killed and reading stops.
+        """
         config = container_config(
             step, build_id=build_id, limits=limits, workspace=workspace, options=self.options
         )
@@ -229,7 +242,10 @@ class Sandbox:
             )
             container.start()
             watchdog.start()
-            self._pump(frames, on_output)
+            pumped = self._pump(frames, on_output, max_output_bytes)
+            if pumped.overflow:
+                with contextlib.suppress(docker.errors.APIError):
+                    container.kill()
             status = container.wait(timeout=30)
             container.reload()
             oom = bool(container.attrs.get("State", {}).get("OOMKilled"))
@@ -244,21 +260,30 @@ class Sandbox:
             timed_out=watchdog.timed_out,
             cancelled=watchdog.cancelled,
             seconds=time.monotonic() - started,
+            output_bytes=pumped.bytes,
+            output_overflow=pumped.overflow,
         )
 
     @staticmethod
-    def _pump(frames: Any, on_output: OutputSink) -> None:
+    def _pump(frames: Any, on_output: OutputSink, budget: int | None) -> _Pumped:
         splitters = {"stdout": LineSplitter(), "stderr": LineSplitter()}
+        pumped = _Pumped()
         for out, err in frames:
             for name, chunk in (("stdout", out), ("stderr", err)):
                 if chunk:
+                    pumped.bytes += len(chunk)
                     lines = splitters[name].feed(chunk)
                     if lines:
                         on_output(name, lines)
+            if budget is not None and pumped.bytes > budget:
+                pumped.overflow = True
+                frames.close()
+                return pumped
         for name, splitter in splitters.items():
             rest = splitter.close()
             if rest:
                 on_output(name, rest)
+        return pumped
 
     @staticmethod
     def _remove(container: Any) -> None:
