@@ -206,3 +206,21 @@ const fs = require("fs");
 fs.mkdirSync("dist/assets", { recursive: true });
 fs.writeFileSync("dist/index.html", "<!doctype html><h1>fixture</h1>");
 """
+
+
+def wait_for_phase(stack: Stack, build_id: str, phase: str) -> None:
+    """Poll until a running build reaches ``phase``."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        build = stack.client.build(build_id)
+        if build["phase"] == phase:
+            return
+        assert build["status"] in ("queued", "running"), build
+        time.sleep(0.1)
+    raise AssertionError(f"build {build_id} never reached {phase}")
+
+
+def containers_of(client: docker.DockerClient, build_id: str) -> list[str]:
+    """Ids of the containers (running or not) labelled with ``build_id``."""
+    found = client.containers.list(all=True, filters={"label": f"kiln.build={build_id}"})
+    return [c.id for c in found]

@@ -5,6 +5,8 @@ Limits are set low so that bombs and floods end quickly; the normal build fits i
 
 from __future__ import annotations
 
+import socket
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -53,6 +55,35 @@ class Beside:
         assert bystander["status"] == "succeeded", bystander
         assert "fixture" in self.stack.preview(normal["id"]).text
         return attack["id"], end
+
+
+class Decoy:
+    """A TCP service on all of the host's addresses that records who reached it."""
+
+    def __init__(self) -> None:
+        self.server = socket.create_server(("0.0.0.0", 0))
+        self.port = int(self.server.getsockname()[1])
+        self.peers: list[str] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, peer = self.server.accept()
+            except OSError:
+                return
+            self.peers.append(str(peer[0]))
+            conn.close()
+
+
+@pytest.fixture
+def decoy() -> Iterator[Decoy]:
+    """A host service listening on 0.0.0.0, as a careless operator might run one."""
+    service = Decoy()
+    with socket.create_connection(("127.0.0.1", service.port), timeout=5):
+        pass  # the decoy answers from the host itself
+    yield service
+    service.server.close()
 
 
 @pytest.fixture

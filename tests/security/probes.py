@@ -63,11 +63,11 @@ def egress_targets(api_port: int) -> list[tuple[str, int]]:
     ]
 
 
-def probe_script(api_port: int, out: str) -> str:
-    """A script that probes every egress target and writes the results to ``out``."""
+def probe_script(api_port: int, out: str, then: str = "") -> str:
+    """A script that probes every egress target, writes the results to ``out``, runs ``then``."""
     targets = json.dumps(egress_targets(api_port))
     return (
         PROBE_LIB
-        + f"probeAll({targets}, ['registry.npmjs.org', 'example.com'])"
-        + f".then((r) => fs.writeFileSync({json.dumps(out)}, JSON.stringify(r)));\n"
+        + f"probeAll({targets}, ['registry.npmjs.org', 'example.com']).then((r) => {{\n"
+        + f"  fs.writeFileSync({json.dumps(out)}, JSON.stringify(r));\n{then}\n}});\n"
     )
