@@ -201,6 +201,19 @@ def hand_over(root: Path, uid: int) -> None:
             os.chown(os.path.join(current, name), uid, uid, follow_symlinks=False)
 
 
+def check_runtime(client: docker.DockerClient, runtime: str) -> str:
+    """Describe the runtime steps without network use; SandboxError if it is not registered."""
+    if not runtime:
+        return "runc (Docker's default)"
+    registered = client.info().get("Runtimes", {})
+    if runtime not in registered:
+        raise SandboxError(
+            f"KILN_BUILD_RUNTIME={runtime} but the Docker engine has no such runtime "
+            f"(it has: {', '.join(sorted(registered))}); see README, 'gVisor'"
+        )
+    return f"{runtime} for scripts and build steps"
+
+
 class Sandbox:
     """Runs build steps as containers on one Docker engine."""
 
