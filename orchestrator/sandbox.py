@@ -83,7 +83,7 @@ def sandbox_environment(step: Step, options: SandboxOptions) -> dict[str, str]:
         # npm would run a project's `git` setting for git dependencies; there is none.
         "npm_config_git": "/nonexistent/git-is-disabled",
     }
-    if step.network:
+    if step.network and options.proxy_url:
         env |= {
             "npm_config_https_proxy": options.proxy_url,
             "npm_config_proxy": options.proxy_url,
