@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import shutil
 import tarfile
 from collections import deque
 from pathlib import Path
 from typing import Any
 
-from orchestrator import plan
+from orchestrator import plan, workspace
 from orchestrator.artifacts import DIST, OutputLimits, publish
 from orchestrator.cache import gc
 from orchestrator.cache.keys import root_install_scripts
@@ -51,6 +50,7 @@ class BuildRun:
         self.step_output: deque[str] = deque(maxlen=STEP_OUTPUT_LINES)
         self.phase = Phase.QUEUED
         self.limits = Limits(self.settings.timeout_s, self.settings.memory_mb, self.settings.cpus)
+        self.log_budget = self.settings.max_log_mb * 1024 * 1024
         self.layer: LayerUse | None = None
         self.cache: dict[str, Any] = {}
 
@@ -83,9 +83,7 @@ class BuildRun:
 
     def _prepare(self) -> dict[str, Any]:
         source = self.settings.sources_dir / f"{self.id}.tar"
-        if self.workspace.exists():
-            shutil.rmtree(self.workspace)
-        self.workspace.mkdir(parents=True)
+        workspace.create(self.workspace, self.settings.workspace_mb)
         with tarfile.open(source) as archive:  # written by the API from a checked file map
             archive.extractall(self.workspace, filter="data")
         hand_over(self.workspace, self.ctx.sandbox.options.uid)
@@ -173,11 +171,11 @@ class BuildRun:
         if plan.needs_lifecycle_scripts(manifest, lock.read_bytes() if lock.is_file() else None):
             self._run(plan.lifecycle_step())
 
-    def _run_install(self, step: Step, workspace: Path) -> None:
-        """Run an install step in ``workspace``, with the retry npm's own error suggests."""
+    def _run_install(self, step: Step, folder: Path) -> None:
+        """Run an install step in ``folder``, with the retry npm's own error suggests."""
         while True:
             try:
-                self._run(step, workspace)
+                self._run(step, folder)
                 return
             except BuildError as exc:
                 output = "\n".join(self.step_output)
@@ -199,7 +197,8 @@ class BuildRun:
             self._install_privately(manifest, self._lockfiles())
             self._run(step)
 
-    def _run(self, step: Step, workspace: Path | None = None) -> StepResult:
+    def _run(self, step: Step, folder: Path | None = None) -> StepResult:
+        """Run one step in the build's workspace (or in ``folder``, e.g. a layer's staging)."""
         self._check_cancel()
         self._enter(step.phase)
         self.bus.note(self.id, self.phase, f"$ {' '.join(step.argv)}")
@@ -211,13 +210,29 @@ class BuildRun:
                 step,
                 build_id=self.id,
                 limits=self.limits,
-                workspace=workspace or self.workspace,
+                workspace=folder or self.workspace,
                 on_output=self._output,
                 should_cancel=lambda: self.ctx.cancel_requested(self.id),
-                node_modules=self.layer.node_modules if self.layer and workspace is None else None,
+                max_output_bytes=self.log_budget,
+                node_modules=self.layer.node_modules if self.layer and folder is None else None,
             )
+        self.log_budget -= result.output_bytes
         if result.cancelled:
             raise Cancelled()
+        if result.output_overflow:
+            raise BuildError(
+                f"the build wrote more than {self.settings.max_log_mb} MB of log output; "
+                f"Kiln stopped reading and ended the {step.name} step",
+                code="output_too_large",
+            )
+        if not result.ok and (
+            workspace.is_full(self.workspace) or plan.mentions_disk_full(self.step_output)
+        ):
+            raise BuildError(
+                f"the build filled its {self.settings.workspace_mb} MB workspace "
+                f"during {step.name}",
+                code="disk_full",
+            )
         if not result.ok:
             code, message = plan.classify_failure(
                 step,
@@ -264,7 +279,10 @@ class BuildRun:
             self.ctx.sandbox.remove_build_containers(self.id)
         except Exception:
             log.exception("could not sweep containers of build %s", self.id)
-        shutil.rmtree(self.workspace, ignore_errors=True)
+        try:
+            workspace.remove(self.workspace)
+        except Exception:
+            log.exception("could not remove the workspace of build %s", self.id)
         (self.settings.sources_dir / f"{self.id}.tar").unlink(missing_ok=True)
 
     # -- helpers -------------------------------------------------------------------------

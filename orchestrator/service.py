@@ -12,9 +12,10 @@ from dataclasses import asdict
 
 import redis
 
-from orchestrator import queue, templates
+from orchestrator import dependency_sources, queue, templates
 from orchestrator.cache import reuse
 from orchestrator.context import Context, cancel_key
+from orchestrator.egress.service import allowed_hosts
 from orchestrator.errors import Conflict, InputError, Unavailable
 from orchestrator.models import Build, public_view
 from orchestrator.plan import Limits, Phase, Status, check_buildable, clamp_limits
@@ -67,6 +68,9 @@ def submit_build(
         files = overlay(templates.load_template(ctx.settings.templates_dir, template), files)
     manifest = parse_package_json(files)
     check_buildable(manifest)
+    dependency_sources.check_manifest(manifest)
+    for lockfile in ("package-lock.json", "npm-shrinkwrap.json"):
+        dependency_sources.check_lockfile(files.get(lockfile), allowed_hosts(ctx.settings))
     chosen = clamp_limits(limits, *server_limits(ctx))
     digest = reuse.input_digest(ctx, files) if ctx.settings.cache_reuse else None
     build = Build(

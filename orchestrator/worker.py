@@ -9,8 +9,9 @@ import socket
 from rq import Worker
 
 from orchestrator.context import Context
+from orchestrator.egress.service import start_egress
 from orchestrator.queue import build_queue
-from orchestrator.sandbox import hand_over, sandbox_uid
+from orchestrator.sandbox import check_runtime, hand_over, sandbox_uid
 from orchestrator.settings import Settings, get_settings
 
 log = logging.getLogger("kiln.worker")
@@ -40,9 +41,12 @@ def run_worker(*, burst: bool = False) -> None:
     prepare_directories(settings)
     ctx = Context(settings)
     ctx.docker.ping()
+    log.info("isolation: %s", check_runtime(ctx.docker, settings.build_runtime))
+    proxy = start_egress(settings, ctx.docker)
     # Import the job's code once here: every forked work-horse then starts with it loaded
     # (modules only; clients and connections are still made after the fork).
     import orchestrator.pipeline  # noqa: F401
+
     if settings.warm_templates and settings.cache_layers:
         from orchestrator.cache.warm import start_in_background
 
@@ -52,4 +56,7 @@ def run_worker(*, burst: bool = False) -> None:
         connection=ctx.redis,
         name=f"kiln-{socket.gethostname()}-{os.getpid()}",
     )
-    worker.work(burst=burst, with_scheduler=False)
+    try:
+        worker.work(burst=burst, with_scheduler=False)
+    finally:
+        proxy.terminate()

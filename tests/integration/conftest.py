@@ -6,6 +6,7 @@ Without Docker, Redis or the sandbox image these tests skip locally and fail und
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -129,14 +130,20 @@ def _wait_healthy(url: str, processes: list[subprocess.Popen[bytes]], logs: Path
     raise RuntimeError(f"Kiln did not become healthy; see {logs}")
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def require_services() -> None:
+    """Skip (locally) or fail (under CI) when Docker, Redis or the sandbox image is missing."""
     missing = _missing_service()
     if missing:
         if os.environ.get("CI") == "true":
             pytest.fail(f"integration tests need real services under CI: {missing}")
         pytest.skip(missing)
-    var_dir = tmp_path_factory.mktemp("kiln-var")
+
+
+@contextlib.contextmanager
+def start_stack(
+    var_dir: Path, *, workers: int = 1, extra_env: dict[str, str] | None = None
+) -> Iterator[Stack]:
+    """Run `kiln serve` and ``workers`` `kiln worker` processes on a private var/ and queue."""
     port = _free_port()
     env = {
         **os.environ,
@@ -146,14 +153,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "KILN_QUEUE_NAME": f"kiln-test-{uuid.uuid4().hex[:8]}",
         "KILN_NPM_CACHE": str(REPO_ROOT / "var" / "cache" / "npm"),
         "KILN_LOG_STREAM_TTL_S": "600",
+        **(extra_env or {}),
     }
-    redis.Redis.from_url(REDIS_URL).flushdb()
     kiln = str(Path(sys.executable).with_name("kiln"))
     logs = var_dir / "logs"
     logs.mkdir()
-    processes = []
-    for name in ("serve", "worker"):
-        out = (logs / f"{name}.log").open("wb")
+    processes: list[subprocess.Popen[bytes]] = []
+    for name in ("serve", *["worker"] * workers):
+        out = (logs / f"{name}-{len(processes)}.log").open("wb")
         processes.append(
             subprocess.Popen(
                 [kiln, name], env=env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO_ROOT
@@ -170,6 +177,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 p.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 p.kill()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    require_services()
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    with start_stack(tmp_path_factory.mktemp("kiln-var")) as running:
+        yield running
 
 
 @pytest.fixture
@@ -191,3 +206,21 @@ const fs = require("fs");
 fs.mkdirSync("dist/assets", { recursive: true });
 fs.writeFileSync("dist/index.html", "<!doctype html><h1>fixture</h1>");
 """
+
+
+def wait_for_phase(stack: Stack, build_id: str, phase: str) -> None:
+    """Poll until a running build reaches ``phase``."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        build = stack.client.build(build_id)
+        if build["phase"] == phase:
+            return
+        assert build["status"] in ("queued", "running"), build
+        time.sleep(0.1)
+    raise AssertionError(f"build {build_id} never reached {phase}")
+
+
+def containers_of(client: docker.DockerClient, build_id: str) -> list[str]:
+    """Ids of the containers (running or not) labelled with ``build_id``."""
+    found = client.containers.list(all=True, filters={"label": f"kiln.build={build_id}"})
+    return [c.id for c in found]
