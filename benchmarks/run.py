@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from orchestrator.cache.gc import collect  # noqa: E402
+from orchestrator.cache.layers import layer_store  # noqa: E402
 from orchestrator.client import KilnClient, tar_project  # noqa: E402
 from orchestrator.settings import Settings  # noqa: E402
 
@@ -172,6 +173,7 @@ class Kiln:
                 p.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 p.kill()
+        layer_store(self.settings()).unmount_all()
 
 
 def _free_port() -> int:

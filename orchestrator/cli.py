@@ -211,9 +211,9 @@ def cache_ls() -> None:
     """List the dependency layers, least recently used first."""
     import time
 
-    from orchestrator.cache.layers import LayerStore
+    from orchestrator.cache.layers import layer_store
 
-    entries = LayerStore(get_settings().layers_dir).entries()
+    entries = layer_store(get_settings()).entries()
     table = Table()
     for name in ("key", "MB", "files", "last used", "created"):
         table.add_column(name)

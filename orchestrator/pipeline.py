@@ -17,7 +17,7 @@ from orchestrator import plan, workspace
 from orchestrator.artifacts import DIST, OutputLimits, publish
 from orchestrator.cache import gc
 from orchestrator.cache.keys import root_install_scripts
-from orchestrator.cache.layers import LayerStore, image_toolchain
+from orchestrator.cache.layers import image_toolchain, layer_store
 from orchestrator.cache.provision import LayerProvider, LayerUse, root_scripts_step
 from orchestrator.cache.resolutions import ResolutionStore
 from orchestrator.context import Context
@@ -116,7 +116,7 @@ class BuildRun:
         if not self.settings.cache_layers:
             return False
         provider = LayerProvider(
-            layers=LayerStore(self.settings.layers_dir),
+            layers=layer_store(self.settings),
             resolutions=ResolutionStore(
                 self.settings.resolutions_dir, self.settings.resolution_ttl_s
             ),

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orchestrator.cache.layers import KeyLock, LayerInfo, LayerStore, disk_usage
+from orchestrator.cache.layers import KeyLock, LayerInfo, LayerStore, disk_usage, layer_store
 from orchestrator.cache.resolutions import ResolutionStore
 from orchestrator.settings import Settings
 
@@ -116,7 +116,7 @@ def trim_npm_cache(settings: Settings, budget_bytes: int, report: GcReport) -> N
 def collect(settings: Settings, *, layer_budget_mb: int, npm_budget_mb: int) -> GcReport:
     """Bring every cache within the given budgets (0 empties it, as far as nothing uses it)."""
     report = GcReport()
-    store = LayerStore(settings.layers_dir)
+    store = layer_store(settings)
     report.leftovers_removed = store.sweep_leftovers()
     collect_layers(store, layer_budget_mb * MB, report)
     trim_npm_cache(settings, npm_budget_mb * MB, report)

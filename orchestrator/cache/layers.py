@@ -1,13 +1,19 @@
-"""Dependency layers on disk: one folder per key, made once, then only ever mounted read-only.
+"""Dependency layers on disk: one per key, made once under a disk limit, then only read.
 
-    <root>/<key>/node_modules   the layer (what builds see at /workspace/node_modules)
-    <root>/<key>/meta.json      written before the folder is renamed into place; its mtime
-                                is the layer's last use (for LRU eviction)
-    <root>/<key>.lock           flock: shared while a build uses the layer, exclusive while
-                                it is made or evicted
-    <root>/.staging/            layers being made; a half-made layer is never under <key>
+    <root>/<key>.json          the layer's metadata, written last: a layer exists once this
+                               does; its mtime is the layer's last use (LRU eviction)
+    <root>/<key>.img           the layer's own ext4 image (when ``image_mb`` > 0) ...
+    <root>/<key>/              ... mounted here read-only (loop, nosuid, nodev); without an
+                               image, a plain folder
+    <root>/<key>/node_modules  what builds see, read-only, at /workspace/node_modules
+    <root>/<key>.lock          flock: shared while a build uses the layer, exclusive while
+                               it is made or evicted
+    <root>/.staging/           layers (and resolutions) being made; never looked up
 
-A layer appears under its key by one rename, so a reader sees all of it or nothing.
+A layer is made in a staging folder that is, like a build's workspace, its own small
+filesystem of ``image_mb`` MiB (so a lockfile full of huge packages fills that, not the
+host's disk); committing it unmounts the image and mounts it read-only under its key, so
+not even a mistaken read-write bind mount could change it.
 """
 
 from __future__ import annotations
@@ -18,19 +24,23 @@ import json
 import os
 import secrets
 import shutil
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from orchestrator import workspace
 from orchestrator.cache.keys import KEY_CHARS, SCRATCH_DIRS, Toolchain
+from orchestrator.errors import SandboxError
+from orchestrator.settings import Settings
 
-META = "meta.json"
 NODE_MODULES = "node_modules"
 STAGING = ".staging"
 TRASH = ".trash"
 LOCK_POLL_S = 0.2
+READ_ONLY_MOUNT = "loop,ro,nosuid,nodev,noatime"
 
 
 @dataclass(frozen=True)
@@ -68,6 +78,33 @@ def image_toolchain(client: Any, image: str) -> Toolchain:
     return Toolchain(image_id=str(found.id), node_version=str(node), platform=platform)
 
 
+def _run(*argv: str) -> None:
+    try:
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise SandboxError(f"{argv[0]} failed: {exc}") from exc
+    if result.returncode != 0:
+        raise SandboxError(f"{' '.join(argv[:2])} failed: {result.stderr.strip()[:300]}")
+
+
+def _mount_read_only(image: Path, folder: Path, attempts: int = 5) -> None:
+    # Concurrent `mount -o loop` calls can pick the same free loop device; one of them then
+    # fails with "already mounted or mount point busy". Trying again takes another device.
+    for attempt in range(attempts):
+        try:
+            _run("mount", "-o", READ_ONLY_MOUNT, str(image), str(folder))
+            return
+        except SandboxError:
+            if os.path.ismount(folder) or attempt == attempts - 1:
+                raise
+            time.sleep(0.1 * (attempt + 1))
+
+
+def _unmount(folder: Path) -> None:
+    if os.path.ismount(folder):
+        _run("umount", "--lazy", str(folder))
+
+
 class KeyLock:
     """An flock on one key's lock file; shared for users, exclusive for makers and eviction."""
 
@@ -100,38 +137,57 @@ class KeyLock:
 
 
 class LayerStore:
-    """The layers under one folder."""
+    """The layers under one folder; ``image_mb`` > 0 makes each one its own ext4 image."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, image_mb: int = 0) -> None:
         self.root = root
+        self.image_mb = image_mb
 
-    def _dir(self, key: str) -> Path:
+    def _key(self, key: str) -> str:
         if len(key) != KEY_CHARS or not all(c in "0123456789abcdef" for c in key):
             raise ValueError(f"not a layer key: {key!r}")
-        return self.root / key
+        return key
+
+    def _meta(self, key: str) -> Path:
+        return self.root / f"{self._key(key)}.json"
 
     def lock(self, key: str) -> KeyLock:
         """A lock handle for ``key`` (not yet held)."""
-        return KeyLock(self.root / f"{self._dir(key).name}.lock")
+        return KeyLock(self.root / f"{self._key(key)}.lock")
 
     def lookup(self, key: str) -> Path | None:
-        """The layer's node_modules if it is there (and mark it used), else None."""
-        folder = self._dir(key)
-        meta = folder / META
+        """The layer's node_modules if it is there (and mark it used), else None.
+
+        Call with the key's lock held (shared is enough): a layer whose image is not
+        mounted (after a reboot) is mounted here.
+        """
+        meta = self._meta(key)
         if not meta.is_file():
             return None
+        folder = self.root / key
+        image = workspace.image_path(folder)
+        if image.is_file() and not os.path.ismount(folder):
+            mounting = KeyLock(self.root / f"{key}.mount.lock")
+            try:
+                mounting.acquire(exclusive=True, wait=lambda: None)
+                if not os.path.ismount(folder):
+                    folder.mkdir(exist_ok=True)
+                    _mount_read_only(image, folder)
+            finally:
+                mounting.release()
         with contextlib.suppress(OSError):
             os.utime(meta)
         return folder / NODE_MODULES
 
     def new_staging(self, key: str) -> Path:
-        """A fresh, empty folder in which to make the layer for ``key``."""
-        folder = self.root / STAGING / f"{self._dir(key).name}-{secrets.token_hex(4)}"
-        folder.mkdir(parents=True)
+        """A fresh, empty folder (its own filesystem when ``image_mb`` > 0) to make a layer in."""
+        folder = self.root / STAGING / f"{self._key(key)}-{secrets.token_hex(4)}"
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        workspace.create(folder, self.image_mb)
         return folder
 
     def commit(self, key: str, staging: Path, details: dict[str, Any]) -> Path:
-        """Move a made layer into place under ``key``; returns its node_modules."""
+        """Put a made layer in place under ``key`` (read-only); returns its node_modules."""
         modules = staging / NODE_MODULES
         modules.mkdir(exist_ok=True)  # a project with no dependencies still gets a layer
         for name in SCRATCH_DIRS:  # mount points for the builds' private tmpfs folders
@@ -142,25 +198,40 @@ class LayerStore:
                 shutil.rmtree(scratch)  # whatever is here would only be hidden by the tmpfs
             scratch.mkdir()
         size, files = disk_usage(staging)
-        meta = {"key": key, "created": time.time(), "size_bytes": size, "files": files, **details}
-        (staging / META).write_text(json.dumps(meta, indent=1))
-        target = self._dir(key)
-        try:
+        target = self.root / self._key(key)
+        if self._meta(key).is_file():  # made meanwhile (the caller should hold the lock)
+            self.discard(staging)
+            return target / NODE_MODULES
+        self._remove_files(key)  # leftovers of a crash between the steps below
+        image = workspace.image_path(staging)
+        if os.path.ismount(staging):
+            _run("umount", str(staging))
+            size = image.stat().st_blocks * 512
+            os.rename(image, workspace.image_path(target))
+            target.mkdir()
+            _mount_read_only(workspace.image_path(target), target)
+            staging.rmdir()
+        else:
             os.rename(staging, target)
-        except OSError:  # someone else committed it first: theirs is as good
-            shutil.rmtree(staging, ignore_errors=True)
+        meta = {"key": key, "created": time.time(), "size_bytes": size, "files": files, **details}
+        tmp = self.root / f".{key}.json.tmp"
+        tmp.write_text(json.dumps(meta, indent=1))
+        os.replace(tmp, self._meta(key))  # the commit point
         return target / NODE_MODULES
 
     def discard(self, staging: Path) -> None:
-        """Throw away a layer that could not be made."""
-        shutil.rmtree(staging, ignore_errors=True)
+        """Throw away a layer (or resolution) folder that is no longer needed."""
+        try:
+            workspace.remove(staging)
+        except SandboxError:
+            shutil.rmtree(staging, ignore_errors=True)
 
     def entries(self) -> list[LayerInfo]:
         """Every committed layer."""
         found = []
-        for folder in sorted(self.root.iterdir()) if self.root.is_dir() else []:
-            meta_path = folder / META
-            if folder.name.startswith(".") or not meta_path.is_file():
+        for meta_path in sorted(self.root.glob("*.json")) if self.root.is_dir() else []:
+            key = meta_path.stem
+            if len(key) != KEY_CHARS:
                 continue
             try:
                 meta = json.loads(meta_path.read_text())
@@ -169,8 +240,8 @@ class LayerStore:
                 continue
             found.append(
                 LayerInfo(
-                    key=folder.name,
-                    path=folder,
+                    key=key,
+                    path=self.root / key,
                     size_bytes=int(meta.get("size_bytes", 0)),
                     files=int(meta.get("files", 0)),
                     created=float(meta.get("created", 0)),
@@ -185,25 +256,44 @@ class LayerStore:
         try:
             if not lock.acquire(exclusive=True):
                 return False
-            folder = self._dir(key)
-            if not folder.exists():
-                return True
-            trash = self.root / TRASH / f"{key}-{secrets.token_hex(4)}"
-            trash.parent.mkdir(parents=True, exist_ok=True)
-            os.rename(folder, trash)  # gone for lookups at once; deleted below
+            self._meta(key).unlink(missing_ok=True)  # gone for lookups from here on
+            self._remove_files(key)
         finally:
             lock.release()
-        shutil.rmtree(trash, ignore_errors=True)
         return True
+
+    def _remove_files(self, key: str) -> None:
+        folder = self.root / self._key(key)
+        _unmount(folder)
+        workspace.image_path(folder).unlink(missing_ok=True)
+        if folder.exists():
+            trash = self.root / TRASH / f"{key}-{secrets.token_hex(4)}"
+            trash.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(folder, trash)
+            shutil.rmtree(trash, ignore_errors=True)
+
+    def unmount_all(self) -> int:
+        """Unmount every layer image (they stay on disk; a lookup mounts one again)."""
+        count = 0
+        for entry in self.entries():
+            if os.path.ismount(entry.path):
+                _unmount(entry.path)
+                count += 1
+        return count
 
     def sweep_leftovers(self, older_than_s: float = 3600) -> int:
         """Delete staging and trash folders left by crashed workers; returns how many."""
         removed = 0
         now = time.time()
         for parent in (self.root / STAGING, self.root / TRASH):
-            for folder in parent.iterdir() if parent.is_dir() else []:
-                with contextlib.suppress(OSError):
-                    if now - folder.stat().st_mtime > older_than_s:
-                        shutil.rmtree(folder, ignore_errors=True)
+            for entry in parent.iterdir() if parent.is_dir() else []:
+                with contextlib.suppress(OSError, SandboxError):
+                    if now - entry.stat().st_mtime > older_than_s and entry.is_dir():
+                        self.discard(entry)
                         removed += 1
         return removed
+
+
+def layer_store(settings: Settings) -> LayerStore:
+    """The server's layers: each its own image of ``workspace_mb`` (0: plain folders)."""
+    return LayerStore(settings.layers_dir, image_mb=settings.workspace_mb)

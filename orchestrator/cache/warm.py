@@ -7,13 +7,15 @@ than making it twice.
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 from orchestrator.cache.keys import NPM_LOCKFILES
-from orchestrator.cache.layers import LayerStore, image_toolchain
+from orchestrator.cache.layers import image_toolchain, layer_store
 from orchestrator.cache.provision import LayerProvider
 from orchestrator.cache.resolutions import ResolutionStore
 from orchestrator.context import Context
@@ -25,6 +27,7 @@ from orchestrator.settings import Settings
 from orchestrator.templates import list_templates, load_template
 
 log = logging.getLogger("kiln.cache.warm")
+PR_SET_PDEATHSIG = 1
 WARM_LABEL = "warm"  # the kiln.build label of warm-up containers
 
 
@@ -46,7 +49,7 @@ def warm_templates(settings: Settings) -> dict[str, str]:
             raise BuildError(f"{step.name} exited {result.exit_code}", code=step.failure_code)
 
     provider = LayerProvider(
-        layers=LayerStore(settings.layers_dir),
+        layers=layer_store(settings),
         resolutions=ResolutionStore(settings.resolutions_dir, settings.resolution_ttl_s),
         toolchain=image_toolchain(ctx.docker, settings.sandbox_image),
         registry=settings.npm_registry,
@@ -76,10 +79,16 @@ def warm_templates(settings: Settings) -> dict[str, str]:
     return outcomes
 
 
+def _die_with_parent() -> None:
+    # A warm-up must not outlive the worker that started it (SIGTERM when the parent dies).
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def start_in_background() -> subprocess.Popen[bytes]:
     """Run ``warm_templates`` in a child process (never in the worker: RQ forks it per job)."""
     code = "from orchestrator.cache.warm import main; main()"
-    return subprocess.Popen([sys.executable, "-c", code])
+    return subprocess.Popen([sys.executable, "-c", code], preexec_fn=_die_with_parent)
 
 
 def main() -> None:

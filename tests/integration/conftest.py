@@ -25,6 +25,7 @@ import pytest
 import redis
 from httpx_sse import connect_sse
 
+from orchestrator.cache.layers import LayerStore
 from orchestrator.client import KilnClient
 from orchestrator.settings import REPO_ROOT
 
@@ -177,6 +178,8 @@ def start_stack(
                 p.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 p.kill()
+        # Dependency layers are read-only loop mounts; leave none behind.
+        LayerStore(var_dir / "cache" / "layers").unmount_all()
 
 
 @pytest.fixture(scope="session")

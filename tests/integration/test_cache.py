@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -117,6 +118,11 @@ def test_a_build_cannot_change_its_layer(stack: Stack) -> None:
     assert not (layer / "kiln-poison.js").exists()
     assert json.loads((layer / "vite" / "package.json").read_text())["name"] == "vite"
     assert list((layer / ".cache").iterdir()) == []  # scratch writes never reach the layer
+    if os.geteuid() == 0:  # a root worker keeps each layer as its own image, mounted ro
+        assert os.path.ismount(layer.parent)
+        with pytest.raises(OSError) as refused:
+            (layer / "kiln-poison.js").write_text("even root cannot")
+        assert refused.value.errno == errno.EROFS
 
 
 def test_project_writing_node_modules_falls_back_to_a_private_install(stack: Stack) -> None:

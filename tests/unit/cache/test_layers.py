@@ -36,7 +36,7 @@ def test_a_layer_appears_whole_under_its_key_with_scratch_folders(tmp_path: Path
 def test_lookup_marks_a_layer_used(tmp_path: Path) -> None:
     store = LayerStore(tmp_path)
     make(store)
-    meta = tmp_path / KEY / "meta.json"
+    meta = tmp_path / f"{KEY}.json"
     os.utime(meta, (1, 1))
     store.lookup(KEY)
     assert meta.stat().st_mtime > time.time() - 60
