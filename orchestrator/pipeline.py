@@ -139,10 +139,12 @@ class BuildRun:
 
     def _layer_refused_write(self, exc: BuildError) -> bool:
         """After a failed step on a layer: was it a write into it? Then drop the layer."""
-        output = "\n".join(self.step_output)
         if self.layer is None or exc.code not in ("build_failed", "install_failed"):
             return False
-        if not any(marker.lower() in output.lower() for marker in READ_ONLY_MARKERS):
+        if not any(
+            "node_modules" in line and any(m.lower() in line.lower() for m in READ_ONLY_MARKERS)
+            for line in self.step_output
+        ):
             return False
         self.bus.note(
             self.id,
