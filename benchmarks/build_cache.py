@@ -1,6 +1,6 @@
 """Kiln against the same work done by hand on the host, side by side, in one run.
 
-    .venv/bin/python benchmarks/run.py [--reps 3] [--workers 2] [--redis-url URL]
+    .venv/bin/python benchmarks/build_cache.py [--reps 3] [--workers 2] [--redis-url URL]
 
 Starts its own API and workers (a private var/ folder and queue, real Docker and Redis),
 then measures each row on Kiln (client side: submit until the ``end`` event) and on the
