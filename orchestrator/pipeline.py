@@ -16,7 +16,7 @@ from typing import Any
 from orchestrator import plan, workspace
 from orchestrator.artifacts import DIST, OutputLimits, publish
 from orchestrator.cache import gc
-from orchestrator.cache.keys import root_install_scripts
+from orchestrator.cache.keys import has_dependencies, root_install_scripts
 from orchestrator.cache.layers import image_toolchain, layer_store
 from orchestrator.cache.provision import LayerProvider, LayerUse, root_scripts_step
 from orchestrator.cache.resolutions import ResolutionStore
@@ -99,6 +99,12 @@ class BuildRun:
     def _install(self, manifest: dict[str, Any]) -> None:
         self._enter(Phase.INSTALLING)
         lockfiles = self._lockfiles()
+        if self.settings.cache_layers and not has_dependencies(manifest):
+            self.cache["layer"] = "none"
+            self.bus.note(self.id, self.phase, "no dependencies: nothing to install")
+            if root_install_scripts(manifest):
+                self._run(root_scripts_step(root_install_scripts(manifest)))
+            return
         if self._use_layer(manifest, lockfiles):
             scripts = root_install_scripts(manifest)
             if not scripts:
@@ -272,11 +278,6 @@ class BuildRun:
 
     def _cleanup(self) -> None:
         self._release_layer()
-        if self.cache.get("layer") == "miss":  # the cache grew: keep it within its budget
-            try:
-                gc.enforce_budgets(self.settings)
-            except Exception:
-                log.exception("cache eviction after build %s failed", self.id)
         try:
             self.ctx.sandbox.remove_build_containers(self.id)
         except Exception:
@@ -286,6 +287,11 @@ class BuildRun:
         except Exception:
             log.exception("could not remove the workspace of build %s", self.id)
         (self.settings.sources_dir / f"{self.id}.tar").unlink(missing_ok=True)
+        if self.cache.get("layer") == "miss":  # the cache grew: keep it within its budget
+            try:
+                gc.enforce_budgets(self.settings)
+            except Exception:
+                log.exception("cache eviction after build %s failed", self.id)
 
     # -- helpers -------------------------------------------------------------------------
 

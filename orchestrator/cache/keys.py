@@ -142,6 +142,15 @@ def root_install_scripts(manifest: Mapping[str, Any]) -> list[str]:
     return [name for name in ROOT_INSTALL_SCRIPTS if scripts.get(name)]
 
 
+def has_dependencies(manifest: Mapping[str, Any]) -> bool:
+    """True when package.json declares any dependency (else there is nothing to install)."""
+    return any(
+        isinstance(manifest.get(name), dict) and manifest[name]
+        for name in DEPENDENCY_FIELDS
+        if name != "peerDependenciesMeta"
+    )
+
+
 def resolution_manifest(manifest: Mapping[str, Any]) -> dict[str, Any]:
     """The dependency fields of a project's package.json, under a fixed name, for resolving."""
     resolved: dict[str, Any] = {"name": "kiln-resolution", "version": "0.0.0", "private": True}

@@ -56,7 +56,7 @@ def test_resume_after_end_and_from_every_position(stack: Stack) -> None:
 def test_late_client_gets_archived_history_after_the_stream_is_gone(stack: Stack) -> None:
     import redis
 
-    build_id = stack.client.submit_files(node_project(WRITE_DIST))["id"]
+    build_id = stack.client.submit_files(node_project(WRITE_DIST), fresh=True)["id"]
     live = stack.events(build_id)
     redis.Redis.from_url(stack.env["KILN_REDIS_URL"]).delete(f"kiln:build:{build_id}:events")
     archived = stack.events(build_id)

@@ -49,7 +49,7 @@ def test_build_without_dist_fails_clearly(stack: Stack) -> None:
 
 def test_cancel_queued_build_and_finished_build(stack: Stack) -> None:
     blocker = stack.client.submit_files(node_project(SLOW_BUILD), limits={"timeout_s": 20})
-    waiting = stack.client.submit_files(node_project(WRITE_DIST))
+    waiting = stack.client.submit_files(node_project(WRITE_DIST), fresh=True)
     assert stack.client.build(waiting["id"])["status"] == "queued"
     cancelled = stack.client.cancel(waiting["id"])
     assert cancelled["status"] == "cancelled"

@@ -11,6 +11,7 @@ import pytest
 from orchestrator.cache.keys import (
     KEY_CHARS,
     Toolchain,
+    has_dependencies,
     input_key,
     layer_key,
     layer_manifest,
@@ -165,3 +166,9 @@ def test_input_key_depends_on_image_and_settings() -> None:
     assert key != input_key("s", image_id="j", settings={"registry": "r"})
     assert key != input_key("s", image_id="i", settings={"registry": "q"})
     assert key != input_key("t", image_id="i", settings={"registry": "r"})
+
+
+def test_has_dependencies() -> None:
+    assert not has_dependencies({"name": "x", "scripts": {"build": "node b.js"}})
+    assert not has_dependencies({"dependencies": {}, "peerDependenciesMeta": {"a": {}}})
+    assert has_dependencies({"devDependencies": {"vite": "^7"}})
