@@ -156,6 +156,12 @@ class LayerProvider:
         if remembered is not None:
             self.note(f"dependency resolution hit {key[:12]}: same package.json as before")
             return remembered, "hit"
+        others = [name for name in plan.OTHER_LOCKFILES if name in lockfiles]
+        if others:
+            self.note(
+                f"warning: {', '.join(others)} found but Kiln installs with npm; "
+                "resolving package.json's ranges with npm"
+            )
         why = "out of sync with package.json" if npm_lock is not None else "missing"
         self.note(f"package-lock.json {why}: resolving the dependency ranges (cached)")
         staging = self.layers.new_staging(key)
