@@ -273,11 +273,15 @@ class LayerStore:
             shutil.rmtree(trash, ignore_errors=True)
 
     def unmount_all(self) -> int:
-        """Unmount every layer image (they stay on disk; a lookup mounts one again)."""
+        """Unmount every layer image (they stay on disk; a lookup mounts one again) and
+        every staging filesystem (left by a maker that was stopped midway)."""
+        staging = self.root / STAGING
+        folders = [entry.path for entry in self.entries()]
+        folders += [p for p in staging.iterdir()] if staging.is_dir() else []
         count = 0
-        for entry in self.entries():
-            if os.path.ismount(entry.path):
-                _unmount(entry.path)
+        for folder in folders:
+            if os.path.ismount(folder):
+                _unmount(folder)
                 count += 1
         return count
 
