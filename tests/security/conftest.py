@@ -51,7 +51,10 @@ class Beside:
 
     def attack(self, files: dict[str, str], **submit: Any) -> tuple[str, dict[str, Any]]:
         """Submit ``files`` and a normal build together; return the attack's (id, end)."""
-        normal = self.stack.client.submit_files(node_project(WRITE_DIST), project="bystander")
+        # fresh: the bystander must really build beside the attack, not reuse an artifact
+        normal = self.stack.client.submit_files(
+            node_project(WRITE_DIST), project="bystander", fresh=True
+        )
         attack = self.stack.client.submit_files(files, project="attacker", **submit)
         end = self.stack.wait(attack["id"])
         bystander = self.stack.wait(normal["id"])

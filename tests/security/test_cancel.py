@@ -23,7 +23,9 @@ BUSY = "console.log('busy'); for (;;) {}"
 def test_cancel_kills_a_busy_build_beside_a_normal_one(
     hostile_stack: Stack, kiln_containers: docker.DockerClient
 ) -> None:
-    normal = hostile_stack.client.submit_files(node_project(WRITE_DIST), project="bystander")
+    normal = hostile_stack.client.submit_files(
+        node_project(WRITE_DIST), project="bystander", fresh=True
+    )
     busy = hostile_stack.client.submit_files(node_project(BUSY), project="attacker")
     wait_for_phase(hostile_stack, busy["id"], "building")
     started = time.monotonic()  # the phase is recorded just before the container is made
