@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel, create_engine
 
@@ -33,4 +33,35 @@ def get_engine(url: str | None = None) -> Engine:
     else:
         engine = create_engine(url, pool_pre_ping=True)
     SQLModel.metadata.create_all(engine)
+    add_missing_columns(engine)
     return engine
+
+
+def add_missing_columns(engine: Engine) -> list[str]:
+    """Add columns that newer code declares to tables an older Kiln created; returns them.
+
+    ``create_all`` makes missing tables only. New columns are nullable or have a
+    server-side default, so adding them in place is safe on SQLite and PostgreSQL.
+    """
+    added = []
+    inspector = inspect(engine)
+    for table in SQLModel.metadata.sorted_tables:
+        if not inspector.has_table(table.name):
+            continue
+        present = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            kind = column.type.compile(dialect=engine.dialect)
+            default = getattr(column.default, "arg", None)
+            clause = ""
+            if isinstance(default, bool):
+                clause = f" DEFAULT {'TRUE' if default else 'FALSE'}"
+            elif isinstance(default, int | float):
+                clause = f" DEFAULT {default}"
+            with engine.begin() as connection:
+                connection.execute(
+                    text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}{clause}')
+                )
+            added.append(f"{table.name}.{column.name}")
+    return added

@@ -37,6 +37,10 @@ class Build(SQLModel, table=True):
     error_message: str | None = None
     error_log_tail: str | None = None
     cancel_requested: bool = False
+    attempts: int = 0  # runs started (a lost worker's build may run again)
+    heartbeat_at: datetime | None = None  # refreshed by the worker while it runs the build
+    worker: str | None = None  # the worker running (or that last ran) the build
+    idempotency_key: str | None = Field(default=None, unique=True)
 
 
 def _aware(value: datetime) -> datetime:
@@ -77,6 +81,7 @@ def public_view(build: Build, preview_url: str) -> dict[str, Any]:
         "finished_at": _iso(build.finished_at),
         "duration_ms": duration_ms(build),
         "limits": build.limits,
+        "attempts": build.attempts,
         "error": error,
         "preview_url": preview_url if build.status == Status.SUCCEEDED else None,
     }

@@ -7,10 +7,15 @@ emits the ``end`` event and archives the log, so no build is left ``running``.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import tarfile
+import threading
+import time
 from collections import deque
 from typing import Any
+
+from rq import Retry
 
 from orchestrator import plan
 from orchestrator.artifacts import DIST, OutputLimits, publish
@@ -24,6 +29,8 @@ from orchestrator.settings import get_settings
 
 log = logging.getLogger("kiln.pipeline")
 STEP_OUTPUT_LINES = 2000  # enough of one step's output to recognise npm's error codes
+CAP_WAIT_S = 1.0  # pause before a build held back by its project's cap goes back in line
+CAP_RETRIES = 10_000  # RQ re-queues at most this often; then the reconciler re-enqueues
 
 
 class Cancelled(Exception):
@@ -43,14 +50,33 @@ class BuildRun:
         self.step_output: deque[str] = deque(maxlen=STEP_OUTPUT_LINES)
         self.phase = Phase.QUEUED
         self.limits = Limits(self.settings.timeout_s, self.settings.memory_mb, self.settings.cpus)
+        self.attempt = 0
 
     # -- the life of a build -------------------------------------------------------------
 
-    def run(self) -> None:
-        """Run the build to one of its three ends."""
-        build = self.ctx.store.claim(self.id)
+    def run(self) -> Retry | None:
+        """Run the build to one of its three ends (a ``Retry`` when its project is at its cap)."""
+        from orchestrator.worker import worker_name
+
+        cap = self.settings.project_concurrency
+        name = worker_name(self.settings.instance, os.getppid())
+        build = self.ctx.store.claim(self.id, worker=name, project_cap=cap)
         if build is None:
-            return  # cancelled while queued, or already handled
+            current = self.ctx.store.get(self.id)
+            if current.status == Status.QUEUED.value and not current.cancel_requested:
+                time.sleep(CAP_WAIT_S)  # its project runs `cap` builds: back in line
+                return Retry(max=CAP_RETRIES)
+            return None  # cancelled while queued, or already handled
+        self.attempt = build.attempts
+        heartbeat = _Heartbeat(self.ctx, self.id, self.attempt, self.settings.build_lease_s)
+        heartbeat.start()
+        try:
+            self._run_claimed(build)
+        finally:
+            heartbeat.stop()
+        return None
+
+    def _run_claimed(self, build: Any) -> None:
         self.limits = Limits(**build.limits) if build.limits else self.limits
         self.phase = Phase.PREPARING  # claim() recorded it
         self.bus.status(self.id, Status.RUNNING.value, self.phase.value)
@@ -152,7 +178,12 @@ class BuildRun:
         tail = "\n".join(self.tail) if code else None
         if code:
             self.bus.note(self.id, self.phase, f"{status.value}: {message}")
-        build = self.ctx.store.finish(self.id, status, code, message, tail)
+        build = self.ctx.store.finish(self.id, status, code, message, tail, attempt=self.attempt)
+        if build is None:
+            log.warning(
+                "build %s attempt %s was taken over; not recording its end", self.id, self.attempt
+            )
+            return
         self.bus.status(self.id, status.value, Phase.DONE.value)
         self.bus.publish(self.id, "end", public_view(build, self.settings.preview_url(self.id)))
         self.bus.archive(self.id)
@@ -184,10 +215,30 @@ class BuildRun:
             raise Cancelled()
 
 
-def run_build(build_id: str) -> None:
+class _Heartbeat(threading.Thread):
+    """Marks the build alive in the database while this work-horse runs it."""
+
+    def __init__(self, ctx: Context, build_id: str, attempt: int, lease_s: int) -> None:
+        super().__init__(daemon=True, name=f"heartbeat-{build_id}")
+        self.ctx, self.build_id, self.attempt = ctx, build_id, attempt
+        self.interval = max(1.0, lease_s / 5)
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.interval):
+            try:
+                self.ctx.store.heartbeat(self.build_id, self.attempt)
+            except Exception:
+                log.exception("heartbeat of build %s failed", self.build_id)
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+
+def run_build(build_id: str) -> Retry | None:
     """The RQ job: run one build in this worker process."""
     try:
-        BuildRun(build_id, Context(get_settings())).run()
+        return BuildRun(build_id, Context(get_settings())).run()
     except KilnError:
         log.exception("build %s could not run", build_id)
         raise

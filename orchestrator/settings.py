@@ -62,6 +62,21 @@ class Settings(BaseSettings):
     log_stream_ttl_s: int = 3600
     sse_ping_s: int = 15
 
+    # Reliability and operations.
+    instance: str = "kiln"  # labels every container/network; cleanup touches only its own
+    docker_timeout_s: int = 60  # every Docker engine call but the output stream
+    build_lease_s: int = 30  # a running build whose heartbeat is older is lost
+    max_attempts: int = 2  # runs of one build when its worker dies (then worker_lost)
+    maintenance_interval_s: int = 15  # janitor and reconciler period in each worker
+    requeue_grace_s: int = 10  # a queued build missing from Redis this long is re-enqueued
+    max_queued: int = 200  # queued builds overall before submits get 429
+    max_queued_per_project: int = 20  # queued builds of one project before 429
+    project_concurrency: int = 2  # running builds of one project at once (0: no cap)
+    idempotency_ttl_s: int = 24 * 3600  # how long an Idempotency-Key returns its build
+    min_free_disk_mb: int = 1024  # below this under var/, new builds are refused (507)
+    keep_builds: int = 10  # gc keeps the newest N finished builds of each project...
+    keep_days: float = 7.0  # ...and every build younger than this
+
     @property
     def api_url(self) -> str:
         """The API's public base URL, without a trailing slash."""

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import socket
+import subprocess
+import sys
+from typing import Any
 
 from rq import Worker
+from rq.job import Job
 
 from orchestrator.context import Context
+from orchestrator.maintenance import wake_key
 from orchestrator.queue import build_queue
 from orchestrator.sandbox import hand_over, sandbox_uid
 from orchestrator.settings import Settings, get_settings
@@ -39,9 +45,31 @@ def run_worker(*, burst: bool = False) -> None:
     prepare_directories(settings)
     ctx = Context(settings)
     ctx.docker.ping()
+    # The maintenance process sweeps and reconciles at once, then periodically. The main
+    # process itself never opens the database, so forked work-horses inherit no connections.
+    maintenance = start_maintenance()
+    atexit.register(maintenance.terminate)
+
+    def horse_died(job: Job, _pid: int, _status: int, _rusage: Any) -> None:
+        # Runs in the worker's main process: hand the build to the maintenance process.
+        ctx.redis.rpush(wake_key(settings), job.id)
+
     worker = Worker(
         [build_queue(ctx.redis, settings.queue_name)],
         connection=ctx.redis,
-        name=f"kiln-{socket.gethostname()}-{os.getpid()}",
+        name=worker_name(settings.instance),
+        work_horse_killed_handler=horse_died,
     )
     worker.work(burst=burst, with_scheduler=False)
+
+
+def worker_name(instance: str, pid: int | None = None) -> str:
+    """A worker's name (its main process id), also recorded on the builds it runs."""
+    return f"{instance}-{socket.gethostname()}-{pid or os.getpid()}"
+
+
+def start_maintenance() -> subprocess.Popen[bytes]:
+    """Start the janitor/reconciler loop as a child process that exits with this one."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "orchestrator.maintenance", "--parent", str(os.getpid())]
+    )

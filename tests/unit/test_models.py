@@ -23,6 +23,7 @@ CONTRACT_KEYS = {
     "finished_at",
     "duration_ms",
     "limits",
+    "attempts",
     "error",
     "preview_url",
 }
@@ -72,6 +73,7 @@ def test_public_view_of_a_queued_build() -> None:
         "finished_at": None,
         "duration_ms": None,
         "limits": limits,
+        "attempts": 0,
         "error": None,
         "preview_url": None,
     }
