@@ -34,6 +34,8 @@ def run_once(ctx: Context) -> None:
     for name, task in (("reconcile", recovery.reconcile), ("janitor", janitor.sweep)):
         try:
             task(ctx)
+        except (*janitor.ENGINE_ERRORS, redis.RedisError) as exc:
+            log.warning("%s pass skipped: %s: %s", name, type(exc).__name__, exc)
         except Exception:
             log.exception("%s pass failed", name)
 

@@ -6,8 +6,10 @@ Without Docker, Redis or the sandbox image these tests skip locally and fail und
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -69,13 +71,74 @@ class Stack:
     port: int
     var_dir: Path
     env: dict[str, str]
+    worker_env: dict[str, str] = field(default_factory=dict)
+    api: subprocess.Popen[bytes] | None = None
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
     client: KilnClient = field(init=False)
 
     def __post_init__(self) -> None:
         self.client = KilnClient(self.url, timeout=60)
 
+    @property
+    def instance(self) -> str:
+        return self.env["KILN_INSTANCE"]
+
     def http(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=60)
+
+    def start_worker(self) -> subprocess.Popen[bytes]:
+        """Start one more `kiln worker` (in its own process group, with its work-horses)."""
+        logs = self.var_dir / "logs"
+        out = (logs / f"worker-{len(self.workers)}.log").open("wb")
+        process = subprocess.Popen(
+            [_kiln(), "worker"],
+            env={**self.env, **self.worker_env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=REPO_ROOT,
+            start_new_session=True,
+        )
+        self.workers.append(process)
+        return process
+
+    def kill_worker(self, process: subprocess.Popen[bytes]) -> None:
+        """SIGKILL a worker and every process under it (its work-horse, which RQ puts in a
+        process group of its own, and the maintenance loop), as when its host dies."""
+        tree = [process.pid, *descendants(process.pid)]
+        for pid in tree:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+    def stop(self) -> None:
+        """Stop the API and every worker, gently first."""
+        processes = [p for p in [self.api, *self.workers] if p is not None]
+        for p in processes:
+            if p.poll() is None:
+                p.terminate()
+        for p in processes:
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(p.pid, signal.SIGKILL)
+                p.wait(timeout=5)
+        for p in self.workers:  # a maintenance loop left behind
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(p.pid, signal.SIGKILL)
+
+    def build(self, build_id: str) -> dict[str, Any]:
+        return self.client.build(build_id)
+
+    def poll(self, build_id: str, until: Any, timeout: float = 120) -> dict[str, Any]:
+        """Poll a build until ``until(body)`` holds; fails after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        body = self.build(build_id)
+        while not until(body):
+            assert time.monotonic() < deadline, f"build {build_id} stuck: {body}"
+            time.sleep(0.3)
+            body = self.build(build_id)
+        return body
 
     def events(self, build_id: str, last_event_id: str | None = None) -> list[Event]:
         """Every SSE event until the server closes the stream."""
@@ -114,6 +177,27 @@ class Stack:
         return f"http://{build_id}.{PREVIEW_DOMAIN}:{self.port}/"
 
 
+def children(pid: int) -> list[int]:
+    """Direct child processes of ``pid`` (from /proc)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid``."""
+    below = []
+    for child in children(pid):
+        below += [child, *descendants(child)]
+    return below
+
+
+def _kiln() -> str:
+    return str(Path(sys.executable).with_name("kiln"))
+
+
 def _wait_healthy(url: str, processes: list[subprocess.Popen[bytes]], logs: Path) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -129,47 +213,69 @@ def _wait_healthy(url: str, processes: list[subprocess.Popen[bytes]], logs: Path
     raise RuntimeError(f"Kiln did not become healthy; see {logs}")
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def require_services() -> None:
+    """Skip (locally) or fail (under CI) when Docker, Redis or the image is missing."""
     missing = _missing_service()
     if missing:
         if os.environ.get("CI") == "true":
             pytest.fail(f"integration tests need real services under CI: {missing}")
         pytest.skip(missing)
-    var_dir = tmp_path_factory.mktemp("kiln-var")
+
+
+def launch_stack(
+    var_dir: Path,
+    *,
+    workers: int = 1,
+    redis_url: str = REDIS_URL,
+    env: dict[str, str] | None = None,
+    worker_env: dict[str, str] | None = None,
+) -> Stack:
+    """Start an API and ``workers`` workers with a private var/, queue and instance label."""
     port = _free_port()
-    env = {
+    tag = uuid.uuid4().hex[:8]
+    full_env = {
         **os.environ,
         "KILN_VAR_DIR": str(var_dir),
         "KILN_PORT": str(port),
-        "KILN_REDIS_URL": REDIS_URL,
-        "KILN_QUEUE_NAME": f"kiln-test-{uuid.uuid4().hex[:8]}",
+        "KILN_REDIS_URL": redis_url,
+        "KILN_QUEUE_NAME": f"kiln-test-{tag}",
+        "KILN_INSTANCE": f"kiln-test-{tag}",
         "KILN_NPM_CACHE": str(REPO_ROOT / "var" / "cache" / "npm"),
         "KILN_LOG_STREAM_TTL_S": "600",
+        **(env or {}),
     }
-    redis.Redis.from_url(REDIS_URL).flushdb()
-    kiln = str(Path(sys.executable).with_name("kiln"))
     logs = var_dir / "logs"
-    logs.mkdir()
-    processes = []
-    for name in ("serve", "worker"):
-        out = (logs / f"{name}.log").open("wb")
-        processes.append(
-            subprocess.Popen(
-                [kiln, name], env=env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO_ROOT
-            )
-        )
+    logs.mkdir(parents=True, exist_ok=True)
+    stack = Stack(
+        url=f"http://127.0.0.1:{port}",
+        port=port,
+        var_dir=var_dir,
+        env=full_env,
+        worker_env=worker_env or {},
+    )
+    out = (logs / "serve.log").open("wb")
+    stack.api = subprocess.Popen(
+        [_kiln(), "serve"], env=full_env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO_ROOT
+    )
     try:
-        _wait_healthy(f"http://127.0.0.1:{port}", processes, logs)
-        yield Stack(url=f"http://127.0.0.1:{port}", port=port, var_dir=var_dir, env=env)
+        for _ in range(workers):
+            stack.start_worker()
+        _wait_healthy(stack.url, [stack.api, *stack.workers], logs)
+    except BaseException:
+        stack.stop()
+        raise
+    return stack
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    require_services()
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    running = launch_stack(tmp_path_factory.mktemp("kiln-var"))
+    try:
+        yield running
     finally:
-        for p in processes:
-            p.terminate()
-        for p in processes:
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        running.stop()
 
 
 @pytest.fixture
