@@ -6,6 +6,8 @@
     ├── NotFound (404)             no such build, template or file
     ├── Conflict (409)             the request does not fit the build's state
     ├── Unavailable (503)          a dependency (Redis, Docker, the model) is not there
+    ├── Overloaded (429)           the queue is full (overall or for the project): retry later
+    ├── InsufficientStorage (507)  the disk under var/ is nearly full: no new builds
     ├── BuildError                 a build failed; carries the contract's error code
     │   └── SandboxError           the sandbox itself misbehaved (not the project)
     └── SandboxImageError (503)    the sandbox image cannot be made
@@ -63,6 +65,24 @@ class Unavailable(KilnError):
 
     http_status = 503
     code = "unavailable"
+
+
+class Overloaded(KilnError):
+    """Raised when a submit would overfill the queue; ``retry_after_s`` says when to retry."""
+
+    http_status = 429
+    code = "queue_full"
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class InsufficientStorage(KilnError):
+    """Raised when the disk under Kiln's var/ folder is too full to start another build."""
+
+    http_status = 507
+    code = "disk_full"
 
 
 class BuildError(KilnError):

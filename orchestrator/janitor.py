@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import shutil
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import docker.errors
@@ -18,7 +18,7 @@ import requests.exceptions
 
 from orchestrator.context import Context
 from orchestrator.errors import NotFound
-from orchestrator.models import Build, utcnow
+from orchestrator.models import Build, aware, utcnow
 from orchestrator.plan import Status
 from orchestrator.sandbox import LABEL_BUILD, LABEL_INSTANCE
 
@@ -42,8 +42,7 @@ def is_live(build: Build | None, now: datetime, lease_s: int) -> bool:
     beat = build.heartbeat_at or build.started_at
     if beat is None:
         return True
-    beat = beat if beat.tzinfo else beat.replace(tzinfo=UTC)
-    return now - beat < timedelta(seconds=lease_s)
+    return now - aware(beat) < timedelta(seconds=lease_s)
 
 
 def _build(ctx: Context, build_id: str | None) -> Build | None:

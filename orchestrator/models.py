@@ -43,22 +43,22 @@ class Build(SQLModel, table=True):
     idempotency_key: str | None = Field(default=None, unique=True)
 
 
-def _aware(value: datetime) -> datetime:
-    # SQLite hands datetimes back naive; they were stored as UTC.
+def aware(value: datetime) -> datetime:
+    """``value`` with UTC attached when it is naive (SQLite hands datetimes back naive)."""
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _iso(value: datetime | None) -> str | None:
     if value is None:
         return None
-    return _aware(value).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return aware(value).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def duration_ms(build: Build) -> int | None:
     """Milliseconds from start to finish, once both are known."""
     if build.started_at is None or build.finished_at is None:
         return None
-    return int((_aware(build.finished_at) - _aware(build.started_at)).total_seconds() * 1000)
+    return int((aware(build.finished_at) - aware(build.started_at)).total_seconds() * 1000)
 
 
 def public_view(build: Build, preview_url: str) -> dict[str, Any]:

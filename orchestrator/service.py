@@ -9,13 +9,14 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import asdict
+from datetime import timedelta
 
 import redis
 
-from orchestrator import queue, templates
+from orchestrator import admission, queue, templates
 from orchestrator.context import Context, cancel_key
-from orchestrator.errors import Conflict, InputError, Unavailable
-from orchestrator.models import Build, public_view
+from orchestrator.errors import Conflict, InputError, NotFound, Unavailable
+from orchestrator.models import Build, aware, public_view, utcnow
 from orchestrator.plan import Limits, Phase, Status, check_buildable, clamp_limits
 from orchestrator.project_input import Files, overlay, parse_package_json, to_tar
 
@@ -55,10 +56,21 @@ def submit_build(
     template: str | None = None,
     project: str | None = None,
     limits: Mapping[str, float | int | None] | None = None,
+    idempotency_key: str | None = None,
+    supersede: bool = False,
 ) -> Build:
-    """Check a project, record its build and enqueue it. Raises before enqueueing on bad input."""
+    """Check a project, record its build and enqueue it. Raises before enqueueing on bad input,
+    a full queue (429) or a full disk (507). A repeated ``idempotency_key`` returns the build
+    it first made; ``supersede`` cancels the project's older builds that are still queued."""
+    s = ctx.settings
+    if idempotency_key is not None:
+        check_idempotency_key(idempotency_key)
+        earlier = recent_by_key(ctx, idempotency_key)
+        if earlier is not None:
+            return earlier
+    admission.check_disk(admission.free_disk_mb(s.var_dir), s.min_free_disk_mb)
     if template:
-        files = overlay(templates.load_template(ctx.settings.templates_dir, template), files)
+        files = overlay(templates.load_template(s.templates_dir, template), files)
     manifest = parse_package_json(files)
     check_buildable(manifest)
     chosen = clamp_limits(limits, *server_limits(ctx))
@@ -66,11 +78,24 @@ def submit_build(
         project=project_slug(project, manifest, template),
         template=template,
         limits=asdict(chosen),
+        idempotency_key=idempotency_key,
     )
-    source = ctx.settings.sources_dir / f"{build.id}.tar"
+    admission.check_queue(
+        queued=ctx.store.count(status=Status.QUEUED.value),
+        max_queued=s.max_queued,
+        project=build.project,
+        project_queued=0
+        if supersede
+        else ctx.store.count(status=Status.QUEUED.value, project=build.project),
+        max_per_project=s.max_queued_per_project,
+    )
+    source = s.sources_dir / f"{build.id}.tar"
     source.parent.mkdir(parents=True, exist_ok=True)
     source.write_bytes(to_tar(files))
-    ctx.store.add(build)
+    build, inserted = ctx.store.add_idempotent(build)
+    if not inserted:  # a concurrent submit with the same key won
+        source.unlink(missing_ok=True)
+        return build
     try:
         ctx.bus.status(build.id, Status.QUEUED.value, Phase.QUEUED.value)
         queue.enqueue_build(queue.build_queue(ctx.redis, ctx.settings.queue_name), build.id, chosen)
@@ -78,7 +103,55 @@ def submit_build(
         ctx.store.finish(build.id, Status.FAILED, "queue_unavailable", str(exc), None)
         source.unlink(missing_ok=True)
         raise Unavailable(f"the build queue (Redis) is not reachable: {exc}") from exc
+    if supersede:
+        supersede_older(ctx, build)
     return build
+
+
+IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,200}")
+
+
+def check_idempotency_key(key: str) -> None:
+    """An Idempotency-Key is 1-200 printable ASCII characters."""
+    if not IDEMPOTENCY_KEY.fullmatch(key):
+        raise InputError("Idempotency-Key must be 1-200 printable ASCII characters")
+
+
+def recent_by_key(ctx: Context, key: str) -> Build | None:
+    """The build an Idempotency-Key made within its lifetime; an expired key is released."""
+    build = ctx.store.by_idempotency_key(key)
+    if build is None:
+        return None
+    if utcnow() - aware(build.created_at) < timedelta(seconds=ctx.settings.idempotency_ttl_s):
+        return build
+    ctx.store.release_idempotency_key(build.id)
+    return None
+
+
+def supersede_older(ctx: Context, newer: Build) -> list[str]:
+    """Cancel the project's builds that were queued before ``newer``; returns their ids."""
+    ended = []
+    for older in ctx.store.queued_of_project(newer.project):
+        if older.id == newer.id:
+            continue
+        queue.remove_queued(queue.build_queue(ctx.redis, ctx.settings.queue_name), older.id)
+        message = f"superseded by build {newer.id}"
+        if ctx.store.finish_queued(older.id, Status.CANCELLED, "superseded", message):
+            end_unstarted(ctx, older.id)
+            ended.append(older.id)
+    return ended
+
+
+def end_unstarted(ctx: Context, build_id: str) -> None:
+    """Close the event stream of a build no worker will ever run, and drop its source."""
+    try:
+        ended = ctx.store.get(build_id)
+    except NotFound:
+        return
+    ctx.bus.status(build_id, ended.status, Phase.DONE.value)
+    ctx.bus.publish(build_id, "end", view(ctx, ended))
+    ctx.bus.archive(build_id)
+    (ctx.settings.sources_dir / f"{build_id}.tar").unlink(missing_ok=True)
 
 
 def get_build(ctx: Context, build_id: str) -> Build:
@@ -106,13 +179,7 @@ def cancel_build(ctx: Context, build_id: str) -> Build:
     ctx.store.request_cancel(build_id)
     queue.remove_queued(queue.build_queue(ctx.redis, ctx.settings.queue_name), build_id)
     if ctx.store.cancel_if_queued(build_id):
-        # No worker will ever see this build: end its event stream here.
-        ended = ctx.store.get(build_id)
-        ctx.bus.status(build_id, Status.CANCELLED.value, Phase.DONE.value)
-        ctx.bus.publish(build_id, "end", view(ctx, ended))
-        ctx.bus.archive(build_id)
-        (ctx.settings.sources_dir / f"{build_id}.tar").unlink(missing_ok=True)
-        return ended
+        end_unstarted(ctx, build_id)  # no worker will ever see this build
     return ctx.store.get(build_id)
 
 

@@ -81,6 +81,10 @@ class BuildStore:
         with self._session() as session:
             return session.exec(select(Build).where(Build.idempotency_key == key)).first()
 
+    def release_idempotency_key(self, build_id: str) -> None:
+        """Forget a build's Idempotency-Key (it has expired), so the key can be used again."""
+        self._update_where(build_id, None, idempotency_key=None)
+
     def count(self, *, status: str, project: str | None = None) -> int:
         """How many builds have ``status`` (in ``project``, if given)."""
         query = select(func.count()).select_from(Build).where(Build.status == status)

@@ -43,6 +43,7 @@ class SubmitJSON(BaseModel):
     template: str | None = None
     project: str | None = None
     limits: LimitsIn | None = None
+    supersede: bool = False
 
 
 SUBMIT_DOC: dict[str, Any] = {
@@ -118,8 +119,14 @@ async def submit_build(
     timeout_s: float | None = None,
     memory_mb: float | None = None,
     cpus: float | None = None,
+    supersede: bool = False,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> dict[str, Any]:
-    """Submit a project as a JSON file map or a tar/tar.gz body; 202 once it is queued."""
+    """Submit a project as a JSON file map or a tar/tar.gz body; 202 once it is queued.
+
+    ``Idempotency-Key`` makes a retried submit return the build the first one made;
+    ``supersede`` cancels the project's older queued builds. A full queue answers 429 with
+    ``Retry-After``; a nearly full disk 507."""
     limits = input_limits(ctx)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/json":
@@ -132,6 +139,8 @@ async def submit_build(
                 template=payload.template,
                 project=payload.project,
                 limits=payload.limits.model_dump() if payload.limits else None,
+                idempotency_key=idempotency_key,
+                supersede=payload.supersede,
             )
         )
     elif content_type in TAR_TYPES:
@@ -144,6 +153,8 @@ async def submit_build(
                 template=template,
                 project=project,
                 limits=requested,
+                idempotency_key=idempotency_key,
+                supersede=supersede,
             )
         )
     else:
