@@ -142,6 +142,117 @@ def cancel(build_id: str) -> None:
 
 
 @app.command()
+def retry(build_id: str) -> None:
+    """Build an ended build's source again, as a new build; prints the new id."""
+    reply = _client().retry(build_id)
+    err.print(f"build [bold]{reply['id']}[/bold] queued ({reply['project']}), retrying {build_id}")
+    out.print(reply["id"])
+
+
+def _ops_context() -> Any:
+    from orchestrator.context import Context
+
+    return Context(get_settings())
+
+
+@app.command()
+def workers() -> None:
+    """The build workers registered on this Kiln's queue."""
+    from orchestrator import ops
+
+    rows = ops.workers(_ops_context())
+    table = Table()
+    for name in ("name", "state", "build", "last heartbeat", "ok", "failed"):
+        table.add_column(name, no_wrap=name == "name")
+    for w in rows:
+        table.add_row(
+            w["name"],
+            str(w["state"]),
+            w["build"] or "",
+            w["last_heartbeat"] or "",
+            str(w["succeeded_jobs"]),
+            str(w["failed_jobs"]),
+        )
+    out.print(table)
+    err.print(f"{len(rows)} worker(s)")
+
+
+@app.command("queue")
+def queue_command() -> None:
+    """Running and queued builds (from the database) and the Redis queue's own counts."""
+    from orchestrator import ops
+
+    summary = ops.queue_summary(_ops_context())
+    table = Table()
+    for name in ("id", "project", "status", "phase", "worker", "attempts", "age s"):
+        table.add_column(name, no_wrap=name == "id")
+    for b in summary["builds"]:
+        table.add_row(
+            b["id"],
+            b["project"],
+            b["status"],
+            b["phase"],
+            b["worker"] or "",
+            str(b["attempts"]),
+            f"{b['age_s']:.0f}",
+        )
+    out.print(table)
+    err.print(
+        f"running {summary['running']}, queued {summary['queued']} "
+        f"(oldest waits {summary['oldest_wait_s']:.0f} s); Redis: queue "
+        f"{summary['redis_queue_length']}, started {summary['redis_started']}, failed "
+        f"{summary['redis_failed']}" + ("; DRAINING" if summary["draining"] else "")
+    )
+
+
+@app.command()
+def drain(
+    undo: Annotated[bool, typer.Option("--undo", help="Take builds again.")] = False,
+    wait: Annotated[bool, typer.Option(help="Wait until no build runs.")] = False,
+) -> None:
+    """Stop workers taking new builds; running builds finish (--undo resumes)."""
+    import time
+
+    from orchestrator import ops
+
+    ctx = _ops_context()
+    if undo:
+        ops.undrain(ctx)
+        err.print("workers take builds again")
+        return
+    ops.drain(ctx)
+    err.print("draining: workers take no new builds; queued builds wait")
+    while wait and (running := ops.running_count(ctx)):
+        err.print(f"[dim]{running} build(s) still running[/dim]")
+        time.sleep(2)
+    if wait:
+        err.print("drained: no build runs")
+
+
+@app.command()
+def gc(
+    keep: Annotated[int | None, typer.Option(help="Newest ended builds kept per project.")] = None,
+    keep_days: Annotated[
+        float | None, typer.Option(help="Builds younger than this many days are kept.")
+    ] = None,
+    caches: Annotated[bool, typer.Option(help="Also empty the shared npm cache.")] = False,
+    dry_run: Annotated[bool, typer.Option(help="Only say what would go.")] = False,
+) -> None:
+    """Remove old builds' artifacts, logs and sources, orphan containers and networks."""
+    from orchestrator import ops
+
+    report = ops.gc(_ops_context(), keep=keep, keep_days=keep_days, dry_run=dry_run, caches=caches)
+    verb = "would remove" if dry_run else "removed"
+    err.print(
+        f"{verb} {len(report.builds)} build(s) ({report.bytes_freed / 1e6:.1f} MB), "
+        f"{len(report.containers)} container(s), {len(report.networks)} network(s)"
+        + (f", npm cache {report.cache_bytes_freed / 1e6:.1f} MB" if caches else "")
+    )
+    for build_id in report.builds:
+        out.print(build_id)
+
+
+@app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
     port: Annotated[int | None, typer.Option(help="Port.")] = None,
@@ -198,7 +309,7 @@ def image_build(
 
 @app.command()
 def doctor() -> None:
-    """Check Docker, Redis, the database and the sandbox image."""
+    """A full diagnostic: engine, runtimes, image, Redis, database, disk, proxy, workers."""
     from orchestrator.doctor import run_checks
 
     ok = True

@@ -84,6 +84,10 @@ class KilnClient:
         """Ask for a build to be cancelled."""
         return self._json(self.http.post(f"/api/v1/builds/{build_id}/cancel"))  # type: ignore[no-any-return]
 
+    def retry(self, build_id: str) -> dict[str, Any]:
+        """Start a new build of an ended build's source; returns the submit reply."""
+        return self._json(self.http.post(f"/api/v1/builds/{build_id}/retry"))  # type: ignore[no-any-return]
+
     def logs(self, build_id: str) -> str:
         """The build's log so far, as plain text."""
         response = self.http.get(f"/api/v1/builds/{build_id}/logs")

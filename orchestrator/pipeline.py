@@ -16,8 +16,10 @@ from collections import deque
 from typing import Any
 
 from rq import Retry
+from rq.suspension import is_suspended
 
 from orchestrator import plan
+from orchestrator.admission import free_disk_mb
 from orchestrator.artifacts import DIST, OutputLimits, publish
 from orchestrator.context import Context
 from orchestrator.errors import BuildError, KilnError, SandboxError
@@ -58,6 +60,8 @@ class BuildRun:
         """Run the build to one of its three ends (a ``Retry`` when its project is at its cap)."""
         from orchestrator.worker import worker_name
 
+        if is_suspended(self.ctx.redis):  # `kiln drain`: back in line, take nothing new
+            return Retry(max=CAP_RETRIES)
         cap = self.settings.project_concurrency
         name = worker_name(self.settings.instance, os.getppid())
         build = self.ctx.store.claim(self.id, worker=name, project_cap=cap)
@@ -98,6 +102,11 @@ class BuildRun:
             self._cleanup()
 
     def _prepare(self) -> dict[str, Any]:
+        free_mb = free_disk_mb(self.settings.var_dir)
+        if free_mb < self.settings.min_free_disk_mb:
+            raise BuildError(
+                f"the build server's disk is nearly full ({free_mb:.0f} MB free)", code="disk_full"
+            )
         source = self.settings.sources_dir / f"{self.id}.tar"
         if self.workspace.exists():
             shutil.rmtree(self.workspace)
@@ -194,7 +203,7 @@ class BuildRun:
         except Exception:
             log.exception("could not sweep containers of build %s", self.id)
         shutil.rmtree(self.workspace, ignore_errors=True)
-        (self.settings.sources_dir / f"{self.id}.tar").unlink(missing_ok=True)
+        # The source stays for `kiln retry` until `kiln gc` removes it with the artifacts.
 
     # -- helpers -------------------------------------------------------------------------
 

@@ -84,7 +84,6 @@ def recover_lost(ctx: Context, build: Build, reason: str) -> str | None:
     ctx.bus.publish(build.id, "end", public_view(ended, ctx.settings.preview_url(build.id)))
     ctx.bus.archive(build.id)
     shutil.rmtree(ctx.settings.work_dir / build.id, ignore_errors=True)
-    (ctx.settings.sources_dir / f"{build.id}.tar").unlink(missing_ok=True)
     log.warning("build %s: %s; failed with %s", build.id, reason, WORKER_LOST)
     return "failed"
 

@@ -80,31 +80,64 @@ def submit_build(
         limits=asdict(chosen),
         idempotency_key=idempotency_key,
     )
+    admit(ctx, build.project, ignore_project_queue=supersede)
+    build, inserted = record_and_enqueue(ctx, build, to_tar(files))
+    if inserted and supersede:
+        supersede_older(ctx, build)
+    return build
+
+
+def admit(ctx: Context, project: str, *, ignore_project_queue: bool = False) -> None:
+    """Raise Overloaded (429) when the queue, overall or for ``project``, is full."""
+    s = ctx.settings
     admission.check_queue(
         queued=ctx.store.count(status=Status.QUEUED.value),
         max_queued=s.max_queued,
-        project=build.project,
+        project=project,
         project_queued=0
-        if supersede
-        else ctx.store.count(status=Status.QUEUED.value, project=build.project),
+        if ignore_project_queue
+        else ctx.store.count(status=Status.QUEUED.value, project=project),
         max_per_project=s.max_queued_per_project,
     )
-    source = s.sources_dir / f"{build.id}.tar"
+
+
+def record_and_enqueue(ctx: Context, build: Build, source_tar: bytes) -> tuple[Build, bool]:
+    """Write the source, record the build and enqueue it: (the build, newly recorded?).
+
+    When a concurrent submit with the same Idempotency-Key won, its build is returned."""
+    source = ctx.settings.sources_dir / f"{build.id}.tar"
     source.parent.mkdir(parents=True, exist_ok=True)
-    source.write_bytes(to_tar(files))
+    source.write_bytes(source_tar)
     build, inserted = ctx.store.add_idempotent(build)
-    if not inserted:  # a concurrent submit with the same key won
+    if not inserted:
         source.unlink(missing_ok=True)
-        return build
+        return build, False
     try:
         ctx.bus.status(build.id, Status.QUEUED.value, Phase.QUEUED.value)
-        queue.enqueue_build(queue.build_queue(ctx.redis, ctx.settings.queue_name), build.id, chosen)
+        queue.enqueue_build(
+            queue.build_queue(ctx.redis, ctx.settings.queue_name), build.id, Limits(**build.limits)
+        )
     except redis.RedisError as exc:
         ctx.store.finish(build.id, Status.FAILED, "queue_unavailable", str(exc), None)
         source.unlink(missing_ok=True)
         raise Unavailable(f"the build queue (Redis) is not reachable: {exc}") from exc
-    if supersede:
-        supersede_older(ctx, build)
+    return build, True
+
+
+def retry_build(ctx: Context, build_id: str) -> Build:
+    """A new build of an ended build's source, project, template and limits (``kiln retry``)."""
+    old = ctx.store.get(build_id)
+    if not Status(old.status).finished:
+        raise Conflict(f"build {build_id} is {old.status}; only an ended build can be retried")
+    source = ctx.settings.sources_dir / f"{build_id}.tar"
+    if not source.is_file():
+        raise Conflict(f"the source of build {build_id} was removed by `kiln gc`; submit it again")
+    admission.check_disk(
+        admission.free_disk_mb(ctx.settings.var_dir), ctx.settings.min_free_disk_mb
+    )
+    admit(ctx, old.project)
+    new = Build(project=old.project, template=old.template, limits=dict(old.limits))
+    build, _ = record_and_enqueue(ctx, new, source.read_bytes())
     return build
 
 
@@ -143,7 +176,8 @@ def supersede_older(ctx: Context, newer: Build) -> list[str]:
 
 
 def end_unstarted(ctx: Context, build_id: str) -> None:
-    """Close the event stream of a build no worker will ever run, and drop its source."""
+    """Close the event stream of a build no worker will ever run (its source stays for
+    ``kiln retry`` until ``kiln gc``)."""
     try:
         ended = ctx.store.get(build_id)
     except NotFound:
@@ -151,7 +185,6 @@ def end_unstarted(ctx: Context, build_id: str) -> None:
     ctx.bus.status(build_id, ended.status, Phase.DONE.value)
     ctx.bus.publish(build_id, "end", view(ctx, ended))
     ctx.bus.archive(build_id)
-    (ctx.settings.sources_dir / f"{build_id}.tar").unlink(missing_ok=True)
 
 
 def get_build(ctx: Context, build_id: str) -> Build:

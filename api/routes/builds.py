@@ -190,6 +190,12 @@ def cancel_build(build_id: str, ctx: CtxDep) -> dict[str, Any]:
     return service.view(ctx, service.cancel_build(ctx, build_id))
 
 
+@router.post("/builds/{build_id}/retry", status_code=202)
+def retry_build(build_id: str, ctx: CtxDep) -> dict[str, Any]:
+    """A new build of an ended build's source (same project, template and limits)."""
+    return submit_reply(ctx, service.retry_build(ctx, build_id))
+
+
 @router.get("/builds/{build_id}/logs", response_class=PlainTextResponse)
 def build_logs(build_id: str, ctx: CtxDep) -> str:
     """The build's log so far as plain text (the SSE stream has it live)."""
