@@ -15,6 +15,7 @@ import time
 from collections import deque
 from typing import Any
 
+import redis
 from rq import Retry
 from rq.suspension import is_suspended
 
@@ -93,6 +94,11 @@ class BuildRun:
             self._finish(Status.CANCELLED, "cancelled", "the build was cancelled")
         except BuildError as exc:
             self._finish(Status.FAILED, exc.code, exc.message)
+        except redis.RedisError:
+            # Redis went away: leave the build running; its heartbeat stops and the reconciler
+            # runs it again once Redis is back (the events written so far are lost with Redis).
+            log.exception("build %s lost Redis", self.id)
+            raise
         except Exception as exc:  # a bug or an engine fault must still end the build
             log.exception("build %s crashed", self.id)
             self._finish(Status.FAILED, SandboxError.code, f"internal error: {exc}")

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import atexit
+import itertools
 import logging
 import os
 import socket
 import subprocess
 import sys
+import time
 from typing import Any
 
+import redis
 from rq import Worker
 from rq.job import Job
 
@@ -54,13 +57,35 @@ def run_worker(*, burst: bool = False) -> None:
         # Runs in the worker's main process: hand the build to the maintenance process.
         ctx.redis.rpush(wake_key(settings), job.id)
 
-    worker = Worker(
-        [build_queue(ctx.redis, settings.queue_name)],
-        connection=ctx.redis,
-        name=worker_name(settings.instance),
-        work_horse_killed_handler=horse_died,
-    )
-    worker.work(burst=burst, with_scheduler=False)
+    for run in itertools.count():
+        name = worker_name(settings.instance) + (f"-r{run}" if run else "")
+        worker = Worker(
+            [build_queue(ctx.redis, settings.queue_name)],
+            connection=ctx.redis,
+            name=name,
+            work_horse_killed_handler=horse_died,
+        )
+        try:
+            worker.work(burst=burst, with_scheduler=False)
+        except redis.RedisError as exc:
+            log.warning("worker %s: Redis failed: %s", name, exc)
+        if burst or getattr(worker, "_stop_requested", False):
+            return
+        # RQ's loop quits on a Redis error it does not retry; wait for Redis, then go on.
+        log.warning("worker %s stopped without being asked to; restarting once Redis answers", name)
+        wait_for_redis(ctx.redis)
+
+
+def wait_for_redis(client: redis.Redis, longest_s: float = 30.0) -> None:
+    """Block until Redis answers a ping, backing off up to ``longest_s`` between tries."""
+    delay = 0.5
+    while True:
+        try:
+            client.ping()
+            return
+        except redis.RedisError:
+            time.sleep(delay)
+            delay = min(longest_s, delay * 2)
 
 
 def worker_name(instance: str, pid: int | None = None) -> str:

@@ -101,6 +101,14 @@ class Stack:
         self.workers.append(process)
         return process
 
+    def start_api(self) -> subprocess.Popen[bytes]:
+        """Start (or start again) the API on this stack's port."""
+        out = (self.var_dir / "logs" / "serve.log").open("ab")
+        self.api = subprocess.Popen(
+            [_kiln(), "serve"], env=self.env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO_ROOT
+        )
+        return self.api
+
     def kill_worker(self, process: subprocess.Popen[bytes]) -> None:
         """SIGKILL a worker and every process under it (its work-horse, which RQ puts in a
         process group of its own, and the maintenance loop), as when its host dies."""
@@ -198,6 +206,11 @@ def _kiln() -> str:
     return str(Path(sys.executable).with_name("kiln"))
 
 
+def wait_healthy(stack: Stack) -> None:
+    """Wait until the stack's API answers /healthz."""
+    _wait_healthy(stack.url, [p for p in [stack.api, *stack.workers] if p], stack.var_dir / "logs")
+
+
 def _wait_healthy(url: str, processes: list[subprocess.Popen[bytes]], logs: Path) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -253,14 +266,11 @@ def launch_stack(
         env=full_env,
         worker_env=worker_env or {},
     )
-    out = (logs / "serve.log").open("wb")
-    stack.api = subprocess.Popen(
-        [_kiln(), "serve"], env=full_env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO_ROOT
-    )
+    stack.start_api()
     try:
         for _ in range(workers):
             stack.start_worker()
-        _wait_healthy(stack.url, [stack.api, *stack.workers], logs)
+        _wait_healthy(stack.url, [p for p in [stack.api, *stack.workers] if p], logs)
     except BaseException:
         stack.stop()
         raise

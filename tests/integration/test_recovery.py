@@ -22,12 +22,14 @@ import docker
 import pytest
 import redis
 
+from orchestrator.logbus import id_after
 from tests.integration.conftest import (
     Stack,
     children,
     launch_stack,
     node_project,
     require_services,
+    wait_healthy,
 )
 from tests.integration.faults import DockerRelay, PrivateRedis
 
@@ -163,6 +165,31 @@ def test_killed_work_horse_is_recovered_by_its_worker(
     assert stack.wait(quick)["status"] == "succeeded"
 
 
+def test_api_restart_leaves_builds_running_and_clients_resume(
+    tmp_path: Path, stacks: list[Stack]
+) -> None:
+    require_services()
+    stack = launch_stack(tmp_path, env=FAST)
+    stacks.append(stack)
+    build_id = stack.client.submit_files(node_project(TICK_THEN_DIST))["id"]
+    seen: list[tuple[str, str, dict[str, Any]]] = []
+    for event in stack.client.events(build_id):
+        seen.append(event)
+        if event[1] == "log" and "tick 3" in event[2].get("text", ""):
+            break
+    assert stack.api is not None
+    stack.api.kill()
+    stack.api.wait(timeout=10)
+    stack.start_api()
+    wait_healthy(stack)
+
+    resumed = list(stack.client.events(build_id, last_event_id=seen[-1][0]))
+    assert resumed[-1][1] == "end" and resumed[-1][2]["status"] == "succeeded"
+    assert resumed[-1][2]["attempts"] == 1  # the worker never noticed
+    whole = list(stack.client.events(build_id))
+    assert [e[0] for e in seen + resumed] == [e[0] for e in whole]  # no gap, no repeat
+
+
 def test_emptied_redis_loses_no_build(tmp_path: Path, stacks: list[Stack]) -> None:
     require_services()
     server = PrivateRedis(tmp_path)
@@ -189,6 +216,38 @@ def test_emptied_redis_loses_no_build(tmp_path: Path, stacks: list[Stack]) -> No
             assert end["status"] == "succeeded", end
         assert stack.client.logs(first) == log_before  # archived, not in Redis
         assert stack.client.builds(status="queued") == []
+    finally:
+        for s in stacks:
+            s.stop()
+        stacks.clear()
+        server.kill()
+
+
+def test_redis_restart_mid_build_retries_it_and_clients_resume(
+    tmp_path: Path, stacks: list[Stack]
+) -> None:
+    require_services()
+    server = PrivateRedis(tmp_path)
+    server.start()
+    try:
+        stack = launch_stack(tmp_path / "var", redis_url=server.url, env=FAST)
+        stacks.append(stack)
+        build_id = stack.client.submit_files(node_project(TICK_THEN_DIST))["id"]
+        seen = []
+        for event in stack.client.events(build_id):
+            seen.append(event)
+            if event[1] == "log" and "tick 3" in event[2].get("text", ""):
+                break
+        server.kill()  # a restart without persistence: Redis comes back empty
+        time.sleep(2)
+        server.start()
+
+        resumed = list(stack.client.events(build_id, last_event_id=seen[-1][0]))
+        end = resumed[-1]
+        assert end[1] == "end" and end[2]["status"] == "succeeded", end
+        assert end[2]["attempts"] == 2  # the work-horse lost Redis; the build ran again
+        assert all(id_after(e[0], seen[-1][0]) for e in resumed)
+        assert stack.workers[0].poll() is None  # the worker waited for Redis and went on
     finally:
         for s in stacks:
             s.stop()
