@@ -260,13 +260,17 @@ def serve(
     """Run the API and preview server (uvicorn)."""
     import uvicorn
 
+    from orchestrator.logs import configure_logging
+
     settings = get_settings()
+    configure_logging(settings.log_format)
     uvicorn.run(
         "api.main:app",
         host=host or settings.host,
         port=port or settings.port,
         proxy_headers=False,
         log_level="info",
+        log_config=None,  # uvicorn's loggers go through Kiln's structured handler
     )
 
 

@@ -18,6 +18,7 @@ import redis
 from orchestrator import janitor, recovery
 from orchestrator.context import Context
 from orchestrator.errors import NotFound
+from orchestrator.logs import build_context, configure_logging
 from orchestrator.plan import Status
 from orchestrator.settings import Settings, get_settings
 
@@ -47,7 +48,8 @@ def handle_dead_horse(ctx: Context, build_id: str) -> None:
     except NotFound:
         return
     if build.status == Status.RUNNING.value:
-        recovery.recover_lost(ctx, build, "the work-horse running this build died")
+        with build_context(build_id):
+            recovery.recover_lost(ctx, build, "the work-horse running this build died")
 
 
 def loop(parent_pid: int | None = None) -> None:
@@ -79,7 +81,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--parent", type=int, default=None, help="exit when this pid is gone")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    configure_logging(get_settings().log_format)
     loop(args.parent)
 
 

@@ -24,7 +24,9 @@ from orchestrator.admission import free_disk_mb
 from orchestrator.artifacts import DIST, OutputLimits, publish
 from orchestrator.context import Context
 from orchestrator.errors import BuildError, KilnError, SandboxError
-from orchestrator.models import public_view
+from orchestrator.logs import build_context
+from orchestrator.metrics import observe
+from orchestrator.models import aware, public_view
 from orchestrator.plan import Limits, Phase, Status, Step
 from orchestrator.project_input import parse_package_json
 from orchestrator.sandbox import StepResult, hand_over
@@ -73,6 +75,10 @@ class BuildRun:
                 return Retry(max=CAP_RETRIES)
             return None  # cancelled while queued, or already handled
         self.attempt = build.attempts
+        log.info("build %s started (attempt %s, project %s)", self.id, self.attempt, build.project)
+        if build.started_at is not None:
+            wait = (aware(build.started_at) - aware(build.created_at)).total_seconds()
+            observe(self.ctx.redis, self.settings.instance, "queue_wait_seconds", wait)
         heartbeat = _Heartbeat(self.ctx, self.id, self.attempt, self.settings.build_lease_s)
         heartbeat.start()
         try:
@@ -163,6 +169,13 @@ class BuildRun:
             on_output=self._output,
             should_cancel=lambda: self.ctx.cancel_requested(self.id),
         )
+        observe(
+            self.ctx.redis,
+            self.settings.instance,
+            "step_duration_seconds",
+            result.seconds,
+            step=step.name,
+        )
         if result.cancelled:
             raise Cancelled()
         if not result.ok:
@@ -194,6 +207,9 @@ class BuildRun:
         if code:
             self.bus.note(self.id, self.phase, f"{status.value}: {message}")
         build = self.ctx.store.finish(self.id, status, code, message, tail, attempt=self.attempt)
+        log.info(
+            "build %s ended %s%s", self.id, status.value, f" ({code}: {message})" if code else ""
+        )
         if build is None:
             log.warning(
                 "build %s attempt %s was taken over; not recording its end", self.id, self.attempt
@@ -253,7 +269,8 @@ class _Heartbeat(threading.Thread):
 def run_build(build_id: str) -> Retry | None:
     """The RQ job: run one build in this worker process."""
     try:
-        return BuildRun(build_id, Context(get_settings())).run()
+        with build_context(build_id):
+            return BuildRun(build_id, Context(get_settings())).run()
     except KilnError:
         log.exception("build %s could not run", build_id)
         raise

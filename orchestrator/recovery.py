@@ -20,6 +20,7 @@ from rq.job import Job, JobStatus
 
 from orchestrator import queue
 from orchestrator.context import Context
+from orchestrator.logs import build_context
 from orchestrator.models import Build, public_view, utcnow
 from orchestrator.plan import Limits, Phase, Status
 
@@ -94,7 +95,8 @@ def reconcile(ctx: Context) -> ReconcileReport:
     now = utcnow()
     stale = now - timedelta(seconds=ctx.settings.build_lease_s)
     for build in ctx.store.running_since(stale):
-        outcome = recover_lost(ctx, build, "the worker running this build was lost")
+        with build_context(build.id):
+            outcome = recover_lost(ctx, build, "the worker running this build was lost")
         if outcome == "retried":
             report.retried.append(build.id)
         elif outcome == "failed":

@@ -63,6 +63,7 @@ class Settings(BaseSettings):
     sse_ping_s: int = 15
 
     # Reliability and operations.
+    log_format: str = "json"  # json (one object per line, with build_id) or text
     instance: str = "kiln"  # labels every container/network; cleanup touches only its own
     docker_timeout_s: int = 60  # every Docker engine call but the output stream
     build_lease_s: int = 30  # a running build whose heartbeat is older is lost

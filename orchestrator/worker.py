@@ -17,6 +17,7 @@ from rq import Worker
 from rq.job import Job
 
 from orchestrator.context import Context
+from orchestrator.logs import configure_logging
 from orchestrator.maintenance import wake_key
 from orchestrator.queue import build_queue
 from orchestrator.sandbox import hand_over, sandbox_uid
@@ -43,8 +44,8 @@ def run_worker(*, burst: bool = False) -> None:
     Each build runs in a forked work-horse that makes its own clients, so nothing made
     here (sockets, pools) is shared across the fork.
     """
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     settings = get_settings()
+    configure_logging(settings.log_format)
     prepare_directories(settings)
     ctx = Context(settings)
     ctx.docker.ping()
@@ -69,7 +70,8 @@ def run_worker(*, burst: bool = False) -> None:
             worker.work(burst=burst, with_scheduler=False)
         except redis.RedisError as exc:
             log.warning("worker %s: Redis failed: %s", name, exc)
-        if burst or getattr(worker, "_stop_requested", False):
+        asked_to_stop = getattr(worker, "_shutdown_requested_date", None) is not None
+        if burst or asked_to_stop or getattr(worker, "_stop_requested", False):
             return
         # RQ's loop quits on a Redis error it does not retry; wait for Redis, then go on.
         log.warning("worker %s stopped without being asked to; restarting once Redis answers", name)

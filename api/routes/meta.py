@@ -5,12 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from sqlalchemy import text
 
 from api.deps import CtxDep
 from orchestrator import service
+from orchestrator.context import Context
 from orchestrator.errors import Unavailable
+from orchestrator.metrics import KilnCollector
 
 router = APIRouter()
 
@@ -37,6 +40,24 @@ def _check(name: str, probe: Any) -> tuple[str, str]:
         return name, "ok"
     except Exception as exc:
         return name, f"error: {exc}"
+
+
+@router.get("/metrics", tags=["health"], response_class=Response)
+def metrics(ctx: CtxDep) -> Response:
+    """Prometheus metrics, read from the database and Redis at scrape time."""
+    return Response(generate_latest(metrics_registry(ctx)), media_type=CONTENT_TYPE_LATEST)
+
+
+_registries: dict[int, CollectorRegistry] = {}
+
+
+def metrics_registry(ctx: Context) -> CollectorRegistry:
+    """A registry holding Kiln's one collector (made once per API context)."""
+    if id(ctx) not in _registries:
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(KilnCollector(ctx))
+        _registries[id(ctx)] = registry
+    return _registries[id(ctx)]
 
 
 @router.get("/healthz", tags=["health"])

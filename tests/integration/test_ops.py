@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from collections.abc import Iterator
@@ -92,3 +93,28 @@ def test_doctor_reports_every_part(ops_stack: Stack) -> None:
     for name in ("docker", "runtime", "redis", "database", "sandbox image", "disk", "workers"):
         assert name in result.stdout
     assert "1 worker(s)" in result.stdout
+
+
+def test_metrics_and_structured_logs(ops_stack: Stack) -> None:
+    build_id = ops_stack.client.submit_files(node_project(WRITE_DIST), project="metered")["id"]
+    assert ops_stack.wait(build_id)["status"] == "succeeded"
+    with ops_stack.http() as http:
+        response = http.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    samples = {}
+    for line in response.text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            samples[name] = float(value)
+    assert samples['kiln_builds_finished_total{code="",status="succeeded"}'] >= 1
+    assert samples['kiln_step_duration_seconds_count{step="build"}'] >= 1
+    assert samples["kiln_queue_wait_seconds_count"] >= 1
+    assert samples["kiln_workers"] == 1
+    assert samples['kiln_builds{status="running"}'] >= 0
+    # Every worker log line about the build names it.
+    lines = (ops_stack.var_dir / "logs" / "worker-0.log").read_text().splitlines()
+    records = [json.loads(line) for line in lines if line.startswith("{")]
+    about = [r for r in records if r["build_id"] == build_id]
+    assert about, "no structured line carries the build id"
+    assert all(set(r) >= {"ts", "level", "logger", "msg"} for r in records)
