@@ -28,13 +28,19 @@ def get_engine(url: str | None = None) -> Engine:
     url = url or settings.db_url
     if url.startswith("sqlite"):
         settings.var_dir.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False})
-        event.listen(engine, "connect", _sqlite_pragmas)
-    else:
-        engine = create_engine(url, pool_pre_ping=True)
+    engine = make_engine(url)
     SQLModel.metadata.create_all(engine)
     add_missing_columns(engine)
     return engine
+
+
+def make_engine(url: str) -> Engine:
+    """A new engine for ``url``, configured as Kiln uses it (SQLite: WAL, busy timeout)."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
 
 
 def add_missing_columns(engine: Engine) -> list[str]:

@@ -10,7 +10,7 @@ import builtins
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import func, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -99,6 +99,7 @@ class BuildStore:
         condition = (col(Build.status) == Status.QUEUED.value) & (
             col(Build.cancel_requested).is_(False)
         )
+        project = ""
         if project_cap > 0:
             project = self.get(build_id).project
             running = (
@@ -109,16 +110,29 @@ class BuildStore:
             )
             condition = condition & (running < project_cap)
         now = utcnow()
-        won = self._update_where(
-            build_id,
-            condition,
-            status=Status.RUNNING.value,
-            phase=Phase.PREPARING.value,
-            started_at=now,
-            heartbeat_at=now,
-            worker=worker or None,
-            attempts=col(Build.attempts) + 1,
+        statement = (
+            update(Build)
+            .where(col(Build.id) == build_id)
+            .where(condition)
+            .values(
+                status=Status.RUNNING.value,
+                phase=Phase.PREPARING.value,
+                started_at=now,
+                heartbeat_at=now,
+                worker=worker or None,
+                attempts=col(Build.attempts) + 1,
+            )
         )
+        with self._session() as session:
+            if project_cap > 0 and self.engine.dialect.name == "postgresql":
+                # READ COMMITTED would let two claims count the same running builds: take
+                # turns per project (SQLite serialises writers on its own).
+                session.execute(
+                    text("SELECT pg_advisory_xact_lock(hashtext(:project))"),
+                    {"project": project},
+                )
+            won = bool(session.execute(statement).rowcount)  # type: ignore[attr-defined]
+            session.commit()
         return self.get(build_id) if won else None
 
     def heartbeat(self, build_id: str, attempt: int) -> bool:
