@@ -8,7 +8,6 @@ instances (and other users) can share one Docker engine.
 from __future__ import annotations
 
 import logging
-import shutil
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,8 +15,9 @@ from typing import Any
 import docker.errors
 import requests.exceptions
 
+from orchestrator import workspace
 from orchestrator.context import Context
-from orchestrator.errors import NotFound
+from orchestrator.errors import NotFound, SandboxError
 from orchestrator.models import Build, aware, utcnow
 from orchestrator.plan import Status
 from orchestrator.sandbox import LABEL_BUILD, LABEL_INSTANCE
@@ -74,10 +74,16 @@ def sweep(ctx: Context) -> SweepReport:
             report.networks.append(network.name)
     work = ctx.settings.work_dir
     if work.is_dir():
-        for folder in work.iterdir():
-            if folder.is_dir() and not is_live(_build(ctx, folder.name), now, 10**9):
-                shutil.rmtree(folder, ignore_errors=True)
-                report.workspaces.append(folder.name)
+        # A workspace is a folder (a mounted image, <id>.img beside it): keep running builds'.
+        names = {p.name.removesuffix(".img") for p in work.iterdir()}
+        for name in sorted(names):
+            if not is_live(_build(ctx, name), now, 10**9):
+                try:
+                    workspace.remove(work / name)
+                except SandboxError as exc:
+                    log.warning("janitor could not remove workspace %s: %s", name, exc)
+                    continue
+                report.workspaces.append(name)
     if report.containers or report.networks or report.workspaces:
         log.info("janitor removed %s", report)
     return report

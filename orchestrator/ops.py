@@ -137,11 +137,7 @@ def gc(
     keep_ids = {p: ctx.store.newest_finished_ids(p, keep) for p in {b.project for b in candidates}}
     report = GcReport()
     for build in select_for_gc(candidates, keep_ids, cutoff):
-        paths = [
-            s.artifacts_dir / build.id,
-            s.sources_dir / f"{build.id}.tar",
-            s.work_dir / build.id,
-        ]
+        paths = [s.artifacts_dir / build.id, s.sources_dir / f"{build.id}.tar"]
         size = sum(_size(p) for p in paths)
         if size == 0:
             continue  # collected before

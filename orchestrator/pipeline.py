@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import tarfile
 import threading
 import time
@@ -19,7 +18,7 @@ import redis
 from rq import Retry
 from rq.suspension import is_suspended
 
-from orchestrator import plan
+from orchestrator import plan, workspace
 from orchestrator.admission import free_disk_mb
 from orchestrator.artifacts import DIST, OutputLimits, publish
 from orchestrator.context import Context
@@ -56,6 +55,7 @@ class BuildRun:
         self.phase = Phase.QUEUED
         self.limits = Limits(self.settings.timeout_s, self.settings.memory_mb, self.settings.cpus)
         self.attempt = 0
+        self.log_budget = self.settings.max_log_mb * 1024 * 1024
 
     # -- the life of a build -------------------------------------------------------------
 
@@ -120,9 +120,7 @@ class BuildRun:
                 f"the build server's disk is nearly full ({free_mb:.0f} MB free)", code="disk_full"
             )
         source = self.settings.sources_dir / f"{self.id}.tar"
-        if self.workspace.exists():
-            shutil.rmtree(self.workspace)
-        self.workspace.mkdir(parents=True)
+        workspace.create(self.workspace, self.settings.workspace_mb)
         with tarfile.open(source) as archive:  # written by the API from a checked file map
             archive.extractall(self.workspace, filter="data")
         hand_over(self.workspace, self.ctx.sandbox.options.uid)
@@ -168,6 +166,7 @@ class BuildRun:
             workspace=self.workspace,
             on_output=self._output,
             should_cancel=lambda: self.ctx.cancel_requested(self.id),
+            max_output_bytes=self.log_budget,
         )
         observe(
             self.ctx.redis,
@@ -176,8 +175,23 @@ class BuildRun:
             result.seconds,
             step=step.name,
         )
+        self.log_budget -= result.output_bytes
         if result.cancelled:
             raise Cancelled()
+        if result.output_overflow:
+            raise BuildError(
+                f"the build wrote more than {self.settings.max_log_mb} MB of log output; "
+                f"Kiln stopped reading and ended the {step.name} step",
+                code="output_too_large",
+            )
+        if not result.ok and (
+            workspace.is_full(self.workspace) or plan.mentions_disk_full(self.step_output)
+        ):
+            raise BuildError(
+                f"the build filled its {self.settings.workspace_mb} MB workspace "
+                f"during {step.name}",
+                code="disk_full",
+            )
         if not result.ok:
             code, message = plan.classify_failure(
                 step,
@@ -224,7 +238,10 @@ class BuildRun:
             self.ctx.sandbox.remove_build_containers(self.id)
         except Exception:
             log.exception("could not sweep containers of build %s", self.id)
-        shutil.rmtree(self.workspace, ignore_errors=True)
+        try:
+            workspace.remove(self.workspace)
+        except Exception:
+            log.exception("could not remove the workspace of build %s", self.id)
         # The source stays for `kiln retry` until `kiln gc` removes it with the artifacts.
 
     # -- helpers -------------------------------------------------------------------------

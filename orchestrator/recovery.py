@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import shutil
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
-from orchestrator import queue
+from orchestrator import queue, workspace
 from orchestrator.context import Context
 from orchestrator.logs import build_context
 from orchestrator.models import Build, public_view, utcnow
@@ -84,7 +83,8 @@ def recover_lost(ctx: Context, build: Build, reason: str) -> str | None:
     ctx.bus.status(build.id, Status.FAILED.value, Phase.DONE.value)
     ctx.bus.publish(build.id, "end", public_view(ended, ctx.settings.preview_url(build.id)))
     ctx.bus.archive(build.id)
-    shutil.rmtree(ctx.settings.work_dir / build.id, ignore_errors=True)
+    with contextlib.suppress(Exception):  # on another host; its janitor removes it
+        workspace.remove(ctx.settings.work_dir / build.id)
     log.warning("build %s: %s; failed with %s", build.id, reason, WORKER_LOST)
     return "failed"
 

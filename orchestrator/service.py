@@ -13,8 +13,9 @@ from datetime import timedelta
 
 import redis
 
-from orchestrator import admission, queue, templates
+from orchestrator import admission, dependency_sources, queue, templates
 from orchestrator.context import Context, cancel_key
+from orchestrator.egress.service import allowed_hosts
 from orchestrator.errors import Conflict, InputError, NotFound, Unavailable
 from orchestrator.models import Build, aware, public_view, utcnow
 from orchestrator.plan import Limits, Phase, Status, check_buildable, clamp_limits
@@ -73,6 +74,9 @@ def submit_build(
         files = overlay(templates.load_template(s.templates_dir, template), files)
     manifest = parse_package_json(files)
     check_buildable(manifest)
+    dependency_sources.check_manifest(manifest)
+    for lockfile in ("package-lock.json", "npm-shrinkwrap.json"):
+        dependency_sources.check_lockfile(files.get(lockfile), allowed_hosts(ctx.settings))
     chosen = clamp_limits(limits, *server_limits(ctx))
     build = Build(
         project=project_slug(project, manifest, template),

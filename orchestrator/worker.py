@@ -17,10 +17,11 @@ from rq import Worker
 from rq.job import Job
 
 from orchestrator.context import Context
+from orchestrator.egress.service import start_egress
 from orchestrator.logs import configure_logging
 from orchestrator.maintenance import wake_key
 from orchestrator.queue import build_queue
-from orchestrator.sandbox import hand_over, sandbox_uid
+from orchestrator.sandbox import check_runtime, hand_over, sandbox_uid
 from orchestrator.settings import Settings, get_settings
 
 log = logging.getLogger("kiln.worker")
@@ -49,6 +50,9 @@ def run_worker(*, burst: bool = False) -> None:
     prepare_directories(settings)
     ctx = Context(settings)
     ctx.docker.ping()
+    log.info("isolation: %s", check_runtime(ctx.docker, settings.build_runtime))
+    proxy = start_egress(settings, ctx.docker)
+    atexit.register(proxy.terminate)
     # The maintenance process sweeps and reconciles at once, then periodically. The main
     # process itself never opens the database, so forked work-horses inherit no connections.
     maintenance = start_maintenance()

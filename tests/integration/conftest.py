@@ -227,7 +227,7 @@ def _wait_healthy(url: str, processes: list[subprocess.Popen[bytes]], logs: Path
 
 
 def require_services() -> None:
-    """Skip (locally) or fail (under CI) when Docker, Redis or the image is missing."""
+    """Skip (locally) or fail (under CI) when Docker, Redis or the sandbox image is missing."""
     missing = _missing_service()
     if missing:
         if os.environ.get("CI") == "true":
@@ -288,6 +288,18 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         running.stop()
 
 
+@contextlib.contextmanager
+def start_stack(
+    var_dir: Path, *, workers: int = 1, extra_env: dict[str, str] | None = None
+) -> Iterator[Stack]:
+    """``launch_stack`` as a context manager: the stack stops when the block ends."""
+    running = launch_stack(var_dir, workers=workers, env=extra_env)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
 @pytest.fixture
 def kiln_containers() -> Iterator[docker.DockerClient]:
     """A Docker client, for asserting that builds leave no containers behind."""
@@ -307,3 +319,21 @@ const fs = require("fs");
 fs.mkdirSync("dist/assets", { recursive: true });
 fs.writeFileSync("dist/index.html", "<!doctype html><h1>fixture</h1>");
 """
+
+
+def wait_for_phase(stack: Stack, build_id: str, phase: str) -> None:
+    """Poll until a running build reaches ``phase``."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        build = stack.client.build(build_id)
+        if build["phase"] == phase:
+            return
+        assert build["status"] in ("queued", "running"), build
+        time.sleep(0.1)
+    raise AssertionError(f"build {build_id} never reached {phase}")
+
+
+def containers_of(client: docker.DockerClient, build_id: str) -> list[str]:
+    """Ids of the containers (running or not) labelled with ``build_id``."""
+    found = client.containers.list(all=True, filters={"label": f"kiln.build={build_id}"})
+    return [c.id for c in found]
