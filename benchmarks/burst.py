@@ -90,7 +90,7 @@ def main() -> None:
         engine = docker.from_env(timeout=30)
         label = {"label": f"kiln.instance={stack.instance}"}
         leftovers = {
-            "containers": len(engine.containers.list(all=True, filters=label)),
+            "containers": len(engine.containers.list(all=True, sparse=True, filters=label)),
             "networks": len(engine.networks.list(filters=label)),
             "running_builds": len(stack.client.builds(status="running")),
             "queued_builds": len(stack.client.builds(status="queued")),

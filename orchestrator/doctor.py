@@ -140,7 +140,7 @@ def run_checks() -> Iterator[Check]:
 
     def leftovers() -> str:
         mine = {"label": f"kiln.instance={s.instance}"}
-        containers = ctx.docker.containers.list(all=True, filters=mine)
+        containers = ctx.docker.containers.list(all=True, sparse=True, filters=mine)
         networks = ctx.docker.networks.list(filters=mine)
         return (
             f"instance {s.instance!r}: {len(containers)} container(s), {len(networks)} "

@@ -63,10 +63,11 @@ def sweep(ctx: Context) -> SweepReport:
     report = SweepReport()
     now = utcnow()
     mine = {"label": f"{LABEL_INSTANCE}={ctx.settings.instance}"}
-    for container in ctx.docker.containers.list(all=True, filters=mine):
-        if _stale(ctx, container.labels, now):
+    # sparse: no inspect per container, so one removed meanwhile cannot fail the listing
+    for container in ctx.docker.containers.list(all=True, sparse=True, filters=mine):
+        if _stale(ctx, container.attrs.get("Labels") or {}, now):
             _remove(container, force=True)
-            report.containers.append(container.name)
+            report.containers.append(container.short_id)
     for network in ctx.docker.networks.list(filters=mine):
         labels: dict[str, str] = network.attrs.get("Labels") or {}
         if LABEL_BUILD in labels and _stale(ctx, labels, now):

@@ -313,7 +313,7 @@ class Sandbox:
     def remove_build_containers(self, build_id: str) -> int:
         """Force-remove every container of this instance labelled with ``build_id``."""
         labels = [f"{LABEL_BUILD}={build_id}", f"{LABEL_INSTANCE}={self.options.instance}"]
-        containers = self.client.containers.list(all=True, filters={"label": labels})
+        containers = self.client.containers.list(all=True, sparse=True, filters={"label": labels})
         for container in containers:
             self._remove(container)
         return len(containers)

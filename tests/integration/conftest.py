@@ -119,8 +119,16 @@ class Stack:
         process.wait(timeout=10)
 
     def stop(self) -> None:
-        """Stop the API and every worker, gently first."""
+        """Stop the API and every worker, gently first; then kill whatever they left running
+        (RQ puts each work-horse in a process group of its own) and remove this stack's
+        containers."""
         processes = [p for p in [self.api, *self.workers] if p is not None]
+        below = {
+            pid: _cmdline(pid)
+            for p in self.workers
+            if p.poll() is None
+            for pid in descendants(p.pid)
+        }
         for p in processes:
             if p.poll() is None:
                 p.terminate()
@@ -131,9 +139,15 @@ class Stack:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(p.pid, signal.SIGKILL)
                 p.wait(timeout=5)
-        for p in self.workers:  # a maintenance loop left behind
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(p.pid, signal.SIGKILL)
+        for pid, cmdline in below.items():
+            if cmdline and _cmdline(pid) == cmdline:  # still ours, not a reused pid
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(Exception):
+            engine = docker.from_env(timeout=30)
+            mine = {"label": f"kiln.instance={self.instance}"}
+            for container in engine.containers.list(all=True, sparse=True, filters=mine):
+                container.remove(force=True)
 
     def build(self, build_id: str) -> dict[str, Any]:
         return self.client.build(build_id)
@@ -192,6 +206,13 @@ def children(pid: int) -> list[int]:
         with contextlib.suppress(OSError):
             found += [int(c) for c in (task / "children").read_text().split()]
     return found
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def descendants(pid: int) -> list[int]:
@@ -335,5 +356,7 @@ def wait_for_phase(stack: Stack, build_id: str, phase: str) -> None:
 
 def containers_of(client: docker.DockerClient, build_id: str) -> list[str]:
     """Ids of the containers (running or not) labelled with ``build_id``."""
-    found = client.containers.list(all=True, filters={"label": f"kiln.build={build_id}"})
+    found = client.containers.list(
+        all=True, sparse=True, filters={"label": f"kiln.build={build_id}"}
+    )
     return [c.id for c in found]

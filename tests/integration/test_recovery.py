@@ -75,7 +75,7 @@ def stacks() -> Iterator[list[Stack]]:
 
 def containers_of(engine: docker.DockerClient, stack: Stack, build_id: str) -> list[Any]:
     labels = [f"kiln.build={build_id}", f"kiln.instance={stack.instance}"]
-    return list(engine.containers.list(all=True, filters={"label": labels}))
+    return list(engine.containers.list(all=True, sparse=True, filters={"label": labels}))
 
 
 def wait_for(what: str, check: Any, timeout: float = 90) -> Any:
@@ -92,11 +92,13 @@ def running_in_build_step(stack: Stack, engine: docker.DockerClient, build_id: s
 
 
 def horse_of(worker_pid: int) -> int:
-    """The worker's forked work-horse: a child that is not the maintenance loop."""
+    """The worker's forked work-horse: the child with the worker's own command line (the
+    maintenance loop and the egress proxy are separate programs)."""
+    own = Path(f"/proc/{worker_pid}/cmdline").read_bytes()
 
     def find() -> int | None:
         for child in children(worker_pid):
-            if b"orchestrator.maintenance" not in Path(f"/proc/{child}/cmdline").read_bytes():
+            if Path(f"/proc/{child}/cmdline").read_bytes() == own:
                 return child
         return None
 
