@@ -10,13 +10,14 @@ import logging
 import shutil
 import tarfile
 from collections import deque
-from typing import Any
+from typing import Any, NamedTuple
 
 from orchestrator import plan
 from orchestrator.artifacts import DIST, OutputLimits, publish
+from orchestrator.codegen.diagnostics import diagnose
 from orchestrator.context import Context
 from orchestrator.errors import BuildError, KilnError, SandboxError
-from orchestrator.models import public_view
+from orchestrator.models import Build, public_view
 from orchestrator.plan import Limits, Phase, Status, Step
 from orchestrator.project_input import parse_package_json
 from orchestrator.sandbox import StepResult, hand_over
@@ -24,10 +25,19 @@ from orchestrator.settings import get_settings
 
 log = logging.getLogger("kiln.pipeline")
 STEP_OUTPUT_LINES = 2000  # enough of one step's output to recognise npm's error codes
+SOURCE_ARCHIVE = "source.tar"
 
 
 class Cancelled(Exception):
     """Raised inside the pipeline when the build's cancel flag is seen."""
+
+
+class Outcome(NamedTuple):
+    """How one attempt at a build ended."""
+
+    status: Status
+    code: str | None = None
+    message: str | None = None
 
 
 class BuildRun:
@@ -55,21 +65,28 @@ class BuildRun:
         self.phase = Phase.PREPARING  # claim() recorded it
         self.bus.status(self.id, Status.RUNNING.value, self.phase.value)
         try:
+            self._finish(*self.attempt())
+        finally:
+            self._cleanup()
+
+    def attempt(self) -> Outcome:
+        """Prepare, install, build and publish once; how that went (the build is not ended).
+
+        The code generator's fix loop calls this once per round on the same build.
+        """
+        try:
             manifest = self._prepare()
             self._install(manifest)
             self._run(plan.build_step(manifest))
             self._publish()
         except Cancelled:
-            self._finish(Status.CANCELLED, "cancelled", "the build was cancelled")
+            return Outcome(Status.CANCELLED, "cancelled", "the build was cancelled")
         except BuildError as exc:
-            self._finish(Status.FAILED, exc.code, exc.message)
+            return Outcome(Status.FAILED, exc.code, exc.message)
         except Exception as exc:  # a bug or an engine fault must still end the build
             log.exception("build %s crashed", self.id)
-            self._finish(Status.FAILED, SandboxError.code, f"internal error: {exc}")
-        else:
-            self._finish(Status.SUCCEEDED)
-        finally:
-            self._cleanup()
+            return Outcome(Status.FAILED, SandboxError.code, f"internal error: {exc}")
+        return Outcome(Status.SUCCEEDED)
 
     def _prepare(self) -> dict[str, Any]:
         source = self.settings.sources_dir / f"{self.id}.tar"
@@ -152,10 +169,16 @@ class BuildRun:
         tail = "\n".join(self.tail) if code else None
         if code:
             self.bus.note(self.id, self.phase, f"{status.value}: {message}")
-        build = self.ctx.store.finish(self.id, status, code, message, tail)
+        report = None
+        if status == Status.FAILED:
+            report = diagnose(code, message or "", "\n".join(self.step_output))
+        build = self.ctx.store.finish(self.id, status, code, message, tail, diagnostics=report)
         self.bus.status(self.id, status.value, Phase.DONE.value)
-        self.bus.publish(self.id, "end", public_view(build, self.settings.preview_url(self.id)))
+        self.bus.publish(self.id, "end", self._end_body(build))
         self.bus.archive(self.id)
+
+    def _end_body(self, build: Build) -> dict[str, Any]:
+        return public_view(build, self.settings.preview_url(self.id))
 
     def _cleanup(self) -> None:
         try:
@@ -163,7 +186,12 @@ class BuildRun:
         except Exception:
             log.exception("could not sweep containers of build %s", self.id)
         shutil.rmtree(self.workspace, ignore_errors=True)
-        (self.settings.sources_dir / f"{self.id}.tar").unlink(missing_ok=True)
+        # Keep the sources with the artifacts: a later generation may edit this build.
+        source = self.settings.sources_dir / f"{self.id}.tar"
+        if source.is_file():
+            kept = self.settings.artifacts_dir / self.id / SOURCE_ARCHIVE
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            source.replace(kept)
 
     # -- helpers -------------------------------------------------------------------------
 
