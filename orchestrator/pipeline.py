@@ -169,6 +169,7 @@ class BuildRun:
         tail = "\n".join(self.tail) if code else None
         if code:
             self.bus.note(self.id, self.phase, f"{status.value}: {message}")
+        self._keep_source()
         report = None
         if status == Status.FAILED:
             report = diagnose(code, message or "", "\n".join(self.step_output))
@@ -186,7 +187,11 @@ class BuildRun:
         except Exception:
             log.exception("could not sweep containers of build %s", self.id)
         shutil.rmtree(self.workspace, ignore_errors=True)
-        # Keep the sources with the artifacts: a later generation may edit this build.
+        self._keep_source()
+
+    def _keep_source(self) -> None:
+        # Keep the sources with the artifacts, before the end event: a client may at once
+        # ask for a generation that edits this build.
         source = self.settings.sources_dir / f"{self.id}.tar"
         if source.is_file():
             kept = self.settings.artifacts_dir / self.id / SOURCE_ARCHIVE

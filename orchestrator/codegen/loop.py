@@ -116,7 +116,8 @@ class GenerationRun(BuildRun):
                 "diagnosed",
                 round_no,
                 "fix" if round_no else "generate",
-                f"build round {round_no + 1} failed ({report['category']}):\n{summary(report)}",
+                f"the build of round {round_no} failed: {outcome.message} "
+                f"({report['category']}):\n{summary(report)}",
                 diagnostics=report,
             )
             if stop:

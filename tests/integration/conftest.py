@@ -14,6 +14,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from httpx_sse import connect_sse
 
 from orchestrator.client import KilnClient
 from orchestrator.settings import REPO_ROOT
+from tests.integration.fake_model import FakeModel
 
 REDIS_URL = os.environ.get("KILN_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 IMAGE = os.environ.get("KILN_SANDBOX_IMAGE", "kiln-sandbox-node:22")
@@ -129,8 +131,21 @@ def _wait_healthy(url: str, processes: list[subprocess.Popen[bytes]], logs: Path
     raise RuntimeError(f"Kiln did not become healthy; see {logs}")
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+_flushed: list[bool] = []
+MODEL_VARIABLES = (
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "KILN_OPENAI_API_KEY",
+    "KILN_OPENAI_BASE_URL",
+    "KILN_OPENAI_MODEL",
+)
+
+
+@contextmanager
+def _running_stack(
+    tmp_path_factory: pytest.TempPathFactory, extra_env: dict[str, str]
+) -> Iterator[Stack]:
+    """Start ``kiln serve`` and ``kiln worker`` with their own var/, port and queue."""
     missing = _missing_service()
     if missing:
         if os.environ.get("CI") == "true":
@@ -139,15 +154,18 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     var_dir = tmp_path_factory.mktemp("kiln-var")
     port = _free_port()
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k not in MODEL_VARIABLES},
         "KILN_VAR_DIR": str(var_dir),
         "KILN_PORT": str(port),
         "KILN_REDIS_URL": REDIS_URL,
         "KILN_QUEUE_NAME": f"kiln-test-{uuid.uuid4().hex[:8]}",
         "KILN_NPM_CACHE": str(REPO_ROOT / "var" / "cache" / "npm"),
         "KILN_LOG_STREAM_TTL_S": "600",
+        **extra_env,
     }
-    redis.Redis.from_url(REDIS_URL).flushdb()
+    if not _flushed:  # once per session: a second stack shares the database with the first
+        redis.Redis.from_url(REDIS_URL).flushdb()
+        _flushed.append(True)
     kiln = str(Path(sys.executable).with_name("kiln"))
     logs = var_dir / "logs"
     logs.mkdir()
@@ -170,6 +188,36 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 p.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 p.kill()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The Kiln stack most tests share (no model configured)."""
+    with _running_stack(tmp_path_factory, {}) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def fake_model() -> Iterator[FakeModel]:
+    """A scripted OpenAI-compatible server (see fake_model.py)."""
+    server = FakeModel().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def gen_stack(tmp_path_factory: pytest.TempPathFactory, fake_model: FakeModel) -> Iterator[Stack]:
+    """A second Kiln stack whose model is the fake server; started only by tests that use it."""
+    env = {
+        "KILN_OPENAI_BASE_URL": fake_model.url,
+        "KILN_OPENAI_API_KEY": "test-key",
+        "KILN_OPENAI_MODEL": "fake-model",
+        "KILN_GENERATE_BUDGET_S": "120",
+        "KILN_GENERATE_BACKOFF_S": "0.2",
+        "KILN_GENERATE_REQUEST_TIMEOUT_S": "30",
+    }
+    with _running_stack(tmp_path_factory, env) as running:
+        yield running
 
 
 @pytest.fixture
