@@ -150,10 +150,16 @@ class ModelClient:
     ) -> Completion:
         """One chat completion; GenerationError when it cannot be had in attempts and time."""
 
+        over_budget: list[float] = []  # the wait that would have crossed the deadline
+
         def stop(state: RetryCallState) -> bool:
             if state.attempt_number >= self.config.max_attempts:
                 return True
-            return (state.upcoming_sleep or 0.0) >= self.deadline.remaining()
+            wait = state.upcoming_sleep or 0.0
+            if wait >= self.deadline.remaining():
+                over_budget.append(wait)
+                return True
+            return False
 
         def before_sleep(state: RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
@@ -171,6 +177,12 @@ class ModelClient:
         try:
             response = retrying(self._call, messages, response_format)
         except openai.APIError as exc:
+            if over_budget:
+                raise GenerationError(
+                    f"the model endpoint asked to wait {over_budget[0]:.0f} s ({describe(exc)}), "
+                    f"more than the {self.deadline.remaining():.0f} s left of the time budget",
+                    code=GENERATION_TIMEOUT,
+                ) from None
             if self.deadline.remaining() <= 0:
                 raise GenerationError(
                     f"the model did not answer within the time budget ({describe(exc)})",

@@ -254,6 +254,20 @@ def test_rate_limit_is_retried_after_retry_after(gen_stack: Stack, fake_model: F
     assert "after the 429" in gen_stack.preview(build_id).text
 
 
+def test_retry_after_beyond_the_budget_fails_at_once(
+    gen_stack: Stack, fake_model: FakeModel
+) -> None:
+    base = base_build(gen_stack)
+    fake_model.script(rate_limited("3600"), answer({"build.js": write_dist("never")}))
+    _build_id, events = generate(gen_stack, prompt="anything", base_build=base)
+    end = events[-1].data
+    assert end["error"]["code"] == "generation_timeout"
+    assert "asked to wait 3600 s" in end["error"]["message"]
+    assert "time budget" in end["error"]["message"]
+    assert len(fake_model.requests) == 1
+    assert generation_events(events, "retrying") == []
+
+
 def test_invalid_json_fails_clearly_without_building(
     gen_stack: Stack, fake_model: FakeModel
 ) -> None:
