@@ -22,6 +22,7 @@ class OutputLimits:
 
     max_bytes: int
     max_files: int
+    max_depth: int = 32
 
 
 def check_output(dist: Path, limits: OutputLimits) -> tuple[int, int]:
@@ -41,15 +42,20 @@ def check_output(dist: Path, limits: OutputLimits) -> tuple[int, int]:
     if not stat.S_ISDIR(top.st_mode):
         raise BuildError("dist is not a folder", code="unsafe_output")
     files = size = 0
-    pending = [dist]
+    pending = [(dist, 0)]
     while pending:
-        folder = pending.pop()
+        folder, depth = pending.pop()
         with os.scandir(folder) as entries:
             for entry in entries:
                 info = entry.stat(follow_symlinks=False)
                 rel = os.path.relpath(entry.path, dist)
                 if stat.S_ISDIR(info.st_mode):
-                    pending.append(Path(entry.path))
+                    if depth + 1 > limits.max_depth:
+                        raise BuildError(
+                            f"dist/ is nested deeper than {limits.max_depth} folders",
+                            code="output_too_large",
+                        )
+                    pending.append((Path(entry.path), depth + 1))
                     continue
                 if not stat.S_ISREG(info.st_mode):
                     raise BuildError(

@@ -10,6 +10,7 @@ import redis
 import redis.asyncio as aioredis
 
 from orchestrator.db import get_engine
+from orchestrator.egress.service import proxy_url
 from orchestrator.errors import Unavailable
 from orchestrator.logbus import LogBus
 from orchestrator.sandbox import Sandbox, SandboxOptions, sandbox_uid
@@ -75,7 +76,9 @@ class Context:
             nofile_limit=s.nofile_limit,
             tmpfs_mb=s.tmpfs_mb,
             registry=s.npm_registry,
-            install_network=s.install_network,
+            network=s.sandbox_network,
+            proxy_url=proxy_url(s),
+            runtime=s.build_runtime,
             npm_cache_dir=s.npm_cache_dir,
             ca_bundle=ca_bundle,
         )

@@ -2,7 +2,8 @@
 
     KilnError                      every error Kiln raises on purpose
     ├── InputError (400)           the submitted project or request is unacceptable
-    │   └── PayloadTooLarge (413)  the upload exceeds a size bound
+    │   ├── PayloadTooLarge (413)  the upload exceeds a size bound
+    │   └── UnsupportedDependency  a dependency from git, a URL or outside the project
     ├── NotFound (404)             no such build, template or file
     ├── Conflict (409)             the request does not fit the build's state
     ├── Unavailable (503)          a dependency (Redis, Docker, the model) is not there
@@ -43,6 +44,12 @@ class PayloadTooLarge(InputError):
 
     http_status = 413
     code = "payload_too_large"
+
+
+class UnsupportedDependency(InputError):
+    """Raised when a dependency would come from somewhere other than the registry or project."""
+
+    code = "unsupported_dependency"
 
 
 class NotFound(KilnError):

@@ -7,12 +7,11 @@ emits the ``end`` event and archives the log, so no build is left ``running``.
 from __future__ import annotations
 
 import logging
-import shutil
 import tarfile
 from collections import deque
 from typing import Any, NamedTuple
 
-from orchestrator import plan
+from orchestrator import plan, workspace
 from orchestrator.artifacts import DIST, OutputLimits, publish
 from orchestrator.codegen.diagnostics import diagnose
 from orchestrator.context import Context
@@ -53,6 +52,7 @@ class BuildRun:
         self.step_output: deque[str] = deque(maxlen=STEP_OUTPUT_LINES)
         self.phase = Phase.QUEUED
         self.limits = Limits(self.settings.timeout_s, self.settings.memory_mb, self.settings.cpus)
+        self.log_budget = self.settings.max_log_mb * 1024 * 1024
 
     # -- the life of a build -------------------------------------------------------------
 
@@ -90,9 +90,7 @@ class BuildRun:
 
     def _prepare(self) -> dict[str, Any]:
         source = self.settings.sources_dir / f"{self.id}.tar"
-        if self.workspace.exists():
-            shutil.rmtree(self.workspace)
-        self.workspace.mkdir(parents=True)
+        workspace.create(self.workspace, self.settings.workspace_mb)
         with tarfile.open(source) as archive:  # written by the API from a checked file map
             archive.extractall(self.workspace, filter="data")
         hand_over(self.workspace, self.ctx.sandbox.options.uid)
@@ -138,9 +136,25 @@ class BuildRun:
             workspace=self.workspace,
             on_output=self._output,
             should_cancel=lambda: self.ctx.cancel_requested(self.id),
+            max_output_bytes=self.log_budget,
         )
+        self.log_budget -= result.output_bytes
         if result.cancelled:
             raise Cancelled()
+        if result.output_overflow:
+            raise BuildError(
+                f"the build wrote more than {self.settings.max_log_mb} MB of log output; "
+                f"Kiln stopped reading and ended the {step.name} step",
+                code="output_too_large",
+            )
+        if not result.ok and (
+            workspace.is_full(self.workspace) or plan.mentions_disk_full(self.step_output)
+        ):
+            raise BuildError(
+                f"the build filled its {self.settings.workspace_mb} MB workspace "
+                f"during {step.name}",
+                code="disk_full",
+            )
         if not result.ok:
             code, message = plan.classify_failure(
                 step,
@@ -186,7 +200,10 @@ class BuildRun:
             self.ctx.sandbox.remove_build_containers(self.id)
         except Exception:
             log.exception("could not sweep containers of build %s", self.id)
-        shutil.rmtree(self.workspace, ignore_errors=True)
+        try:
+            workspace.remove(self.workspace)
+        except Exception:
+            log.exception("could not remove the workspace of build %s", self.id)
         self._keep_source()
 
     def _keep_source(self) -> None:

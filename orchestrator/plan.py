@@ -6,7 +6,7 @@ Pure functions only; ``sandbox.py`` turns a ``Step`` into a container.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
@@ -232,3 +232,8 @@ def classify_failure(
         step.name, "the build"
     )
     return step.failure_code, f"{what} failed with exit code {exit_code}"
+
+
+def mentions_disk_full(lines: Iterable[str]) -> bool:
+    """True when a step's output says the disk was full."""
+    return any("ENOSPC" in line or "no space left on device" in line.lower() for line in lines)

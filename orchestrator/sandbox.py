@@ -18,7 +18,7 @@ from typing import Any
 
 import docker
 import docker.errors
-from docker.types import Ulimit
+from docker.types import LogConfig, Ulimit
 
 from orchestrator.errors import SandboxError
 from orchestrator.plan import Limits, Step
@@ -43,7 +43,9 @@ class SandboxOptions:
     nofile_limit: int
     tmpfs_mb: int
     registry: str
-    install_network: str
+    network: str  # the internal network of network steps; their only way out is the proxy
+    proxy_url: str
+    runtime: str  # OCI runtime of steps without network ("runsc": gVisor); empty: default
     npm_cache_dir: Path | None
     ca_bundle: Path | None
 
@@ -57,11 +59,14 @@ class StepResult:
     timed_out: bool
     cancelled: bool
     seconds: float
+    output_bytes: int = 0
+    output_overflow: bool = False  # stopped for writing more than its output budget
 
     @property
     def ok(self) -> bool:
         """True when the step exited 0 on its own."""
-        return self.exit_code == 0 and not (self.timed_out or self.cancelled or self.oom_killed)
+        stopped = self.timed_out or self.cancelled or self.oom_killed or self.output_overflow
+        return self.exit_code == 0 and not stopped
 
 
 def sandbox_environment(step: Step, options: SandboxOptions) -> dict[str, str]:
@@ -75,7 +80,17 @@ def sandbox_environment(step: Step, options: SandboxOptions) -> dict[str, str]:
         "npm_config_audit": "false",
         "npm_config_registry": options.registry,
         "npm_config_cache": NPM_CACHE if step.network else "/tmp/.npm",
+        # npm would run a project's `git` setting for git dependencies; there is none.
+        "npm_config_git": "/nonexistent/git-is-disabled",
     }
+    if step.network:
+        env |= {
+            "npm_config_https_proxy": options.proxy_url,
+            "npm_config_proxy": options.proxy_url,
+            "npm_config_noproxy": "",
+            "https_proxy": options.proxy_url,
+            "HTTPS_PROXY": options.proxy_url,
+        }
     if options.ca_bundle is not None:
         env["NODE_EXTRA_CA_CERTS"] = CA_PATH
         env["npm_config_cafile"] = CA_PATH
@@ -92,14 +107,14 @@ def container_config(
     if options.ca_bundle is not None:
         volumes[str(options.ca_bundle)] = {"bind": CA_PATH, "mode": "ro"}
     memory = f"{limits.memory_mb}m"
-    return {
+    config: dict[str, Any] = {
         "image": options.image,
         "command": step.argv,
         "user": f"{options.uid}:{options.uid}",
         "working_dir": WORKSPACE,
         "environment": sandbox_environment(step, options),
         "labels": {LABEL_BUILD: build_id, LABEL_STEP: step.name},
-        "network_mode": options.install_network if step.network else "none",
+        "network_mode": options.network if step.network else "none",
         "mem_limit": memory,
         "memswap_limit": memory,
         "nano_cpus": int(limits.cpus * 1_000_000_000),
@@ -112,7 +127,18 @@ def container_config(
         "volumes": volumes,
         "stdin_open": False,
         "tty": False,
+        # Output is read live through attach; the engine keeps no copy on the host's disk.
+        "log_config": LogConfig(type=LogConfig.types.NONE),
     }
+    if options.runtime and not step.network:
+        config["runtime"] = options.runtime
+    return config
+
+
+@dataclass
+class _Pumped:
+    bytes: int = 0
+    overflow: bool = False
 
 
 class LineSplitter:
@@ -191,8 +217,12 @@ class Sandbox:
         workspace: Path,
         on_output: OutputSink,
         should_cancel: Callable[[], bool],
+        max_output_bytes: int | None = None,
     ) -> StepResult:
-        """Run ``step`` to its end, streaming output lines to ``on_output(stream, lines)``."""
+        """Run ``step`` to its end, streaming output lines to ``on_output(stream, lines)``.
+
+        Past ``max_output_bytes`` of output the container is killed and reading stops.
+        """
         config = container_config(
             step, build_id=build_id, limits=limits, workspace=workspace, options=self.options
         )
@@ -208,11 +238,14 @@ class Sandbox:
         watchdog = _Watchdog(container, started + limits.timeout_s, should_cancel)
         try:
             frames = self.client.api.attach(
-                container.id, stdout=True, stderr=True, stream=True, logs=True, demux=True
+                container.id, stdout=True, stderr=True, stream=True, logs=False, demux=True
             )
             container.start()
             watchdog.start()
-            self._pump(frames, on_output)
+            pumped = self._pump(frames, on_output, max_output_bytes)
+            if pumped.overflow:
+                with contextlib.suppress(docker.errors.APIError):
+                    container.kill()
             status = container.wait(timeout=30)
             container.reload()
             oom = bool(container.attrs.get("State", {}).get("OOMKilled"))
@@ -227,21 +260,30 @@ class Sandbox:
             timed_out=watchdog.timed_out,
             cancelled=watchdog.cancelled,
             seconds=time.monotonic() - started,
+            output_bytes=pumped.bytes,
+            output_overflow=pumped.overflow,
         )
 
     @staticmethod
-    def _pump(frames: Any, on_output: OutputSink) -> None:
+    def _pump(frames: Any, on_output: OutputSink, budget: int | None) -> _Pumped:
         splitters = {"stdout": LineSplitter(), "stderr": LineSplitter()}
+        pumped = _Pumped()
         for out, err in frames:
             for name, chunk in (("stdout", out), ("stderr", err)):
                 if chunk:
+                    pumped.bytes += len(chunk)
                     lines = splitters[name].feed(chunk)
                     if lines:
                         on_output(name, lines)
+            if budget is not None and pumped.bytes > budget:
+                pumped.overflow = True
+                frames.close()
+                return pumped
         for name, splitter in splitters.items():
             rest = splitter.close()
             if rest:
                 on_output(name, rest)
+        return pumped
 
     @staticmethod
     def _remove(container: Any) -> None:

@@ -12,9 +12,10 @@ from dataclasses import asdict
 
 import redis
 
-from orchestrator import queue, templates
+from orchestrator import dependency_sources, queue, templates
 from orchestrator.codegen.client import model_config
 from orchestrator.context import Context, cancel_key
+from orchestrator.egress.service import allowed_hosts
 from orchestrator.errors import Conflict, InputError, NotFound, Unavailable
 from orchestrator.models import Build, Generation, public_view
 from orchestrator.pipeline import SOURCE_ARCHIVE
@@ -65,6 +66,9 @@ def submit_build(
         files = overlay(templates.load_template(ctx.settings.templates_dir, template), files)
     manifest = parse_package_json(files)
     check_buildable(manifest)
+    dependency_sources.check_manifest(manifest)
+    for lockfile in ("package-lock.json", "npm-shrinkwrap.json"):
+        dependency_sources.check_lockfile(files.get(lockfile), allowed_hosts(ctx.settings))
     chosen = clamp_limits(limits, *server_limits(ctx))
     build = Build(
         project=project_slug(project, manifest, template),

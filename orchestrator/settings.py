@@ -36,8 +36,17 @@ class Settings(BaseSettings):
     sandbox_uid: int = 10001
     ca_bundle: Path | None = Path("/etc/ssl/certs/ca-certificates.crt")
     npm_registry: str = "https://registry.npmjs.org/"
-    install_network: str = "bridge"
     npm_cache: Path | None = None  # None: <var_dir>/cache/npm
+    build_runtime: str = ""  # "runsc": run scripts and build under gVisor; empty: Docker's default
+
+    # Egress: the install step reaches the registry only through Kiln's proxy.
+    sandbox_network: str = "kiln-sandbox"
+    sandbox_subnet: str = "172.30.213.0/24"
+    sandbox_bridge: str = "kiln-sbx0"
+    egress_proxy_port: int = 3128
+    egress_allow: str = ""  # extra hosts, comma-separated; the registry's host is always allowed
+    egress_deny: str = ""  # extra CIDRs refused on top of loopback, private and link-local
+    egress_firewall: bool = True  # False only where the host cannot take iptables rules
 
     # Per-build limits: defaults, and the maximums a submit may not exceed.
     timeout_s: int = 600
@@ -49,6 +58,8 @@ class Settings(BaseSettings):
     pids_limit: int = 512
     nofile_limit: int = 8192
     tmpfs_mb: int = 512
+    workspace_mb: int = 2048  # disk per build (source, node_modules, dist); a loop-mounted fs
+    max_log_mb: int = 10  # log bytes per build; past it the step is stopped: output_too_large
 
     # Input and output bounds.
     max_upload_mb: int = 50

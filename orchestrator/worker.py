@@ -9,6 +9,7 @@ import socket
 from rq import Worker
 
 from orchestrator.context import Context
+from orchestrator.egress.service import start_egress
 from orchestrator.queue import build_queue
 from orchestrator.sandbox import hand_over, sandbox_uid
 from orchestrator.settings import Settings, get_settings
@@ -39,9 +40,13 @@ def run_worker(*, burst: bool = False) -> None:
     prepare_directories(settings)
     ctx = Context(settings)
     ctx.docker.ping()
+    proxy = start_egress(settings, ctx.docker)
     worker = Worker(
         [build_queue(ctx.redis, settings.queue_name)],
         connection=ctx.redis,
         name=f"kiln-{socket.gethostname()}-{os.getpid()}",
     )
-    worker.work(burst=burst, with_scheduler=False)
+    try:
+        worker.work(burst=burst, with_scheduler=False)
+    finally:
+        proxy.terminate()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+from orchestrator import dependency_sources
 from orchestrator.codegen.schema import INVALID_OUTPUT, Answer
 from orchestrator.errors import GenerationError, InputError, PayloadTooLarge
 from orchestrator.plan import check_buildable
@@ -34,14 +36,24 @@ def check_totals(files: Files, limits: InputLimits) -> None:
         raise PayloadTooLarge(f"project exceeds {limits.max_total_bytes} bytes in total")
 
 
-def apply_answer(base: Files, answer: Answer, limits: InputLimits) -> Edit:
-    """``base`` with the answer's files written and deletions removed; checked like a submit."""
+def apply_answer(
+    base: Files, answer: Answer, limits: InputLimits, registry_hosts: Iterable[str]
+) -> Edit:
+    """``base`` with the answer's files written and deletions removed; checked like a submit.
+
+    That includes where dependencies may come from: a model must not be a way around the
+    install step's egress rules (git, URL or outside-folder dependencies).
+    """
     try:
         written = files_from_mapping(answer.files, limits)
         deleted = sorted({normalize_path(path) for path in answer.deletions} - set(written))
         result = {p: d for p, d in overlay(base, written).items() if p not in deleted}
         check_totals(result, limits)
-        check_buildable(parse_package_json(result))
+        manifest = parse_package_json(result)
+        check_buildable(manifest)
+        dependency_sources.check_manifest(manifest)
+        for lockfile in ("package-lock.json", "npm-shrinkwrap.json"):
+            dependency_sources.check_lockfile(result.get(lockfile), registry_hosts)
     except InputError as exc:
         raise GenerationError(
             f"the model's files were refused: {exc.message}", code=INVALID_OUTPUT

@@ -21,6 +21,7 @@ from orchestrator.codegen.edits import Edit, apply_answer
 from orchestrator.codegen.prompt import fix_messages, generation_messages
 from orchestrator.codegen.schema import RESPONSE_FORMAT, parse_answer
 from orchestrator.context import Context
+from orchestrator.egress.service import allowed_hosts
 from orchestrator.errors import BuildError, GenerationError, KilnError
 from orchestrator.models import Build, Generation, public_view
 from orchestrator.pipeline import SOURCE_ARCHIVE, BuildRun, Cancelled, Outcome
@@ -171,7 +172,7 @@ class GenerationRun(BuildRun):
             entry["fixes"] = fingerprint
         try:
             answer = parse_answer(completion.text)
-            edit = apply_answer(files, answer, input_limits(self.ctx))
+            edit = apply_answer(files, answer, input_limits(self.ctx), allowed_hosts(self.settings))
         except GenerationError as exc:
             if completion.finish_reason == "length":
                 exc.message += " (the answer was cut off at the output token limit)"

@@ -6,6 +6,7 @@ Without Docker, Redis or the sandbox image these tests skip locally and fail und
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -14,7 +15,6 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,16 @@ from tests.integration.fake_model import FakeModel
 REDIS_URL = os.environ.get("KILN_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 IMAGE = os.environ.get("KILN_SANDBOX_IMAGE", "kiln-sandbox-node:22")
 PREVIEW_DOMAIN = "preview.localhost"
+# A stack talks to a model only when a test says so (the host may have a real key set).
+MODEL_VARIABLES = frozenset(
+    {
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+        "KILN_OPENAI_API_KEY",
+        "KILN_OPENAI_BASE_URL",
+        "KILN_OPENAI_MODEL",
+    }
+)
 
 
 def _missing_service() -> str | None:
@@ -131,27 +141,20 @@ def _wait_healthy(url: str, processes: list[subprocess.Popen[bytes]], logs: Path
     raise RuntimeError(f"Kiln did not become healthy; see {logs}")
 
 
-_flushed: list[bool] = []
-MODEL_VARIABLES = (
-    "OPENAI_API_KEY",
-    "OPENAI_BASE_URL",
-    "KILN_OPENAI_API_KEY",
-    "KILN_OPENAI_BASE_URL",
-    "KILN_OPENAI_MODEL",
-)
-
-
-@contextmanager
-def _running_stack(
-    tmp_path_factory: pytest.TempPathFactory, extra_env: dict[str, str]
-) -> Iterator[Stack]:
-    """Start ``kiln serve`` and ``kiln worker`` with their own var/, port and queue."""
+def require_services() -> None:
+    """Skip (locally) or fail (under CI) when Docker, Redis or the sandbox image is missing."""
     missing = _missing_service()
     if missing:
         if os.environ.get("CI") == "true":
             pytest.fail(f"integration tests need real services under CI: {missing}")
         pytest.skip(missing)
-    var_dir = tmp_path_factory.mktemp("kiln-var")
+
+
+@contextlib.contextmanager
+def start_stack(
+    var_dir: Path, *, workers: int = 1, extra_env: dict[str, str] | None = None
+) -> Iterator[Stack]:
+    """Run `kiln serve` and ``workers`` `kiln worker` processes on a private var/ and queue."""
     port = _free_port()
     env = {
         **{k: v for k, v in os.environ.items() if k not in MODEL_VARIABLES},
@@ -161,17 +164,14 @@ def _running_stack(
         "KILN_QUEUE_NAME": f"kiln-test-{uuid.uuid4().hex[:8]}",
         "KILN_NPM_CACHE": str(REPO_ROOT / "var" / "cache" / "npm"),
         "KILN_LOG_STREAM_TTL_S": "600",
-        **extra_env,
+        **(extra_env or {}),
     }
-    if not _flushed:  # once per session: a second stack shares the database with the first
-        redis.Redis.from_url(REDIS_URL).flushdb()
-        _flushed.append(True)
     kiln = str(Path(sys.executable).with_name("kiln"))
     logs = var_dir / "logs"
     logs.mkdir()
-    processes = []
-    for name in ("serve", "worker"):
-        out = (logs / f"{name}.log").open("wb")
+    processes: list[subprocess.Popen[bytes]] = []
+    for name in ("serve", *["worker"] * workers):
+        out = (logs / f"{name}-{len(processes)}.log").open("wb")
         processes.append(
             subprocess.Popen(
                 [kiln, name], env=env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO_ROOT
@@ -192,8 +192,9 @@ def _running_stack(
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """The Kiln stack most tests share (no model configured)."""
-    with _running_stack(tmp_path_factory, {}) as running:
+    require_services()
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    with start_stack(tmp_path_factory.mktemp("kiln-var")) as running:
         yield running
 
 
@@ -206,8 +207,13 @@ def fake_model() -> Iterator[FakeModel]:
 
 
 @pytest.fixture(scope="session")
-def gen_stack(tmp_path_factory: pytest.TempPathFactory, fake_model: FakeModel) -> Iterator[Stack]:
-    """A second Kiln stack whose model is the fake server; started only by tests that use it."""
+def gen_stack(
+    tmp_path_factory: pytest.TempPathFactory, stack: Stack, fake_model: FakeModel
+) -> Iterator[Stack]:
+    """A second stack whose model is the fake server, made only for the tests that use it.
+
+    It comes after ``stack``, whose start empties the shared Redis database.
+    """
     env = {
         "KILN_OPENAI_BASE_URL": fake_model.url,
         "KILN_OPENAI_API_KEY": "test-key",
@@ -216,7 +222,7 @@ def gen_stack(tmp_path_factory: pytest.TempPathFactory, fake_model: FakeModel) -
         "KILN_GENERATE_BACKOFF_S": "0.2",
         "KILN_GENERATE_REQUEST_TIMEOUT_S": "30",
     }
-    with _running_stack(tmp_path_factory, env) as running:
+    with start_stack(tmp_path_factory.mktemp("kiln-gen-var"), extra_env=env) as running:
         yield running
 
 
@@ -239,3 +245,21 @@ const fs = require("fs");
 fs.mkdirSync("dist/assets", { recursive: true });
 fs.writeFileSync("dist/index.html", "<!doctype html><h1>fixture</h1>");
 """
+
+
+def wait_for_phase(stack: Stack, build_id: str, phase: str) -> None:
+    """Poll until a running build reaches ``phase``."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        build = stack.client.build(build_id)
+        if build["phase"] == phase:
+            return
+        assert build["status"] in ("queued", "running"), build
+        time.sleep(0.1)
+    raise AssertionError(f"build {build_id} never reached {phase}")
+
+
+def containers_of(client: docker.DockerClient, build_id: str) -> list[str]:
+    """Ids of the containers (running or not) labelled with ``build_id``."""
+    found = client.containers.list(all=True, filters={"label": f"kiln.build={build_id}"})
+    return [c.id for c in found]

@@ -127,6 +127,14 @@ def test_too_many_bytes(dist: Path) -> None:
     assert code_of(dist) == "output_too_large"
 
 
+def test_too_deep(dist: Path) -> None:
+    (dist / "a" / "b" / "c").mkdir(parents=True)
+    assert code_of(dist, OutputLimits(max_bytes=10_000, max_files=10, max_depth=2)) == (
+        "output_too_large"
+    )
+    assert check_output(dist, OutputLimits(max_bytes=10_000, max_files=10, max_depth=3))
+
+
 def test_no_index_html_is_a_build_failure(dist: Path) -> None:
     (dist / "index.html").unlink()
     assert code_of(dist) == "build_failed"

@@ -12,6 +12,7 @@ from orchestrator.plan import (
     clamp_limits,
     classify_failure,
     lockfile_in_sync,
+    mentions_disk_full,
     needs_lifecycle_scripts,
     plan_install,
 )
@@ -136,3 +137,16 @@ def test_install_fallback_follows_npms_own_advice() -> None:
     assert peers[0].argv[-1] == "--legacy-peer-deps" and "--ignore-scripts" in peers[0].argv
     assert install_fallback(peers[0], "npm error code ERESOLVE") is None  # no loop
     assert install_fallback(as_install, "npm error code E404 Not Found") is None
+
+
+@pytest.mark.parametrize(
+    ("lines", "full"),
+    [
+        (["npm ERR! code ENOSPC"], True),
+        (["Error: No space left on device, write"], True),
+        (["error TS2304: Cannot find name 'x'"], False),
+        ([], False),
+    ],
+)
+def test_mentions_disk_full(lines: list[str], full: bool) -> None:
+    assert mentions_disk_full(lines) is full

@@ -30,7 +30,9 @@ OPTIONS = SandboxOptions(
     nofile_limit=4096,
     tmpfs_mb=128,
     registry="https://registry.example/",
-    install_network="kiln-egress",
+    network="kiln-sandbox",
+    proxy_url="http://172.30.213.1:3128",
+    runtime="",
     npm_cache_dir=Path("/var/kiln/cache/npm"),
     ca_bundle=Path("/etc/ssl/certs/ca.crt"),
 )
@@ -66,7 +68,7 @@ def test_labels_name_the_build_and_step() -> None:
     }
 
 
-@pytest.mark.parametrize(("step", "network"), [(INSTALL, "kiln-egress"), (BUILD, "none")])
+@pytest.mark.parametrize(("step", "network"), [(INSTALL, "kiln-sandbox"), (BUILD, "none")])
 def test_only_network_steps_get_the_install_network(step: Step, network: str) -> None:
     assert config(step)["network_mode"] == network
 
@@ -157,6 +159,7 @@ def test_environment_is_fixed_and_minimal() -> None:
         "npm_config_audit": "false",
         "npm_config_registry": "https://registry.example/",
         "npm_config_cache": "/tmp/.npm",
+        "npm_config_git": "/nonexistent/git-is-disabled",
     }
 
 
@@ -230,3 +233,28 @@ def test_step_result_ok(
 ) -> None:
     result = StepResult(exit_code, oom, timed_out, cancelled, seconds=1.0)
     assert result.ok is ok
+
+
+def test_only_network_steps_are_told_about_the_proxy() -> None:
+    install_env = config(INSTALL)["environment"]
+    assert install_env["npm_config_https_proxy"] == "http://172.30.213.1:3128"
+    assert install_env["https_proxy"] == "http://172.30.213.1:3128"
+    assert "npm_config_https_proxy" not in config(BUILD)["environment"]
+
+
+def test_git_is_disabled_for_every_step() -> None:
+    for step in (INSTALL, BUILD):
+        assert config(step)["environment"]["npm_config_git"].startswith("/nonexistent")
+
+
+@pytest.mark.parametrize(("step", "runtime"), [(INSTALL, None), (BUILD, "runsc")])
+def test_gvisor_runs_only_steps_without_network(step: Step, runtime: str | None) -> None:
+    assert config(step, replace(OPTIONS, runtime="runsc")).get("runtime") == runtime
+
+
+def test_no_runtime_key_by_default() -> None:
+    assert "runtime" not in config(BUILD)
+
+
+def test_the_engine_keeps_no_log_copy() -> None:
+    assert config(BUILD)["log_config"]["Type"] == "none"
