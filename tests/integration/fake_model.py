@@ -22,6 +22,7 @@ class Reply:
     status: int
     body: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0  # a slow model
 
 
 @dataclass
@@ -104,6 +105,7 @@ class FakeModel:
                     reply = Reply(
                         500, {"error": {"message": "the test script has no more replies"}}
                     )
+                time.sleep(reply.delay_s)
                 data = json.dumps(reply.body).encode()
                 self.send_response(reply.status)
                 self.send_header("Content-Type", "application/json")

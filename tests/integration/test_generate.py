@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -238,6 +239,43 @@ def test_same_error_again_stops_the_loop(gen_stack: Stack, fake_model: FakeModel
     assert "same error came back" in str(stopped["message"])
     assert stopped["fingerprint"] == end["error"]["diagnostics"]["fingerprint"]
     assert end["generation"]["fix_rounds"] == 1
+
+
+def test_fix_rounds_are_bounded(gen_stack: Stack, fake_model: FakeModel) -> None:
+    base = base_build(gen_stack)
+    # A different error every time: only the round limit (2 fixes) stops the loop.
+    fake_model.script(
+        answer({"build.js": 'require("missing-one");\n'}),
+        answer({"build.js": 'require("missing-two");\n'}),
+        answer({"build.js": 'require("missing-three");\n'}),
+        answer({"build.js": write_dist("never asked for")}),
+    )
+    _build_id, events = generate(gen_stack, prompt="anything", base_build=base)
+    end = events[-1].data
+    assert end["status"] == "failed"
+    assert len(fake_model.requests) == 3
+    assert phases(events).count("building") == 3
+    [stopped] = generation_events(events, "stopped")
+    assert "no fix rounds left (2 used)" in str(stopped["message"])
+    assert "missing-three" in end["error"]["diagnostics"]["items"][0]["message"]
+    assert (end["generation"]["model_calls"], end["generation"]["fix_rounds"]) == (3, 2)
+
+
+def test_cancel_while_the_model_thinks(gen_stack: Stack, fake_model: FakeModel) -> None:
+    base = base_build(gen_stack)
+    slow = answer({"build.js": write_dist("never built")})
+    slow.delay_s = 3
+    fake_model.script(slow)
+    reply = gen_stack.client.generate(prompt="anything", base_build=base)
+    deadline = time.monotonic() + 30
+    while not fake_model.requests and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert fake_model.requests, "the model was never asked"
+    gen_stack.client.cancel(reply["id"])
+    events = gen_stack.events(reply["id"])
+    end = events[-1].data
+    assert end["status"] == "cancelled"
+    assert "building" not in phases(events)
 
 
 def test_rate_limit_is_retried_after_retry_after(gen_stack: Stack, fake_model: FakeModel) -> None:
