@@ -13,14 +13,17 @@ from typing import Any
 import pytest
 import redis
 
-from tests.integration.conftest import (
+from tests.integration.conftest import (  # kiln_containers is a fixture for the tests here
     REDIS_URL,
     WRITE_DIST,
     Stack,
+    kiln_containers,
     node_project,
     require_services,
     start_stack,
 )
+
+__all__ = ["kiln_containers"]
 
 LIMITS_ENV = {
     "KILN_MAX_LOG_MB": "2",
