@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import socket
 from collections.abc import Callable, Iterator
 
 from sqlalchemy import text
 
 from orchestrator.context import Context
+from orchestrator.egress.network import gateway_of
+from orchestrator.egress.service import allowed_hosts
+from orchestrator.sandbox import check_runtime
 from orchestrator.sandbox_image import SOURCE_DIR, image_digest
 from orchestrator.settings import get_settings
 
@@ -56,6 +61,38 @@ def run_checks() -> Iterator[Check]:
             raise FileNotFoundError(f"{s.ca_bundle} does not exist (set KILN_CA_BUNDLE)")
         return str(s.ca_bundle)
 
+    def isolation() -> str:
+        described = check_runtime(ctx.docker, s.build_runtime)
+        if not s.build_runtime and "runsc" in ctx.docker.info().get("Runtimes", {}):
+            described += "; gVisor is available: set KILN_BUILD_RUNTIME=runsc"
+        return described
+
+    def egress() -> str:
+        network = ctx.docker.networks.get(s.sandbox_network)
+        if not network.attrs.get("Internal"):
+            raise RuntimeError(f"network {s.sandbox_network} is not internal")
+        gateway = gateway_of(s.sandbox_subnet)
+        firewall = "firewall on" if s.egress_firewall else "FIREWALL OFF"
+        try:
+            with socket.create_connection((gateway, s.egress_proxy_port), timeout=3):
+                pass
+        except OSError as exc:
+            raise RuntimeError(
+                f"no egress proxy at {gateway}:{s.egress_proxy_port} ({exc.strerror}); "
+                "workers start it: is `kiln worker` running?"
+            ) from exc
+        return (
+            f"proxy {gateway}:{s.egress_proxy_port} answering, {firewall}, "
+            f"allows {', '.join(allowed_hosts(s))}"
+        )
+
+    def workspace_quota() -> str:
+        if s.workspace_mb <= 0:
+            return "KILN_WORKSPACE_MB=0: builds have no disk limit"
+        if os.geteuid() != 0:
+            raise PermissionError("mounting build workspaces needs a root worker")
+        return f"{s.workspace_mb} MB per build (loop-mounted ext4)"
+
     def disk() -> str:
         s.var_dir.mkdir(parents=True, exist_ok=True)
         usage = shutil.disk_usage(s.var_dir)
@@ -68,4 +105,7 @@ def run_checks() -> Iterator[Check]:
     yield _run("database", database)
     yield _run("sandbox image", sandbox_image)
     yield _run("ca bundle", ca_bundle)
+    yield _run("isolation", isolation)
+    yield _run("egress", egress)
+    yield _run("workspace", workspace_quota)
     yield _run("disk", disk)

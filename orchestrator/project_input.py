@@ -37,6 +37,8 @@ def normalize_path(raw: str) -> str:
     """Return ``raw`` as a clean relative POSIX path, or raise if it could leave the project."""
     if not raw or "\x00" in raw or "\\" in raw:
         raise InputError(f"invalid path {raw!r}: empty, or contains NUL or a backslash")
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F or 0xD800 <= ord(ch) <= 0xDFFF for ch in raw):
+        raise InputError(f"invalid path {raw!r}: control characters or bytes that are not UTF-8")
     if len(raw) > MAX_PATH_LENGTH:
         raise InputError(f"path too long ({len(raw)} characters): {raw[:80]}...")
     if raw.startswith("/"):

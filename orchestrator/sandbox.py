@@ -83,7 +83,7 @@ def sandbox_environment(step: Step, options: SandboxOptions) -> dict[str, str]:
         # npm would run a project's `git` setting for git dependencies; there is none.
         "npm_config_git": "/nonexistent/git-is-disabled",
     }
-    if step.network:
+    if step.network and options.proxy_url:
         env |= {
             "npm_config_https_proxy": options.proxy_url,
             "npm_config_proxy": options.proxy_url,
@@ -199,6 +199,19 @@ def hand_over(root: Path, uid: int) -> None:
         os.chown(current, uid, uid, follow_symlinks=False)
         for name in dirs + files:
             os.chown(os.path.join(current, name), uid, uid, follow_symlinks=False)
+
+
+def check_runtime(client: docker.DockerClient, runtime: str) -> str:
+    """Describe the runtime steps without network use; SandboxError if it is not registered."""
+    if not runtime:
+        return "runc (Docker's default)"
+    registered = client.info().get("Runtimes", {})
+    if runtime not in registered:
+        raise SandboxError(
+            f"KILN_BUILD_RUNTIME={runtime} but the Docker engine has no such runtime "
+            f"(it has: {', '.join(sorted(registered))}); see README, 'gVisor'"
+        )
+    return f"{runtime} for scripts and build steps"
 
 
 class Sandbox:

@@ -11,7 +11,7 @@ from rq import Worker
 from orchestrator.context import Context
 from orchestrator.egress.service import start_egress
 from orchestrator.queue import build_queue
-from orchestrator.sandbox import hand_over, sandbox_uid
+from orchestrator.sandbox import check_runtime, hand_over, sandbox_uid
 from orchestrator.settings import Settings, get_settings
 
 log = logging.getLogger("kiln.worker")
@@ -40,6 +40,7 @@ def run_worker(*, burst: bool = False) -> None:
     prepare_directories(settings)
     ctx = Context(settings)
     ctx.docker.ping()
+    log.info("isolation: %s", check_runtime(ctx.docker, settings.build_runtime))
     proxy = start_egress(settings, ctx.docker)
     worker = Worker(
         [build_queue(ctx.redis, settings.queue_name)],

@@ -53,6 +53,10 @@ def test_normalize_path_accepts_relative_paths(raw: str, clean: str) -> None:
         "node_modules/x/index.js",
         "packages/app/node_modules/y.js",
         "a/" * 40 + "f",
+        "con\x01trol.js",
+        "new\nline.js",
+        "caf\udce9.js",  # a latin-1 byte in a tar member name, as Python decodes it
+        "del\x7f.js",
     ],
 )
 def test_normalize_path_refuses_escapes_and_oddities(raw: str) -> None:
