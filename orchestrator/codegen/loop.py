@@ -4,8 +4,8 @@ A generated build runs its rounds under its own id: the model writes the project
 (phase ``generating``), Kiln builds it (``preparing`` ... ``publishing``); when the build
 fails, the log becomes a diagnostics report, the model gets it with the files it names,
 its edits are applied and the project is built again. The loop ends at the first
-success, after ``generate_max_fix_rounds`` fixes, as soon as the same error fingerprint
-comes back, or when the error is not the project's (timeout, memory, sandbox). A client
+success, after ``generate_max_fix_rounds`` fixes, as soon as an error fingerprint comes
+back that a fix was already asked for, or when the error is not the project's (timeout, memory, sandbox). A client
 following the build's events sees every round and exactly one ``end``.
 """
 
@@ -101,7 +101,7 @@ class GenerationRun(BuildRun):
         messages = generation_messages(prompt, files, max_chars)
         files = self._ask(client, messages, files, round_no=0, kind="generate")
         fixes = self.settings.generate_max_fix_rounds
-        previous: str | None = None
+        seen: set[str] = set()  # fingerprints of the errors already sent back
         for round_no in range(fixes + 1):
             self._enter(Phase.PREPARING)
             outcome = self.attempt()
@@ -109,8 +109,8 @@ class GenerationRun(BuildRun):
                 return outcome
             report = diagnose(outcome.code, outcome.message or "", "\n".join(self.step_output))
             stop = None
-            if report["fingerprint"] == previous:
-                stop = f"the same error came back (fingerprint {previous}); stopping"
+            if report["fingerprint"] in seen:
+                stop = f"the same error came back (fingerprint {report['fingerprint']}); stopping"
             elif round_no == fixes:
                 stop = f"no fix rounds left ({fixes} used); stopping"
             self._progress(
@@ -124,7 +124,7 @@ class GenerationRun(BuildRun):
             if stop:
                 self._progress("stopped", round_no, "fix", stop, fingerprint=report["fingerprint"])
                 return outcome
-            previous = report["fingerprint"]
+            seen.add(report["fingerprint"])
             self._enter(Phase.GENERATING)
             messages = fix_messages(prompt, files, report, outcome.message or "", max_chars)
             files = self._ask(
