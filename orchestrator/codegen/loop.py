@@ -5,8 +5,9 @@ A generated build runs its rounds under its own id: the model writes the project
 fails, the log becomes a diagnostics report, the model gets it with the files it names,
 its edits are applied and the project is built again. The loop ends at the first
 success, after ``generate_max_fix_rounds`` fixes, as soon as an error fingerprint comes
-back that a fix was already asked for, or when the error is not the project's (timeout, memory, sandbox). A client
-following the build's events sees every round and exactly one ``end``.
+back that a fix was already asked for, or when the error is not the project's (timeout,
+memory, sandbox). A client following the build's events sees every round and exactly one
+``end``.
 """
 
 from __future__ import annotations
