@@ -1,6 +1,6 @@
 """The ``kiln`` command.
 
-Client commands (submit, status, logs, ls, cancel) talk to the API over HTTP at
+Client commands (submit, generate, status, logs, ls, cancel) talk to the API over HTTP at
 ``KILN_URL``, so they work from anywhere. Operator commands (serve, worker, image,
 doctor) run on a Kiln host and call the library directly.
 """
@@ -61,6 +61,9 @@ def _report(end: dict[str, Any]) -> None:
         out.print(end["preview_url"], soft_wrap=True)
         return
     error = end.get("error") or {}
+    for item in (error.get("diagnostics") or {}).get("items", []):
+        where = ":".join(str(p) for p in (item.get("file"), item.get("line")) if p)
+        err.print(f"  [{item.get('category')}] {where} {item.get('message')}")
     _fail(
         f"build {end.get('id')} {end.get('status')}: "
         f"{error.get('code', '?')}: {error.get('message', '')}"
@@ -89,6 +92,34 @@ def submit(
         out.print(reply["id"])
         return
     _report(_follow(client, reply["id"]))
+
+
+@app.command()
+def generate(
+    prompt: Annotated[str, typer.Argument(help="What to build, in words.")],
+    template: Annotated[str | None, typer.Option(help="Start from a bundled template.")] = None,
+    from_build: Annotated[
+        str | None, typer.Option("--from", help="Edit the files of this earlier build.")
+    ] = None,
+    project: Annotated[str | None, typer.Option(help="Project slug.")] = None,
+    follow: Annotated[bool, typer.Option("--follow/--no-follow", help="Stream progress.")] = True,
+) -> None:
+    """Have the model write (or edit) a project, then follow its build and fixes to the preview."""
+    client = _client()
+    reply = client.generate(prompt, template=template, base_build=from_build, project=project)
+    err.print(f"build [bold]{reply['id']}[/bold] queued for generation ({reply['project']})")
+    if not follow:
+        out.print(reply["id"])
+        return
+    end = _follow(client, reply["id"])
+    generation = end.get("generation") or {}
+    usage = generation.get("usage") or {}
+    if generation:
+        err.print(
+            f"[dim]{generation.get('model')}: {generation.get('model_calls')} calls, "
+            f"{generation.get('fix_rounds')} fix rounds, {usage.get('total_tokens')} tokens[/dim]"
+        )
+    _report(end)
 
 
 @app.command()

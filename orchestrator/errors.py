@@ -10,7 +10,8 @@
     ├── Overloaded (429)           the queue is full (overall or for the project): retry later
     ├── InsufficientStorage (507)  the disk under var/ is nearly full: no new builds
     ├── BuildError                 a build failed; carries the contract's error code
-    │   └── SandboxError           the sandbox itself misbehaved (not the project)
+    │   ├── SandboxError           the sandbox itself misbehaved (not the project)
+    │   └── GenerationError        the code generator failed (model error, invalid output, budget)
     └── SandboxImageError (503)    the sandbox image cannot be made
 
 The API maps ``http_status`` and ``code`` to ``{"error": {"code", "message"}}`` in one
@@ -108,6 +109,12 @@ class SandboxError(BuildError):
     """Raised when Docker or the sandbox image fails, through no fault of the project."""
 
     code = "sandbox_error"
+
+
+class GenerationError(BuildError):
+    """Raised when code generation cannot go on: the model failed, answered badly or ran late."""
+
+    code = "generation_failed"
 
 
 class SandboxImageError(KilnError):

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlmodel import JSON, Column, Field, SQLModel
 
+from orchestrator.codegen.diagnostics import diagnose
 from orchestrator.plan import Phase, Status
 
 
@@ -36,11 +37,30 @@ class Build(SQLModel, table=True):
     error_code: str | None = None
     error_message: str | None = None
     error_log_tail: str | None = None
+    error_diagnostics: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     cancel_requested: bool = False
     attempts: int = 0  # runs started (a lost worker's build may run again)
     heartbeat_at: datetime | None = None  # refreshed by the worker while it runs the build
     worker: str | None = None  # the worker running (or that last ran) the build
     idempotency_key: str | None = Field(default=None, unique=True)
+
+
+class Generation(SQLModel, table=True):
+    """What the code generator was asked for a build, what it answered and what it cost."""
+
+    build_id: str = Field(primary_key=True)
+    prompt: str
+    model: str
+    template: str | None = None
+    base_build: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    # One entry per model call: round, kind (generate | fix), usage, paths written and deleted.
+    rounds: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    # The files the model wrote (path -> final text) and the paths it deleted.
+    files: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON))
+    deleted: list[str] = Field(default_factory=list, sa_column=Column(JSON))
 
 
 def aware(value: datetime) -> datetime:
@@ -61,7 +81,28 @@ def duration_ms(build: Build) -> int | None:
     return int((aware(build.finished_at) - aware(build.started_at)).total_seconds() * 1000)
 
 
-def public_view(build: Build, preview_url: str) -> dict[str, Any]:
+def generation_summary(generation: Generation) -> dict[str, Any]:
+    """The part of a generated build's public body that says how it was generated."""
+    return {
+        "prompt": generation.prompt,
+        "model": generation.model,
+        "template": generation.template,
+        "base_build": generation.base_build,
+        "model_calls": len(generation.rounds),
+        "fix_rounds": sum(1 for r in generation.rounds if r.get("kind") == "fix"),
+        "usage": {
+            "prompt_tokens": generation.prompt_tokens,
+            "completion_tokens": generation.completion_tokens,
+            "total_tokens": generation.prompt_tokens + generation.completion_tokens,
+        },
+        "files": sorted(generation.files),
+        "deleted": sorted(generation.deleted),
+    }
+
+
+def public_view(
+    build: Build, preview_url: str, generation: Generation | None = None
+) -> dict[str, Any]:
     """The contract's JSON body for ``GET /api/v1/builds/{id}`` (and the SSE ``end`` event)."""
     error = None
     if build.error_code:
@@ -69,8 +110,14 @@ def public_view(build: Build, preview_url: str) -> dict[str, Any]:
             "code": build.error_code,
             "message": build.error_message or "",
             "log_tail": build.error_log_tail or "",
+            "diagnostics": build.error_diagnostics,
         }
-    return {
+        if build.status == Status.FAILED and build.error_diagnostics is None:
+            # Failed before a worker ran it (or recorded before diagnostics existed).
+            error["diagnostics"] = diagnose(
+                build.error_code, build.error_message or "", build.error_log_tail or ""
+            )
+    body = {
         "id": build.id,
         "project": build.project,
         "template": build.template,
@@ -85,3 +132,6 @@ def public_view(build: Build, preview_url: str) -> dict[str, Any]:
         "error": error,
         "preview_url": preview_url if build.status == Status.SUCCEEDED else None,
     }
+    if generation is not None:
+        body["generation"] = generation_summary(generation)
+    return body

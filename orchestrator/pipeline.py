@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tarfile
 import threading
 import time
 from collections import deque
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis
 from rq import Retry
@@ -21,11 +22,12 @@ from rq.suspension import is_suspended
 from orchestrator import plan, workspace
 from orchestrator.admission import free_disk_mb
 from orchestrator.artifacts import DIST, OutputLimits, publish
+from orchestrator.codegen.diagnostics import diagnose
 from orchestrator.context import Context
 from orchestrator.errors import BuildError, KilnError, SandboxError
 from orchestrator.logs import build_context
 from orchestrator.metrics import observe
-from orchestrator.models import aware, public_view
+from orchestrator.models import Build, aware, public_view
 from orchestrator.plan import Limits, Phase, Status, Step
 from orchestrator.project_input import parse_package_json
 from orchestrator.sandbox import StepResult, hand_over
@@ -35,10 +37,19 @@ log = logging.getLogger("kiln.pipeline")
 STEP_OUTPUT_LINES = 2000  # enough of one step's output to recognise npm's error codes
 CAP_WAIT_S = 1.0  # pause before a build held back by its project's cap goes back in line
 CAP_RETRIES = 10_000  # RQ re-queues at most this often; then the reconciler re-enqueues
+SOURCE_ARCHIVE = "source.tar"
 
 
 class Cancelled(Exception):
     """Raised inside the pipeline when the build's cancel flag is seen."""
+
+
+class Outcome(NamedTuple):
+    """How one attempt at a build ended."""
+
+    status: Status
+    code: str | None = None
+    message: str | None = None
 
 
 class BuildRun:
@@ -92,14 +103,28 @@ class BuildRun:
         self.phase = Phase.PREPARING  # claim() recorded it
         self.bus.status(self.id, Status.RUNNING.value, self.phase.value)
         try:
+            self._finish(*self._outcome())
+        finally:
+            self._cleanup()
+
+    def _outcome(self) -> Outcome:
+        """Everything between claim and end; the code generator runs its rounds here."""
+        return self.run_once()
+
+    def run_once(self) -> Outcome:
+        """Prepare, install, build and publish once; how that went (the build is not ended).
+
+        The code generator's fix loop calls this once per round on the same build.
+        """
+        try:
             manifest = self._prepare()
             self._install(manifest)
             self._run(plan.build_step(manifest))
             self._publish()
         except Cancelled:
-            self._finish(Status.CANCELLED, "cancelled", "the build was cancelled")
+            return Outcome(Status.CANCELLED, "cancelled", "the build was cancelled")
         except BuildError as exc:
-            self._finish(Status.FAILED, exc.code, exc.message)
+            return Outcome(Status.FAILED, exc.code, exc.message)
         except redis.RedisError:
             # Redis went away: leave the build running; its heartbeat stops and the reconciler
             # runs it again once Redis is back (the events written so far are lost with Redis).
@@ -107,11 +132,8 @@ class BuildRun:
             raise
         except Exception as exc:  # a bug or an engine fault must still end the build
             log.exception("build %s crashed", self.id)
-            self._finish(Status.FAILED, SandboxError.code, f"internal error: {exc}")
-        else:
-            self._finish(Status.SUCCEEDED)
-        finally:
-            self._cleanup()
+            return Outcome(Status.FAILED, SandboxError.code, f"internal error: {exc}")
+        return Outcome(Status.SUCCEEDED)
 
     def _prepare(self) -> dict[str, Any]:
         free_mb = free_disk_mb(self.settings.var_dir)
@@ -220,7 +242,13 @@ class BuildRun:
         tail = "\n".join(self.tail) if code else None
         if code:
             self.bus.note(self.id, self.phase, f"{status.value}: {message}")
-        build = self.ctx.store.finish(self.id, status, code, message, tail, attempt=self.attempt)
+        self._keep_source()
+        report = None
+        if status == Status.FAILED:
+            report = diagnose(code, message or "", "\n".join(self.step_output))
+        build = self.ctx.store.finish(
+            self.id, status, code, message, tail, attempt=self.attempt, diagnostics=report
+        )
         log.info(
             "build %s ended %s%s", self.id, status.value, f" ({code}: {message})" if code else ""
         )
@@ -230,8 +258,11 @@ class BuildRun:
             )
             return
         self.bus.status(self.id, status.value, Phase.DONE.value)
-        self.bus.publish(self.id, "end", public_view(build, self.settings.preview_url(self.id)))
+        self.bus.publish(self.id, "end", self._end_body(build))
         self.bus.archive(self.id)
+
+    def _end_body(self, build: Build) -> dict[str, Any]:
+        return public_view(build, self.settings.preview_url(self.id))
 
     def _cleanup(self) -> None:
         try:
@@ -243,6 +274,18 @@ class BuildRun:
         except Exception:
             log.exception("could not remove the workspace of build %s", self.id)
         # The source stays for `kiln retry` until `kiln gc` removes it with the artifacts.
+
+    def _keep_source(self) -> None:
+        # A copy beside the artifacts, before the end event: a client may at once ask for a
+        # generation that edits this build. The original stays for `kiln retry`.
+        source = self.settings.sources_dir / f"{self.id}.tar"
+        kept = self.settings.artifacts_dir / self.id / SOURCE_ARCHIVE
+        if source.is_file() and not kept.exists():
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(source, kept)  # same filesystem: no extra space
+            except OSError:
+                shutil.copyfile(source, kept)
 
     # -- helpers -------------------------------------------------------------------------
 

@@ -58,8 +58,16 @@ def enqueue_again(ctx: Context, build: Build) -> None:
     """Put a queued build's job on the queue afresh (any stale job of it is dropped first)."""
     with contextlib.suppress(NoSuchJobError):
         Job.fetch(build.id, connection=ctx.redis).delete(remove_from_queue=True)
-    limits = Limits(**build.limits) if build.limits else Limits(ctx.settings.timeout_s, 0, 0)
-    queue.enqueue_build(queue.build_queue(ctx.redis, ctx.settings.queue_name), build.id, limits)
+    s = ctx.settings
+    limits = Limits(**build.limits) if build.limits else Limits(s.timeout_s, 0, 0)
+    jobs = queue.build_queue(ctx.redis, s.queue_name)
+    if ctx.store.generation(build.id) is not None:  # a generated build runs its whole loop again
+        timeout = queue.generation_job_timeout(
+            limits, s.generate_budget_s, s.generate_max_fix_rounds
+        )
+        queue.enqueue_generation(jobs, build.id, timeout)
+    else:
+        queue.enqueue_build(jobs, build.id, limits)
 
 
 def recover_lost(ctx: Context, build: Build, reason: str) -> str | None:

@@ -14,15 +14,19 @@ from datetime import timedelta
 import redis
 
 from orchestrator import admission, dependency_sources, queue, templates
+from orchestrator.codegen.client import model_config
 from orchestrator.context import Context, cancel_key
 from orchestrator.egress.service import allowed_hosts
 from orchestrator.errors import Conflict, InputError, NotFound, Unavailable
-from orchestrator.models import Build, aware, public_view, utcnow
+from orchestrator.models import Build, Generation, aware, public_view, utcnow
+from orchestrator.pipeline import SOURCE_ARCHIVE
 from orchestrator.plan import Limits, Phase, Status, check_buildable, clamp_limits
 from orchestrator.project_input import Files, overlay, parse_package_json, to_tar
 
 PROJECT_SLUG = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
 CANCEL_FLAG_TTL_S = 24 * 3600
+MAX_PROMPT_CHARS = 20_000
+DEFAULT_GENERATION_TEMPLATE = "react-ts"
 
 
 def project_slug(
@@ -191,6 +195,79 @@ def end_unstarted(ctx: Context, build_id: str) -> None:
     ctx.bus.archive(build_id)
 
 
+def submit_generation(
+    ctx: Context,
+    prompt: str,
+    *,
+    template: str | None = None,
+    base_build: str | None = None,
+    project: str | None = None,
+    limits: Mapping[str, float | int | None] | None = None,
+) -> Build:
+    """Record a generated build and enqueue its job; the model is called by a worker, not here.
+
+    Unavailable (503) when no model is configured; InputError, NotFound or Conflict on a
+    bad prompt, template or base build, before anything is queued.
+    """
+    config = model_config(ctx.settings)
+    if config is None:
+        raise Unavailable(
+            "code generation needs a model: set KILN_OPENAI_API_KEY (or OPENAI_API_KEY) and, "
+            "for another OpenAI-compatible endpoint, KILN_OPENAI_BASE_URL and KILN_OPENAI_MODEL",
+            code="generation_unavailable",
+        )
+    prompt = prompt.strip()
+    if not prompt:
+        raise InputError("prompt must not be empty")
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise InputError(f"prompt is longer than {MAX_PROMPT_CHARS} characters")
+    if template and base_build:
+        raise InputError("give either template or base_build, not both")
+    if base_build:
+        base = ctx.store.get(base_build)
+        if not (ctx.settings.artifacts_dir / base.id / SOURCE_ARCHIVE).is_file():
+            raise Conflict(f"build {base.id} has no sources to edit yet (it is {base.status})")
+        slug = project_slug(project, {}, base.project)
+    else:
+        template = template or DEFAULT_GENERATION_TEMPLATE
+        manifest = parse_package_json(templates.load_template(ctx.settings.templates_dir, template))
+        slug = project_slug(project, manifest, template)
+    chosen = clamp_limits(limits, *server_limits(ctx))
+    admission.check_disk(
+        admission.free_disk_mb(ctx.settings.var_dir), ctx.settings.min_free_disk_mb
+    )
+    admit(ctx, slug)
+    build = Build(project=slug, template=template, limits=asdict(chosen))
+    ctx.store.add(build)
+    ctx.store.add_generation(
+        Generation(
+            build_id=build.id,
+            prompt=prompt,
+            model=config.model,
+            template=template,
+            base_build=base_build,
+        )
+    )
+    s = ctx.settings
+    timeout = queue.generation_job_timeout(chosen, s.generate_budget_s, s.generate_max_fix_rounds)
+    try:
+        ctx.bus.status(build.id, Status.QUEUED.value, Phase.QUEUED.value)
+        queue.enqueue_generation(queue.build_queue(ctx.redis, s.queue_name), build.id, timeout)
+    except redis.RedisError as exc:
+        ctx.store.finish(build.id, Status.FAILED, "queue_unavailable", str(exc), None)
+        raise Unavailable(f"the build queue (Redis) is not reachable: {exc}") from exc
+    return build
+
+
+def get_generation(ctx: Context, build_id: str) -> dict[str, object]:
+    """A generated build's full generation record: prompt, every model call, the files."""
+    ctx.store.get(build_id)
+    generation = ctx.store.generation(build_id)
+    if generation is None:
+        raise NotFound(f"build {build_id} was submitted, not generated")
+    return generation.model_dump(mode="json")
+
+
 def get_build(ctx: Context, build_id: str) -> Build:
     """One build's record; NotFound if there is none."""
     return ctx.store.get(build_id)
@@ -231,7 +308,13 @@ def build_log(ctx: Context, build_id: str) -> str:
 
 def view(ctx: Context, build: Build) -> dict[str, object]:
     """The contract's JSON body of a build."""
-    return public_view(build, ctx.settings.preview_url(build.id))
+    return public_view(build, ctx.settings.preview_url(build.id), ctx.store.generation(build.id))
+
+
+def views(ctx: Context, builds: list[Build]) -> list[dict[str, object]]:
+    """The contract's JSON bodies of several builds (one query for their generations)."""
+    generations = ctx.store.generations([b.id for b in builds])
+    return [public_view(b, ctx.settings.preview_url(b.id), generations.get(b.id)) for b in builds]
 
 
 def list_templates(ctx: Context) -> list[dict[str, str]]:

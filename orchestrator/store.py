@@ -7,6 +7,7 @@ conditional updates, so exactly one side wins.
 from __future__ import annotations
 
 import builtins
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from orchestrator.errors import NotFound
-from orchestrator.models import Build, utcnow
+from orchestrator.models import Build, Generation, utcnow
 from orchestrator.plan import Phase, Status
 
 
@@ -219,6 +220,7 @@ class BuildStore:
             error_code=None,
             error_message=None,
             error_log_tail=None,
+            error_diagnostics=None,
             cancel_requested=False,
         )
 
@@ -274,6 +276,7 @@ class BuildStore:
         log_tail: str | None,
         *,
         attempt: int | None = None,
+        diagnostics: dict[str, Any] | None = None,
     ) -> Build | None:
         """Record how a build ended; returns the final record. With ``attempt``, only while
         it still runs as that attempt (None otherwise: a reconciler took it over)."""
@@ -291,5 +294,36 @@ class BuildStore:
             error_code=code,
             error_message=message,
             error_log_tail=log_tail,
+            error_diagnostics=diagnostics,
         )
         return self.get(build_id) if won else None
+
+    # -- code generation records -----------------------------------------------------------
+
+    def add_generation(self, generation: Generation) -> Generation:
+        """Insert the generation record of a build."""
+        with self._session() as session:
+            session.add(generation)
+            session.commit()
+            session.refresh(generation)
+        return generation
+
+    def generation(self, build_id: str) -> Generation | None:
+        """The generation record of a build, or None for a build that was submitted."""
+        with self._session() as session:
+            return session.get(Generation, build_id)
+
+    def generations(self, build_ids: Sequence[str]) -> dict[str, Generation]:
+        """The generation records of several builds, by build id."""
+        if not build_ids:
+            return {}
+        query = select(Generation).where(col(Generation.build_id).in_(build_ids))
+        with self._session() as session:
+            return {g.build_id: g for g in session.exec(query).all()}
+
+    def update_generation(self, build_id: str, **values: Any) -> None:
+        """Change fields of a generation record (rounds, usage, files)."""
+        statement = update(Generation).where(col(Generation.build_id) == build_id)
+        with self._session() as session:
+            session.execute(statement.values(**values))
+            session.commit()

@@ -175,7 +175,7 @@ def list_builds(
 ) -> dict[str, Any]:
     """Builds, newest first, filtered by project and status."""
     builds = service.list_builds(ctx, project=project, status=status, limit=limit)
-    return {"items": [service.view(ctx, b) for b in builds]}
+    return {"items": service.views(ctx, builds)}
 
 
 @router.get("/builds/{build_id}")

@@ -1,4 +1,4 @@
-"""Templates, health and the code-generation entry point."""
+"""Templates and health."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from sqlalchemy import text
 from api.deps import CtxDep
 from orchestrator import service
 from orchestrator.context import Context
-from orchestrator.errors import Unavailable
 from orchestrator.metrics import KilnCollector
 
 router = APIRouter()
@@ -22,16 +21,6 @@ router = APIRouter()
 def list_templates(ctx: CtxDep) -> dict[str, Any]:
     """The bundled templates a submit can start from."""
     return {"items": service.list_templates(ctx)}
-
-
-@router.post("/api/v1/generate", tags=["generate"])
-def generate(ctx: CtxDep) -> dict[str, Any]:
-    """Code generation from a prompt; not part of this release."""
-    raise Unavailable(
-        "code generation is not available on this server yet; submit files, a tarball or a "
-        "template to /api/v1/builds",
-        code="generation_unavailable",
-    )
 
 
 def _check(name: str, probe: Any) -> tuple[str, str]:

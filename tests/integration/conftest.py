@@ -28,10 +28,21 @@ from httpx_sse import connect_sse
 
 from orchestrator.client import KilnClient
 from orchestrator.settings import REPO_ROOT
+from tests.integration.fake_model import FakeModel
 
 REDIS_URL = os.environ.get("KILN_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 IMAGE = os.environ.get("KILN_SANDBOX_IMAGE", "kiln-sandbox-node:22")
 PREVIEW_DOMAIN = "preview.localhost"
+# A stack talks to a model only when a test says so (the host may have a real key set).
+MODEL_VARIABLES = frozenset(
+    {
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+        "KILN_OPENAI_API_KEY",
+        "KILN_OPENAI_BASE_URL",
+        "KILN_OPENAI_MODEL",
+    }
+)
 
 
 def _missing_service() -> str | None:
@@ -268,7 +279,7 @@ def launch_stack(
     port = _free_port()
     tag = uuid.uuid4().hex[:8]
     full_env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k not in MODEL_VARIABLES},
         "KILN_VAR_DIR": str(var_dir),
         "KILN_PORT": str(port),
         "KILN_REDIS_URL": redis_url,
@@ -319,6 +330,34 @@ def start_stack(
         yield running
     finally:
         running.stop()
+
+
+@pytest.fixture(scope="session")
+def fake_model() -> Iterator[FakeModel]:
+    """A scripted OpenAI-compatible server (see fake_model.py)."""
+    server = FakeModel().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def gen_stack(
+    tmp_path_factory: pytest.TempPathFactory, stack: Stack, fake_model: FakeModel
+) -> Iterator[Stack]:
+    """A second stack whose model is the fake server, made only for the tests that use it.
+
+    It comes after ``stack``, whose start empties the shared Redis database.
+    """
+    env = {
+        "KILN_OPENAI_BASE_URL": fake_model.url,
+        "KILN_OPENAI_API_KEY": "test-key",
+        "KILN_OPENAI_MODEL": "fake-model",
+        "KILN_GENERATE_BUDGET_S": "120",
+        "KILN_GENERATE_BACKOFF_S": "0.2",
+        "KILN_GENERATE_REQUEST_TIMEOUT_S": "30",
+    }
+    with start_stack(tmp_path_factory.mktemp("kiln-gen-var"), extra_env=env) as running:
+        yield running
 
 
 @pytest.fixture
