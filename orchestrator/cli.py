@@ -1,6 +1,6 @@
 """The ``kiln`` command.
 
-Client commands (submit, status, logs, ls, cancel) talk to the API over HTTP at
+Client commands (submit, generate, status, logs, ls, cancel) talk to the API over HTTP at
 ``KILN_URL``, so they work from anywhere. Operator commands (serve, worker, image,
 doctor) run on a Kiln host and call the library directly.
 """
@@ -63,6 +63,9 @@ def _report(end: dict[str, Any]) -> None:
         out.print(end["preview_url"], soft_wrap=True)
         return
     error = end.get("error") or {}
+    for item in (error.get("diagnostics") or {}).get("items", []):
+        where = ":".join(str(p) for p in (item.get("file"), item.get("line")) if p)
+        err.print(f"  [{item.get('category')}] {where} {item.get('message')}")
     _fail(
         f"build {end.get('id')} {end.get('status')}: "
         f"{error.get('code', '?')}: {error.get('message', '')}"
@@ -99,6 +102,34 @@ def submit(
         out.print(reply["id"])
         return
     _report(_follow(client, reply["id"]))
+
+
+@app.command()
+def generate(
+    prompt: Annotated[str, typer.Argument(help="What to build, in words.")],
+    template: Annotated[str | None, typer.Option(help="Start from a bundled template.")] = None,
+    from_build: Annotated[
+        str | None, typer.Option("--from", help="Edit the files of this earlier build.")
+    ] = None,
+    project: Annotated[str | None, typer.Option(help="Project slug.")] = None,
+    follow: Annotated[bool, typer.Option("--follow/--no-follow", help="Stream progress.")] = True,
+) -> None:
+    """Have the model write (or edit) a project, then follow its build and fixes to the preview."""
+    client = _client()
+    reply = client.generate(prompt, template=template, base_build=from_build, project=project)
+    err.print(f"build [bold]{reply['id']}[/bold] queued for generation ({reply['project']})")
+    if not follow:
+        out.print(reply["id"])
+        return
+    end = _follow(client, reply["id"])
+    generation = end.get("generation") or {}
+    usage = generation.get("usage") or {}
+    if generation:
+        err.print(
+            f"[dim]{generation.get('model')}: {generation.get('model_calls')} calls, "
+            f"{generation.get('fix_rounds')} fix rounds, {usage.get('total_tokens')} tokens[/dim]"
+        )
+    _report(end)
 
 
 @app.command()
@@ -152,6 +183,117 @@ def cancel(build_id: str) -> None:
 
 
 @app.command()
+def retry(build_id: str) -> None:
+    """Build an ended build's source again, as a new build; prints the new id."""
+    reply = _client().retry(build_id)
+    err.print(f"build [bold]{reply['id']}[/bold] queued ({reply['project']}), retrying {build_id}")
+    out.print(reply["id"])
+
+
+def _ops_context() -> Any:
+    from orchestrator.context import Context
+
+    return Context(get_settings())
+
+
+@app.command()
+def workers() -> None:
+    """The build workers registered on this Kiln's queue."""
+    from orchestrator import ops
+
+    rows = ops.workers(_ops_context())
+    table = Table()
+    for name in ("name", "state", "build", "last heartbeat", "ok", "failed"):
+        table.add_column(name, no_wrap=name == "name")
+    for w in rows:
+        table.add_row(
+            w["name"],
+            str(w["state"]),
+            w["build"] or "",
+            w["last_heartbeat"] or "",
+            str(w["succeeded_jobs"]),
+            str(w["failed_jobs"]),
+        )
+    out.print(table)
+    err.print(f"{len(rows)} worker(s)")
+
+
+@app.command("queue")
+def queue_command() -> None:
+    """Running and queued builds (from the database) and the Redis queue's own counts."""
+    from orchestrator import ops
+
+    summary = ops.queue_summary(_ops_context())
+    table = Table()
+    for name in ("id", "project", "status", "phase", "worker", "attempts", "age s"):
+        table.add_column(name, no_wrap=name == "id")
+    for b in summary["builds"]:
+        table.add_row(
+            b["id"],
+            b["project"],
+            b["status"],
+            b["phase"],
+            b["worker"] or "",
+            str(b["attempts"]),
+            f"{b['age_s']:.0f}",
+        )
+    out.print(table)
+    err.print(
+        f"running {summary['running']}, queued {summary['queued']} "
+        f"(oldest waits {summary['oldest_wait_s']:.0f} s); Redis: queue "
+        f"{summary['redis_queue_length']}, started {summary['redis_started']}, failed "
+        f"{summary['redis_failed']}" + ("; DRAINING" if summary["draining"] else "")
+    )
+
+
+@app.command()
+def drain(
+    undo: Annotated[bool, typer.Option("--undo", help="Take builds again.")] = False,
+    wait: Annotated[bool, typer.Option(help="Wait until no build runs.")] = False,
+) -> None:
+    """Stop workers taking new builds; running builds finish (--undo resumes)."""
+    import time
+
+    from orchestrator import ops
+
+    ctx = _ops_context()
+    if undo:
+        ops.undrain(ctx)
+        err.print("workers take builds again")
+        return
+    ops.drain(ctx)
+    err.print("draining: workers take no new builds; queued builds wait")
+    while wait and (running := ops.running_count(ctx)):
+        err.print(f"[dim]{running} build(s) still running[/dim]")
+        time.sleep(2)
+    if wait:
+        err.print("drained: no build runs")
+
+
+@app.command()
+def gc(
+    keep: Annotated[int | None, typer.Option(help="Newest ended builds kept per project.")] = None,
+    keep_days: Annotated[
+        float | None, typer.Option(help="Builds younger than this many days are kept.")
+    ] = None,
+    caches: Annotated[bool, typer.Option(help="Also empty the shared npm cache.")] = False,
+    dry_run: Annotated[bool, typer.Option(help="Only say what would go.")] = False,
+) -> None:
+    """Remove old builds' artifacts, logs and sources, orphan containers and networks."""
+    from orchestrator import ops
+
+    report = ops.gc(_ops_context(), keep=keep, keep_days=keep_days, dry_run=dry_run, caches=caches)
+    verb = "would remove" if dry_run else "removed"
+    err.print(
+        f"{verb} {len(report.builds)} build(s) ({report.bytes_freed / 1e6:.1f} MB), "
+        f"{len(report.containers)} container(s), {len(report.networks)} network(s)"
+        + (f", npm cache {report.cache_bytes_freed / 1e6:.1f} MB" if caches else "")
+    )
+    for build_id in report.builds:
+        out.print(build_id)
+
+
+@app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
     port: Annotated[int | None, typer.Option(help="Port.")] = None,
@@ -159,13 +301,17 @@ def serve(
     """Run the API and preview server (uvicorn)."""
     import uvicorn
 
+    from orchestrator.logs import configure_logging
+
     settings = get_settings()
+    configure_logging(settings.log_format)
     uvicorn.run(
         "api.main:app",
         host=host or settings.host,
         port=port or settings.port,
         proxy_headers=False,
         log_level="info",
+        log_config=None,  # uvicorn's loggers go through Kiln's structured handler
     )
 
 
@@ -280,7 +426,7 @@ def cache_warm() -> None:
 
 @app.command()
 def doctor() -> None:
-    """Check Docker, Redis, the database and the sandbox image."""
+    """A full diagnostic: engine, runtimes, image, Redis, database, disk, proxy, workers."""
     from orchestrator.doctor import run_checks
 
     ok = True

@@ -71,6 +71,11 @@ class KilnClient:
         )
         return self._json(response)  # type: ignore[no-any-return]
 
+    def generate(self, prompt: str, **fields: Any) -> dict[str, Any]:
+        """Ask for a generated build (template, base_build, project, limits are optional)."""
+        body = {"prompt": prompt, **{k: v for k, v in fields.items() if v is not None}}
+        return self._json(self.http.post("/api/v1/generate", json=body))  # type: ignore[no-any-return]
+
     def build(self, build_id: str) -> dict[str, Any]:
         """One build's record."""
         return self._json(self.http.get(f"/api/v1/builds/{build_id}"))  # type: ignore[no-any-return]
@@ -83,6 +88,10 @@ class KilnClient:
     def cancel(self, build_id: str) -> dict[str, Any]:
         """Ask for a build to be cancelled."""
         return self._json(self.http.post(f"/api/v1/builds/{build_id}/cancel"))  # type: ignore[no-any-return]
+
+    def retry(self, build_id: str) -> dict[str, Any]:
+        """Start a new build of an ended build's source; returns the submit reply."""
+        return self._json(self.http.post(f"/api/v1/builds/{build_id}/retry"))  # type: ignore[no-any-return]
 
     def logs(self, build_id: str) -> str:
         """The build's log so far, as plain text."""

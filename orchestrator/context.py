@@ -17,8 +17,6 @@ from orchestrator.sandbox import Sandbox, SandboxOptions, sandbox_uid
 from orchestrator.settings import Settings, get_settings
 from orchestrator.store import BuildStore
 
-DOCKER_TIMEOUT_S = 60
-
 
 def cancel_key(build_id: str) -> str:
     """The Redis key a cancel request sets for the worker running ``build_id``."""
@@ -60,7 +58,7 @@ class Context:
     def docker(self) -> docker.DockerClient:
         """The Docker engine client; Unavailable when the engine does not answer."""
         try:
-            return docker.from_env(timeout=DOCKER_TIMEOUT_S)
+            return docker.from_env(timeout=self.settings.docker_timeout_s)
         except docker.errors.DockerException as exc:
             raise Unavailable(f"the Docker engine is not reachable: {exc}") from exc
 
@@ -81,6 +79,7 @@ class Context:
             runtime=s.build_runtime,
             npm_cache_dir=s.npm_cache_dir,
             ca_bundle=ca_bundle,
+            instance=s.instance,
         )
         return Sandbox(self.docker, options)
 

@@ -28,33 +28,46 @@ def get_engine(url: str | None = None) -> Engine:
     url = url or settings.db_url
     if url.startswith("sqlite"):
         settings.var_dir.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False})
-        event.listen(engine, "connect", _sqlite_pragmas)
-    else:
-        engine = create_engine(url, pool_pre_ping=True)
+    engine = make_engine(url)
     SQLModel.metadata.create_all(engine)
     add_missing_columns(engine)
     return engine
 
 
-def add_missing_columns(engine: Engine) -> list[str]:
-    """Add columns the models gained since a table was made (all such columns are nullable).
+def make_engine(url: str) -> Engine:
+    """A new engine for ``url``, configured as Kiln uses it (SQLite: WAL, busy timeout)."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
 
-    ``create_all`` makes missing tables only; this keeps an existing var/kiln.db usable.
+
+def add_missing_columns(engine: Engine) -> list[str]:
+    """Add columns that newer code declares to tables an older Kiln created; returns them.
+
+    ``create_all`` makes missing tables only. New columns are nullable or have a
+    server-side default, so adding them in place is safe on SQLite and PostgreSQL.
     """
-    inspector = inspect(engine)
     added = []
+    inspector = inspect(engine)
     for table in SQLModel.metadata.sorted_tables:
         if not inspector.has_table(table.name):
             continue
-        existing = {column["name"] for column in inspector.get_columns(table.name)}
+        present = {c["name"] for c in inspector.get_columns(table.name)}
         for column in table.columns:
-            if column.name in existing or not column.nullable:
+            if column.name in present:
                 continue
             kind = column.type.compile(dialect=engine.dialect)
+            default = getattr(column.default, "arg", None)
+            clause = ""
+            if isinstance(default, bool):
+                clause = f" DEFAULT {'TRUE' if default else 'FALSE'}"
+            elif isinstance(default, int | float):
+                clause = f" DEFAULT {default}"
             with engine.begin() as connection:
                 connection.execute(
-                    text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}')
+                    text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}{clause}')
                 )
             added.append(f"{table.name}.{column.name}")
     return added

@@ -7,8 +7,10 @@ import shutil
 import socket
 from collections.abc import Callable, Iterator
 
+import httpx
 from sqlalchemy import text
 
+from orchestrator import ops
 from orchestrator.context import Context
 from orchestrator.egress.network import gateway_of
 from orchestrator.egress.service import allowed_hosts
@@ -96,16 +98,65 @@ def run_checks() -> Iterator[Check]:
     def disk() -> str:
         s.var_dir.mkdir(parents=True, exist_ok=True)
         usage = shutil.disk_usage(s.var_dir)
-        if usage.free < 2 * 1024**3:
-            raise OSError(f"only {usage.free / 1024**3:.1f} GiB free under {s.var_dir}")
-        return f"{usage.free / 1024**3:.0f} GiB free under {s.var_dir.resolve()}"
+        free_mb = usage.free / 1024**2
+        if free_mb < s.min_free_disk_mb:
+            raise OSError(
+                f"only {free_mb:.0f} MB free under {s.var_dir}; submits are refused below "
+                f"{s.min_free_disk_mb} MB (run `kiln gc`)"
+            )
+        return (
+            f"{usage.free / 1024**3:.1f} GiB free of {usage.total / 1024**3:.0f} GiB under "
+            f"{s.var_dir.resolve()} (floor {s.min_free_disk_mb} MB)"
+        )
+
+    def runtime() -> str:
+        info = ctx.docker.info()
+        runtimes = sorted(info.get("Runtimes", {}))
+        gvisor = "runsc available" if "runsc" in runtimes else "no runsc (gVisor)"
+        return (
+            f"default {info.get('DefaultRuntime')}, {gvisor}, cgroup v"
+            f"{info.get('CgroupVersion', '?')} ({info.get('CgroupDriver')}), "
+            f"storage {info.get('Driver')}"
+        )
+
+    def registry() -> str:
+        verify: str | bool = str(s.ca_bundle) if s.ca_bundle and s.ca_bundle.is_file() else True
+        proxies = {k: v for k, v in os.environ.items() if k.lower().endswith("_proxy") and v}
+        response = httpx.get(s.npm_registry.rstrip("/") + "/-/ping", timeout=10, verify=verify)
+        response.raise_for_status()
+        via = f" via {', '.join(sorted(proxies))}" if proxies else ""
+        return f"{s.npm_registry} answers{via}"
+
+    def workers() -> str:
+        rows = ops.workers(ctx)
+        summary = ops.queue_summary(ctx)
+        line = (
+            f"{len(rows)} worker(s); {summary['running']} running, {summary['queued']} queued"
+            + ("; DRAINING (kiln drain --undo)" if summary["draining"] else "")
+        )
+        if not rows:
+            raise RuntimeError(f"no worker is registered on queue {s.queue_name}; " + line)
+        return line
+
+    def leftovers() -> str:
+        mine = {"label": f"kiln.instance={s.instance}"}
+        containers = ctx.docker.containers.list(all=True, sparse=True, filters=mine)
+        networks = ctx.docker.networks.list(filters=mine)
+        return (
+            f"instance {s.instance!r}: {len(containers)} container(s), {len(networks)} "
+            "network(s) (the janitor removes those of builds that no longer run)"
+        )
 
     yield _run("docker", docker_engine)
+    yield _run("runtime", runtime)
     yield _run("redis", redis_server)
     yield _run("database", database)
     yield _run("sandbox image", sandbox_image)
     yield _run("ca bundle", ca_bundle)
+    yield _run("registry", registry)
     yield _run("isolation", isolation)
     yield _run("egress", egress)
     yield _run("workspace", workspace_quota)
     yield _run("disk", disk)
+    yield _run("workers", workers)
+    yield _run("containers", leftovers)

@@ -7,8 +7,11 @@
     ├── NotFound (404)             no such build, template or file
     ├── Conflict (409)             the request does not fit the build's state
     ├── Unavailable (503)          a dependency (Redis, Docker, the model) is not there
+    ├── Overloaded (429)           the queue is full (overall or for the project): retry later
+    ├── InsufficientStorage (507)  the disk under var/ is nearly full: no new builds
     ├── BuildError                 a build failed; carries the contract's error code
-    │   └── SandboxError           the sandbox itself misbehaved (not the project)
+    │   ├── SandboxError           the sandbox itself misbehaved (not the project)
+    │   └── GenerationError        the code generator failed (model error, invalid output, budget)
     └── SandboxImageError (503)    the sandbox image cannot be made
 
 The API maps ``http_status`` and ``code`` to ``{"error": {"code", "message"}}`` in one
@@ -72,6 +75,24 @@ class Unavailable(KilnError):
     code = "unavailable"
 
 
+class Overloaded(KilnError):
+    """Raised when a submit would overfill the queue; ``retry_after_s`` says when to retry."""
+
+    http_status = 429
+    code = "queue_full"
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class InsufficientStorage(KilnError):
+    """Raised when the disk under Kiln's var/ folder is too full to start another build."""
+
+    http_status = 507
+    code = "disk_full"
+
+
 class BuildError(KilnError):
     """Raised when a build fails; ``code`` is one of the contract's error codes."""
 
@@ -88,6 +109,12 @@ class SandboxError(BuildError):
     """Raised when Docker or the sandbox image fails, through no fault of the project."""
 
     code = "sandbox_error"
+
+
+class GenerationError(BuildError):
+    """Raised when code generation cannot go on: the model failed, answered badly or ran late."""
+
+    code = "generation_failed"
 
 
 class SandboxImageError(KilnError):

@@ -8,21 +8,33 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import shutil
 import tarfile
+import threading
+import time
 from collections import deque
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
+
+import redis
+from rq import Retry
+from rq.suspension import is_suspended
 
 from orchestrator import plan, workspace
+from orchestrator.admission import free_disk_mb
 from orchestrator.artifacts import DIST, OutputLimits, publish
 from orchestrator.cache import gc
 from orchestrator.cache.keys import has_dependencies, root_install_scripts
 from orchestrator.cache.layers import image_toolchain, layer_store
 from orchestrator.cache.provision import LayerProvider, LayerUse, root_scripts_step
 from orchestrator.cache.resolutions import ResolutionStore
+from orchestrator.codegen.diagnostics import diagnose
 from orchestrator.context import Context
 from orchestrator.errors import BuildError, KilnError, SandboxError
-from orchestrator.models import public_view
+from orchestrator.logs import build_context
+from orchestrator.metrics import observe
+from orchestrator.models import Build, aware, public_view
 from orchestrator.plan import Limits, Phase, Status, Step
 from orchestrator.project_input import parse_package_json
 from orchestrator.sandbox import StepResult, hand_over
@@ -30,11 +42,22 @@ from orchestrator.settings import get_settings
 
 log = logging.getLogger("kiln.pipeline")
 STEP_OUTPUT_LINES = 2000  # enough of one step's output to recognise npm's error codes
+CAP_WAIT_S = 1.0  # pause before a build held back by its project's cap goes back in line
+CAP_RETRIES = 10_000  # RQ re-queues at most this often; then the reconciler re-enqueues
+SOURCE_ARCHIVE = "source.tar"
 READ_ONLY_MARKERS = ("EROFS", "read-only file system")
 
 
 class Cancelled(Exception):
     """Raised inside the pipeline when the build's cancel flag is seen."""
+
+
+class Outcome(NamedTuple):
+    """How one attempt at a build ended."""
+
+    status: Status
+    code: str | None = None
+    message: str | None = None
 
 
 class BuildRun:
@@ -50,38 +73,84 @@ class BuildRun:
         self.step_output: deque[str] = deque(maxlen=STEP_OUTPUT_LINES)
         self.phase = Phase.QUEUED
         self.limits = Limits(self.settings.timeout_s, self.settings.memory_mb, self.settings.cpus)
+        self.attempt = 0
         self.log_budget = self.settings.max_log_mb * 1024 * 1024
         self.layer: LayerUse | None = None
         self.cache: dict[str, Any] = {}
 
     # -- the life of a build -------------------------------------------------------------
 
-    def run(self) -> None:
-        """Run the build to one of its three ends."""
-        build = self.ctx.store.claim(self.id)
+    def run(self) -> Retry | None:
+        """Run the build to one of its three ends (a ``Retry`` when its project is at its cap)."""
+        from orchestrator.worker import worker_name
+
+        if is_suspended(self.ctx.redis):  # `kiln drain`: back in line, take nothing new
+            return Retry(max=CAP_RETRIES)
+        cap = self.settings.project_concurrency
+        name = worker_name(self.settings.instance, os.getppid())
+        build = self.ctx.store.claim(self.id, worker=name, project_cap=cap)
         if build is None:
-            return  # cancelled while queued, or already handled
+            current = self.ctx.store.get(self.id)
+            if current.status == Status.QUEUED.value and not current.cancel_requested:
+                time.sleep(CAP_WAIT_S)  # its project runs `cap` builds: back in line
+                return Retry(max=CAP_RETRIES)
+            return None  # cancelled while queued, or already handled
+        self.attempt = build.attempts
+        log.info("build %s started (attempt %s, project %s)", self.id, self.attempt, build.project)
+        if build.started_at is not None:
+            wait = (aware(build.started_at) - aware(build.created_at)).total_seconds()
+            observe(self.ctx.redis, self.settings.instance, "queue_wait_seconds", wait)
+        heartbeat = _Heartbeat(self.ctx, self.id, self.attempt, self.settings.build_lease_s)
+        heartbeat.start()
+        try:
+            self._run_claimed(build)
+        finally:
+            heartbeat.stop()
+        return None
+
+    def _run_claimed(self, build: Any) -> None:
         self.limits = Limits(**build.limits) if build.limits else self.limits
         self.phase = Phase.PREPARING  # claim() recorded it
         self.bus.status(self.id, Status.RUNNING.value, self.phase.value)
+        try:
+            self._finish(*self._outcome())
+        finally:
+            self._cleanup()
+
+    def _outcome(self) -> Outcome:
+        """Everything between claim and end; the code generator runs its rounds here."""
+        return self.run_once()
+
+    def run_once(self) -> Outcome:
+        """Prepare, install, build and publish once; how that went (the build is not ended).
+
+        The code generator's fix loop calls this once per round on the same build.
+        """
         try:
             manifest = self._prepare()
             self._install(manifest)
             self._build(manifest)
             self._publish()
         except Cancelled:
-            self._finish(Status.CANCELLED, "cancelled", "the build was cancelled")
+            return Outcome(Status.CANCELLED, "cancelled", "the build was cancelled")
         except BuildError as exc:
-            self._finish(Status.FAILED, exc.code, exc.message)
+            return Outcome(Status.FAILED, exc.code, exc.message)
+        except redis.RedisError:
+            # Redis went away: leave the build running; its heartbeat stops and the reconciler
+            # runs it again once Redis is back (the events written so far are lost with Redis).
+            log.exception("build %s lost Redis", self.id)
+            raise
         except Exception as exc:  # a bug or an engine fault must still end the build
             log.exception("build %s crashed", self.id)
-            self._finish(Status.FAILED, SandboxError.code, f"internal error: {exc}")
-        else:
-            self._finish(Status.SUCCEEDED)
-        finally:
-            self._cleanup()
+            return Outcome(Status.FAILED, SandboxError.code, f"internal error: {exc}")
+        return Outcome(Status.SUCCEEDED)
 
     def _prepare(self) -> dict[str, Any]:
+        free_mb = free_disk_mb(self.settings.var_dir)
+        if free_mb < self.settings.min_free_disk_mb:
+            raise BuildError(
+                f"the build server's disk is nearly full ({free_mb:.0f} MB free)", code="disk_full"
+            )
         source = self.settings.sources_dir / f"{self.id}.tar"
         workspace.create(self.workspace, self.settings.workspace_mb)
         with tarfile.open(source) as archive:  # written by the API from a checked file map
@@ -98,6 +167,8 @@ class BuildRun:
 
     def _install(self, manifest: dict[str, Any]) -> None:
         self._enter(Phase.INSTALLING)
+        self._release_layer()  # a generator's earlier round may hold one
+        self.cache = {}
         lockfiles = self._lockfiles()
         if self.settings.cache_layers and not has_dependencies(manifest):
             self.cache["layer"] = "none"
@@ -224,6 +295,13 @@ class BuildRun:
                 max_output_bytes=self.log_budget,
                 node_modules=self.layer.node_modules if self.layer and folder is None else None,
             )
+        observe(
+            self.ctx.redis,
+            self.settings.instance,
+            "step_duration_seconds",
+            result.seconds,
+            step=step.name,
+        )
         self.log_budget -= result.output_bytes
         if result.cancelled:
             raise Cancelled()
@@ -271,10 +349,27 @@ class BuildRun:
             self.ctx.store.set_cache(self.id, self.cache)
         if code:
             self.bus.note(self.id, self.phase, f"{status.value}: {message}")
-        build = self.ctx.store.finish(self.id, status, code, message, tail)
+        self._keep_source()
+        report = None
+        if status == Status.FAILED:
+            report = diagnose(code, message or "", "\n".join(self.step_output))
+        build = self.ctx.store.finish(
+            self.id, status, code, message, tail, attempt=self.attempt, diagnostics=report
+        )
+        log.info(
+            "build %s ended %s%s", self.id, status.value, f" ({code}: {message})" if code else ""
+        )
+        if build is None:
+            log.warning(
+                "build %s attempt %s was taken over; not recording its end", self.id, self.attempt
+            )
+            return
         self.bus.status(self.id, status.value, Phase.DONE.value)
-        self.bus.publish(self.id, "end", public_view(build, self.settings.preview_url(self.id)))
+        self.bus.publish(self.id, "end", self._end_body(build))
         self.bus.archive(self.id)
+
+    def _end_body(self, build: Build) -> dict[str, Any]:
+        return public_view(build, self.settings.preview_url(self.id))
 
     def _cleanup(self) -> None:
         self._release_layer()
@@ -286,12 +381,24 @@ class BuildRun:
             workspace.remove(self.workspace)
         except Exception:
             log.exception("could not remove the workspace of build %s", self.id)
-        (self.settings.sources_dir / f"{self.id}.tar").unlink(missing_ok=True)
+        # The source stays for `kiln retry` until `kiln gc` removes it with the artifacts.
         if self.cache.get("layer") == "miss":  # the cache grew: keep it within its budget
             try:
                 gc.enforce_budgets(self.settings)
             except Exception:
                 log.exception("cache eviction after build %s failed", self.id)
+
+    def _keep_source(self) -> None:
+        # A copy beside the artifacts, before the end event: a client may at once ask for a
+        # generation that edits this build. The original stays for `kiln retry`.
+        source = self.settings.sources_dir / f"{self.id}.tar"
+        kept = self.settings.artifacts_dir / self.id / SOURCE_ARCHIVE
+        if source.is_file() and not kept.exists():
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(source, kept)  # same filesystem: no extra space
+            except OSError:
+                shutil.copyfile(source, kept)
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -312,10 +419,31 @@ class BuildRun:
             raise Cancelled()
 
 
-def run_build(build_id: str) -> None:
+class _Heartbeat(threading.Thread):
+    """Marks the build alive in the database while this work-horse runs it."""
+
+    def __init__(self, ctx: Context, build_id: str, attempt: int, lease_s: int) -> None:
+        super().__init__(daemon=True, name=f"heartbeat-{build_id}")
+        self.ctx, self.build_id, self.attempt = ctx, build_id, attempt
+        self.interval = max(1.0, lease_s / 5)
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.interval):
+            try:
+                self.ctx.store.heartbeat(self.build_id, self.attempt)
+            except Exception:
+                log.exception("heartbeat of build %s failed", self.build_id)
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+
+def run_build(build_id: str) -> Retry | None:
     """The RQ job: run one build in this worker process."""
     try:
-        BuildRun(build_id, Context(get_settings())).run()
+        with build_context(build_id):
+            return BuildRun(build_id, Context(get_settings())).run()
     except KilnError:
         log.exception("build %s could not run", build_id)
         raise

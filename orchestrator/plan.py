@@ -41,6 +41,7 @@ class Phase(StrEnum):
     """Where a build is within its run."""
 
     QUEUED = "queued"
+    GENERATING = "generating"
     PREPARING = "preparing"
     INSTALLING = "installing"
     BUILDING = "building"

@@ -9,6 +9,7 @@ from rq.job import Job
 from orchestrator.plan import Limits
 
 JOB_FUNCTION = "orchestrator.pipeline.run_build"
+GENERATION_JOB_FUNCTION = "orchestrator.codegen.loop.run_generation"
 # install (plus its two possible retries), dependency scripts, build: each has the timeout
 STEPS_PER_BUILD = 5
 JOB_SLACK_S = 120
@@ -34,6 +35,24 @@ def enqueue_build(queue: Queue, build_id: str, limits: Limits) -> Job:
         result_ttl=3600,
         failure_ttl=7 * 24 * 3600,
         description=f"build {build_id}",
+    )
+
+
+def generation_job_timeout(limits: Limits, budget_s: float, max_fix_rounds: int) -> int:
+    """RQ's hard limit for a generation: the model's budget plus every build round."""
+    return int(budget_s) + (max_fix_rounds + 1) * job_timeout(limits)
+
+
+def enqueue_generation(queue: Queue, build_id: str, timeout_s: int) -> Job:
+    """Put a recorded generated build on the queue; the job id is the build id."""
+    return queue.enqueue(
+        GENERATION_JOB_FUNCTION,
+        build_id,
+        job_id=build_id,
+        job_timeout=timeout_s,
+        result_ttl=3600,
+        failure_ttl=7 * 24 * 3600,
+        description=f"generate {build_id}",
     )
 
 

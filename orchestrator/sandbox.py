@@ -18,6 +18,7 @@ from typing import Any
 
 import docker
 import docker.errors
+import requests.exceptions
 from docker.types import LogConfig, Ulimit
 
 from orchestrator.cache.keys import SCRATCH_DIRS
@@ -30,6 +31,7 @@ NPM_CACHE = "/cache/npm"
 CA_PATH = "/etc/kiln/ca.crt"
 LABEL_BUILD = "kiln.build"
 LABEL_STEP = "kiln.step"
+LABEL_INSTANCE = "kiln.instance"
 POLL_S = 0.2
 
 OutputSink = Callable[[str, list[str]], None]
@@ -50,6 +52,7 @@ class SandboxOptions:
     runtime: str  # OCI runtime of steps without network ("runsc": gVisor); empty: default
     npm_cache_dir: Path | None
     ca_bundle: Path | None
+    instance: str = "kiln"
 
 
 @dataclass(frozen=True)
@@ -142,7 +145,7 @@ def container_config(
         "user": f"{options.uid}:{options.uid}",
         "working_dir": WORKSPACE,
         "environment": sandbox_environment(step, options),
-        "labels": {LABEL_BUILD: build_id, LABEL_STEP: step.name},
+        "labels": {LABEL_BUILD: build_id, LABEL_STEP: step.name, LABEL_INSTANCE: options.instance},
         "network_mode": options.network if step.network else "none",
         "mem_limit": memory,
         "memswap_limit": memory,
@@ -210,7 +213,7 @@ class _Watchdog(threading.Thread):
                 self.cancelled = True
             else:
                 continue
-            with contextlib.suppress(docker.errors.APIError):  # already gone
+            with contextlib.suppress(docker.errors.APIError, requests.exceptions.RequestException):
                 self.container.kill()
             return
 
@@ -281,7 +284,7 @@ class Sandbox:
             raise SandboxError(
                 f"sandbox image {self.options.image} is missing; run `kiln image build`"
             ) from exc
-        except docker.errors.APIError as exc:
+        except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
             raise SandboxError(f"could not create the {step.name} container: {exc}") from exc
         watchdog = _Watchdog(container, started + limits.timeout_s, should_cancel)
         try:
@@ -297,7 +300,7 @@ class Sandbox:
             status = container.wait(timeout=30)
             container.reload()
             oom = bool(container.attrs.get("State", {}).get("OOMKilled"))
-        except docker.errors.DockerException as exc:
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
             raise SandboxError(f"the {step.name} container failed: {exc}") from exc
         finally:
             watchdog.done.set()
@@ -339,14 +342,13 @@ class Sandbox:
             container.remove(force=True)
         except docker.errors.NotFound:
             pass
-        except docker.errors.APIError:
-            pass  # the pipeline sweeps the build's labelled leftovers at its end
+        except (docker.errors.APIError, requests.exceptions.RequestException):
+            pass  # the pipeline and the janitor sweep labelled leftovers later
 
     def remove_build_containers(self, build_id: str) -> int:
-        """Force-remove every container labelled with ``build_id``; returns how many."""
-        containers = self.client.containers.list(
-            all=True, filters={"label": f"{LABEL_BUILD}={build_id}"}
-        )
+        """Force-remove every container of this instance labelled with ``build_id``."""
+        labels = [f"{LABEL_BUILD}={build_id}", f"{LABEL_INSTANCE}={self.options.instance}"]
+        containers = self.client.containers.list(all=True, sparse=True, filters={"label": labels})
         for container in containers:
             self._remove(container)
         return len(containers)

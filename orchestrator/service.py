@@ -9,20 +9,25 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import asdict
+from datetime import timedelta
 
 import redis
 
-from orchestrator import dependency_sources, queue, templates
+from orchestrator import admission, dependency_sources, queue, templates
 from orchestrator.cache import reuse
+from orchestrator.codegen.client import model_config
 from orchestrator.context import Context, cancel_key
 from orchestrator.egress.service import allowed_hosts
-from orchestrator.errors import Conflict, InputError, Unavailable
-from orchestrator.models import Build, public_view
+from orchestrator.errors import Conflict, InputError, NotFound, Unavailable
+from orchestrator.models import Build, Generation, aware, public_view, utcnow
+from orchestrator.pipeline import SOURCE_ARCHIVE
 from orchestrator.plan import Limits, Phase, Status, check_buildable, clamp_limits
 from orchestrator.project_input import Files, overlay, parse_package_json, to_tar
 
 PROJECT_SLUG = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
 CANCEL_FLAG_TTL_S = 24 * 3600
+MAX_PROMPT_CHARS = 20_000
+DEFAULT_GENERATION_TEMPLATE = "react-ts"
 
 
 def project_slug(
@@ -57,15 +62,24 @@ def submit_build(
     template: str | None = None,
     project: str | None = None,
     limits: Mapping[str, float | int | None] | None = None,
+    idempotency_key: str | None = None,
+    supersede: bool = False,
     fresh: bool = False,
 ) -> Build:
-    """Check a project, record its build and enqueue it. Raises before enqueueing on bad input.
-
+    """Check a project, record its build and enqueue it. Raises before enqueueing on bad input,
+    a full queue (429) or a full disk (507). A repeated ``idempotency_key`` returns the build
+    it first made; ``supersede`` cancels the project's older builds that are still queued.
     An input that already built successfully is answered at once with that artifact (a new,
-    finished build record marked ``reused_from``) unless ``fresh`` asks for a real build.
-    """
+    finished build record marked ``reused_from``) unless ``fresh`` asks for a real build."""
+    s = ctx.settings
+    if idempotency_key is not None:
+        check_idempotency_key(idempotency_key)
+        earlier = recent_by_key(ctx, idempotency_key)
+        if earlier is not None:
+            return earlier
+    admission.check_disk(admission.free_disk_mb(s.var_dir), s.min_free_disk_mb)
     if template:
-        files = overlay(templates.load_template(ctx.settings.templates_dir, template), files)
+        files = overlay(templates.load_template(s.templates_dir, template), files)
     manifest = parse_package_json(files)
     check_buildable(manifest)
     dependency_sources.check_manifest(manifest)
@@ -77,23 +91,190 @@ def submit_build(
         project=project_slug(project, manifest, template),
         template=template,
         limits=asdict(chosen),
+        idempotency_key=idempotency_key,
         input_digest=digest,
     )
     earlier = reuse.earlier_artifact(ctx, digest) if digest and not fresh else None
     if earlier is not None:
         return reuse.answer_from(ctx, earlier, build)
+    admit(ctx, build.project, ignore_project_queue=supersede)
+    build, inserted = record_and_enqueue(ctx, build, to_tar(files))
+    if inserted and supersede:
+        supersede_older(ctx, build)
+    return build
+
+
+def admit(ctx: Context, project: str, *, ignore_project_queue: bool = False) -> None:
+    """Raise Overloaded (429) when the queue, overall or for ``project``, is full."""
+    s = ctx.settings
+    admission.check_queue(
+        queued=ctx.store.count(status=Status.QUEUED.value),
+        max_queued=s.max_queued,
+        project=project,
+        project_queued=0
+        if ignore_project_queue
+        else ctx.store.count(status=Status.QUEUED.value, project=project),
+        max_per_project=s.max_queued_per_project,
+    )
+
+
+def record_and_enqueue(ctx: Context, build: Build, source_tar: bytes) -> tuple[Build, bool]:
+    """Write the source, record the build and enqueue it: (the build, newly recorded?).
+
+    When a concurrent submit with the same Idempotency-Key won, its build is returned."""
     source = ctx.settings.sources_dir / f"{build.id}.tar"
     source.parent.mkdir(parents=True, exist_ok=True)
-    source.write_bytes(to_tar(files))
-    ctx.store.add(build)
+    source.write_bytes(source_tar)
+    build, inserted = ctx.store.add_idempotent(build)
+    if not inserted:
+        source.unlink(missing_ok=True)
+        return build, False
     try:
         ctx.bus.status(build.id, Status.QUEUED.value, Phase.QUEUED.value)
-        queue.enqueue_build(queue.build_queue(ctx.redis, ctx.settings.queue_name), build.id, chosen)
+        queue.enqueue_build(
+            queue.build_queue(ctx.redis, ctx.settings.queue_name), build.id, Limits(**build.limits)
+        )
     except redis.RedisError as exc:
         ctx.store.finish(build.id, Status.FAILED, "queue_unavailable", str(exc), None)
         source.unlink(missing_ok=True)
         raise Unavailable(f"the build queue (Redis) is not reachable: {exc}") from exc
+    return build, True
+
+
+def retry_build(ctx: Context, build_id: str) -> Build:
+    """A new build of an ended build's source, project, template and limits (``kiln retry``)."""
+    old = ctx.store.get(build_id)
+    if not Status(old.status).finished:
+        raise Conflict(f"build {build_id} is {old.status}; only an ended build can be retried")
+    source = ctx.settings.sources_dir / f"{build_id}.tar"
+    if not source.is_file():
+        raise Conflict(f"the source of build {build_id} was removed by `kiln gc`; submit it again")
+    admission.check_disk(
+        admission.free_disk_mb(ctx.settings.var_dir), ctx.settings.min_free_disk_mb
+    )
+    admit(ctx, old.project)
+    new = Build(project=old.project, template=old.template, limits=dict(old.limits))
+    build, _ = record_and_enqueue(ctx, new, source.read_bytes())
     return build
+
+
+IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,200}")
+
+
+def check_idempotency_key(key: str) -> None:
+    """An Idempotency-Key is 1-200 printable ASCII characters."""
+    if not IDEMPOTENCY_KEY.fullmatch(key):
+        raise InputError("Idempotency-Key must be 1-200 printable ASCII characters")
+
+
+def recent_by_key(ctx: Context, key: str) -> Build | None:
+    """The build an Idempotency-Key made within its lifetime; an expired key is released."""
+    build = ctx.store.by_idempotency_key(key)
+    if build is None:
+        return None
+    if utcnow() - aware(build.created_at) < timedelta(seconds=ctx.settings.idempotency_ttl_s):
+        return build
+    ctx.store.release_idempotency_key(build.id)
+    return None
+
+
+def supersede_older(ctx: Context, newer: Build) -> list[str]:
+    """Cancel the project's builds that were queued before ``newer``; returns their ids."""
+    ended = []
+    for older in ctx.store.queued_of_project(newer.project):
+        if older.id == newer.id:
+            continue
+        queue.remove_queued(queue.build_queue(ctx.redis, ctx.settings.queue_name), older.id)
+        message = f"superseded by build {newer.id}"
+        if ctx.store.finish_queued(older.id, Status.CANCELLED, "superseded", message):
+            end_unstarted(ctx, older.id)
+            ended.append(older.id)
+    return ended
+
+
+def end_unstarted(ctx: Context, build_id: str) -> None:
+    """Close the event stream of a build no worker will ever run (its source stays for
+    ``kiln retry`` until ``kiln gc``)."""
+    try:
+        ended = ctx.store.get(build_id)
+    except NotFound:
+        return
+    ctx.bus.status(build_id, ended.status, Phase.DONE.value)
+    ctx.bus.publish(build_id, "end", view(ctx, ended))
+    ctx.bus.archive(build_id)
+
+
+def submit_generation(
+    ctx: Context,
+    prompt: str,
+    *,
+    template: str | None = None,
+    base_build: str | None = None,
+    project: str | None = None,
+    limits: Mapping[str, float | int | None] | None = None,
+) -> Build:
+    """Record a generated build and enqueue its job; the model is called by a worker, not here.
+
+    Unavailable (503) when no model is configured; InputError, NotFound or Conflict on a
+    bad prompt, template or base build, before anything is queued.
+    """
+    config = model_config(ctx.settings)
+    if config is None:
+        raise Unavailable(
+            "code generation needs a model: set KILN_OPENAI_API_KEY (or OPENAI_API_KEY) and, "
+            "for another OpenAI-compatible endpoint, KILN_OPENAI_BASE_URL and KILN_OPENAI_MODEL",
+            code="generation_unavailable",
+        )
+    prompt = prompt.strip()
+    if not prompt:
+        raise InputError("prompt must not be empty")
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise InputError(f"prompt is longer than {MAX_PROMPT_CHARS} characters")
+    if template and base_build:
+        raise InputError("give either template or base_build, not both")
+    if base_build:
+        base = ctx.store.get(base_build)
+        if not (ctx.settings.artifacts_dir / base.id / SOURCE_ARCHIVE).is_file():
+            raise Conflict(f"build {base.id} has no sources to edit yet (it is {base.status})")
+        slug = project_slug(project, {}, base.project)
+    else:
+        template = template or DEFAULT_GENERATION_TEMPLATE
+        manifest = parse_package_json(templates.load_template(ctx.settings.templates_dir, template))
+        slug = project_slug(project, manifest, template)
+    chosen = clamp_limits(limits, *server_limits(ctx))
+    admission.check_disk(
+        admission.free_disk_mb(ctx.settings.var_dir), ctx.settings.min_free_disk_mb
+    )
+    admit(ctx, slug)
+    build = Build(project=slug, template=template, limits=asdict(chosen))
+    ctx.store.add(build)
+    ctx.store.add_generation(
+        Generation(
+            build_id=build.id,
+            prompt=prompt,
+            model=config.model,
+            template=template,
+            base_build=base_build,
+        )
+    )
+    s = ctx.settings
+    timeout = queue.generation_job_timeout(chosen, s.generate_budget_s, s.generate_max_fix_rounds)
+    try:
+        ctx.bus.status(build.id, Status.QUEUED.value, Phase.QUEUED.value)
+        queue.enqueue_generation(queue.build_queue(ctx.redis, s.queue_name), build.id, timeout)
+    except redis.RedisError as exc:
+        ctx.store.finish(build.id, Status.FAILED, "queue_unavailable", str(exc), None)
+        raise Unavailable(f"the build queue (Redis) is not reachable: {exc}") from exc
+    return build
+
+
+def get_generation(ctx: Context, build_id: str) -> dict[str, object]:
+    """A generated build's full generation record: prompt, every model call, the files."""
+    ctx.store.get(build_id)
+    generation = ctx.store.generation(build_id)
+    if generation is None:
+        raise NotFound(f"build {build_id} was submitted, not generated")
+    return generation.model_dump(mode="json")
 
 
 def get_build(ctx: Context, build_id: str) -> Build:
@@ -121,13 +302,7 @@ def cancel_build(ctx: Context, build_id: str) -> Build:
     ctx.store.request_cancel(build_id)
     queue.remove_queued(queue.build_queue(ctx.redis, ctx.settings.queue_name), build_id)
     if ctx.store.cancel_if_queued(build_id):
-        # No worker will ever see this build: end its event stream here.
-        ended = ctx.store.get(build_id)
-        ctx.bus.status(build_id, Status.CANCELLED.value, Phase.DONE.value)
-        ctx.bus.publish(build_id, "end", view(ctx, ended))
-        ctx.bus.archive(build_id)
-        (ctx.settings.sources_dir / f"{build_id}.tar").unlink(missing_ok=True)
-        return ended
+        end_unstarted(ctx, build_id)  # no worker will ever see this build
     return ctx.store.get(build_id)
 
 
@@ -142,7 +317,13 @@ def build_log(ctx: Context, build_id: str) -> str:
 
 def view(ctx: Context, build: Build) -> dict[str, object]:
     """The contract's JSON body of a build."""
-    return public_view(build, ctx.settings.preview_url(build.id))
+    return public_view(build, ctx.settings.preview_url(build.id), ctx.store.generation(build.id))
+
+
+def views(ctx: Context, builds: list[Build]) -> list[dict[str, object]]:
+    """The contract's JSON bodies of several builds (one query for their generations)."""
+    generations = ctx.store.generations([b.id for b in builds])
+    return [public_view(b, ctx.settings.preview_url(b.id), generations.get(b.id)) for b in builds]
 
 
 def list_templates(ctx: Context) -> list[dict[str, str]]:

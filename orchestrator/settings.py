@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -80,6 +81,37 @@ class Settings(BaseSettings):
     queue_name: str = "kiln-builds"
     log_stream_ttl_s: int = 3600
     sse_ping_s: int = 15
+
+    # Reliability and operations.
+    log_format: str = "json"  # json (one object per line, with build_id) or text
+    instance: str = "kiln"  # labels every container/network; cleanup touches only its own
+    docker_timeout_s: int = 60  # every Docker engine call but the output stream
+    build_lease_s: int = 30  # a running build whose heartbeat is older is lost
+    max_attempts: int = 2  # runs of one build when its worker dies (then worker_lost)
+    maintenance_interval_s: int = 15  # janitor and reconciler period in each worker
+    requeue_grace_s: int = 10  # a queued build missing from Redis this long is re-enqueued
+    max_queued: int = 200  # queued builds overall before submits get 429
+    max_queued_per_project: int = 20  # queued builds of one project before 429
+    project_concurrency: int = 2  # running builds of one project at once (0: no cap)
+    idempotency_ttl_s: int = 24 * 3600  # how long an Idempotency-Key returns its build
+    min_free_disk_mb: int = 1024  # below this under var/, new builds are refused (507)
+    keep_builds: int = 10  # gc keeps the newest N finished builds of each project...
+    keep_days: float = 7.0  # ...and every build younger than this
+    # Code generation (any OpenAI-compatible endpoint); the standard OPENAI_* names work too.
+    openai_base_url: str = Field(
+        default="", validation_alias=AliasChoices("KILN_OPENAI_BASE_URL", "OPENAI_BASE_URL")
+    )
+    openai_api_key: str = Field(
+        default="", validation_alias=AliasChoices("KILN_OPENAI_API_KEY", "OPENAI_API_KEY")
+    )
+    openai_model: str = "gpt-4.1"
+    generate_max_fix_rounds: int = 2
+    generate_budget_s: float = 600.0  # all model calls of one generation, retries included
+    generate_request_timeout_s: float = 180.0
+    generate_max_attempts: int = 5  # per model call, on rate limits, 5xx and lost connections
+    generate_backoff_s: float = 1.0  # first wait between attempts, doubling, when no Retry-After
+    generate_max_prompt_chars: int = 200_000
+    generate_max_output_tokens: int = 32_000
 
     @property
     def api_url(self) -> str:

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import atexit
+import itertools
 import logging
 import os
 import socket
+import subprocess
+import sys
+import time
+from typing import Any
 
+import redis
 from rq import Worker
+from rq.job import Job
 
 from orchestrator.context import Context
 from orchestrator.egress.service import start_egress
+from orchestrator.logs import configure_logging
+from orchestrator.maintenance import wake_key
 from orchestrator.queue import build_queue
 from orchestrator.sandbox import check_runtime, hand_over, sandbox_uid
 from orchestrator.settings import Settings, get_settings
@@ -36,13 +46,14 @@ def run_worker(*, burst: bool = False) -> None:
     Each build runs in a forked work-horse that makes its own clients, so nothing made
     here (sockets, pools) is shared across the fork.
     """
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     settings = get_settings()
+    configure_logging(settings.log_format)
     prepare_directories(settings)
     ctx = Context(settings)
     ctx.docker.ping()
     log.info("isolation: %s", check_runtime(ctx.docker, settings.build_runtime))
     proxy = start_egress(settings, ctx.docker)
+    atexit.register(proxy.terminate)
     # Import the job's code once here: every forked work-horse then starts with it loaded
     # (modules only; clients and connections are still made after the fork).
     import orchestrator.pipeline  # noqa: F401
@@ -51,12 +62,54 @@ def run_worker(*, burst: bool = False) -> None:
         from orchestrator.cache.warm import start_in_background
 
         start_in_background()
-    worker = Worker(
-        [build_queue(ctx.redis, settings.queue_name)],
-        connection=ctx.redis,
-        name=f"kiln-{socket.gethostname()}-{os.getpid()}",
+    # The maintenance process sweeps and reconciles at once, then periodically. The main
+    # process itself never opens the database, so forked work-horses inherit no connections.
+    maintenance = start_maintenance()
+    atexit.register(maintenance.terminate)
+
+    def horse_died(job: Job, _pid: int, _status: int, _rusage: Any) -> None:
+        # Runs in the worker's main process: hand the build to the maintenance process.
+        ctx.redis.rpush(wake_key(settings), job.id)
+
+    for run in itertools.count():
+        name = worker_name(settings.instance) + (f"-r{run}" if run else "")
+        worker = Worker(
+            [build_queue(ctx.redis, settings.queue_name)],
+            connection=ctx.redis,
+            name=name,
+            work_horse_killed_handler=horse_died,
+        )
+        try:
+            worker.work(burst=burst, with_scheduler=False)
+        except redis.RedisError as exc:
+            log.warning("worker %s: Redis failed: %s", name, exc)
+        asked_to_stop = getattr(worker, "_shutdown_requested_date", None) is not None
+        if burst or asked_to_stop or getattr(worker, "_stop_requested", False):
+            return
+        # RQ's loop quits on a Redis error it does not retry; wait for Redis, then go on.
+        log.warning("worker %s stopped without being asked to; restarting once Redis answers", name)
+        wait_for_redis(ctx.redis)
+
+
+def wait_for_redis(client: redis.Redis, longest_s: float = 30.0) -> None:
+    """Block until Redis answers a ping, backing off up to ``longest_s`` between tries."""
+    delay = 0.5
+    while True:
+        try:
+            client.ping()
+            return
+        except redis.RedisError:
+            time.sleep(delay)
+            delay = min(longest_s, delay * 2)
+
+
+def worker_name(instance: str, pid: int | None = None) -> str:
+    """A worker's name (its main process id), also recorded on the builds it runs."""
+    return f"{instance}-{socket.gethostname()}-{pid or os.getpid()}"
+
+
+def start_maintenance() -> subprocess.Popen[bytes]:
+    """Start the janitor/reconciler loop as a child process that exits with this one."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "orchestrator.maintenance", "--parent", str(os.getpid())]
     )
-    try:
-        worker.work(burst=burst, with_scheduler=False)
-    finally:
-        proxy.terminate()

@@ -43,6 +43,7 @@ class SubmitJSON(BaseModel):
     template: str | None = None
     project: str | None = None
     limits: LimitsIn | None = None
+    supersede: bool = False
     fresh: bool = False  # build even if an identical input already has an artifact
 
 
@@ -120,9 +121,15 @@ async def submit_build(
     timeout_s: float | None = None,
     memory_mb: float | None = None,
     cpus: float | None = None,
+    supersede: bool = False,
     fresh: bool = False,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> dict[str, Any]:
-    """Submit a project as a JSON file map or a tar/tar.gz body; 202 once it is queued."""
+    """Submit a project as a JSON file map or a tar/tar.gz body; 202 once it is queued.
+
+    ``Idempotency-Key`` makes a retried submit return the build the first one made;
+    ``supersede`` cancels the project's older queued builds. A full queue answers 429 with
+    ``Retry-After``; a nearly full disk 507."""
     limits = input_limits(ctx)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/json":
@@ -135,6 +142,8 @@ async def submit_build(
                 template=payload.template,
                 project=payload.project,
                 limits=payload.limits.model_dump() if payload.limits else None,
+                idempotency_key=idempotency_key,
+                supersede=payload.supersede,
                 fresh=payload.fresh,
             )
         )
@@ -148,6 +157,8 @@ async def submit_build(
                 template=template,
                 project=project,
                 limits=requested,
+                idempotency_key=idempotency_key,
+                supersede=supersede,
                 fresh=fresh,
             )
         )
@@ -169,7 +180,7 @@ def list_builds(
 ) -> dict[str, Any]:
     """Builds, newest first, filtered by project and status."""
     builds = service.list_builds(ctx, project=project, status=status, limit=limit)
-    return {"items": [service.view(ctx, b) for b in builds]}
+    return {"items": service.views(ctx, builds)}
 
 
 @router.get("/builds/{build_id}")
@@ -182,6 +193,12 @@ def get_build(build_id: str, ctx: CtxDep) -> dict[str, Any]:
 def cancel_build(build_id: str, ctx: CtxDep) -> dict[str, Any]:
     """Cancel a queued or running build."""
     return service.view(ctx, service.cancel_build(ctx, build_id))
+
+
+@router.post("/builds/{build_id}/retry", status_code=202)
+def retry_build(build_id: str, ctx: CtxDep) -> dict[str, Any]:
+    """A new build of an ended build's source (same project, template and limits)."""
+    return submit_reply(ctx, service.retry_build(ctx, build_id))
 
 
 @router.get("/builds/{build_id}/logs", response_class=PlainTextResponse)

@@ -1,16 +1,18 @@
-"""Templates, health and the code-generation entry point."""
+"""Templates and health."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from sqlalchemy import text
 
 from api.deps import CtxDep
 from orchestrator import service
-from orchestrator.errors import Unavailable
+from orchestrator.context import Context
+from orchestrator.metrics import KilnCollector
 
 router = APIRouter()
 
@@ -21,22 +23,30 @@ def list_templates(ctx: CtxDep) -> dict[str, Any]:
     return {"items": service.list_templates(ctx)}
 
 
-@router.post("/api/v1/generate", tags=["generate"])
-def generate(ctx: CtxDep) -> dict[str, Any]:
-    """Code generation from a prompt; not part of this release."""
-    raise Unavailable(
-        "code generation is not available on this server yet; submit files, a tarball or a "
-        "template to /api/v1/builds",
-        code="generation_unavailable",
-    )
-
-
 def _check(name: str, probe: Any) -> tuple[str, str]:
     try:
         probe()
         return name, "ok"
     except Exception as exc:
         return name, f"error: {exc}"
+
+
+@router.get("/metrics", tags=["health"], response_class=Response)
+def metrics(ctx: CtxDep) -> Response:
+    """Prometheus metrics, read from the database and Redis at scrape time."""
+    return Response(generate_latest(metrics_registry(ctx)), media_type=CONTENT_TYPE_LATEST)
+
+
+_registries: dict[int, CollectorRegistry] = {}
+
+
+def metrics_registry(ctx: Context) -> CollectorRegistry:
+    """A registry holding Kiln's one collector (made once per API context)."""
+    if id(ctx) not in _registries:
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(KilnCollector(ctx))
+        _registries[id(ctx)] = registry
+    return _registries[id(ctx)]
 
 
 @router.get("/healthz", tags=["health"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -28,10 +29,21 @@ from httpx_sse import connect_sse
 from orchestrator.cache.layers import LayerStore
 from orchestrator.client import KilnClient
 from orchestrator.settings import REPO_ROOT
+from tests.integration.fake_model import FakeModel
 
 REDIS_URL = os.environ.get("KILN_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 IMAGE = os.environ.get("KILN_SANDBOX_IMAGE", "kiln-sandbox-node:22")
 PREVIEW_DOMAIN = "preview.localhost"
+# A stack talks to a model only when a test says so (the host may have a real key set).
+MODEL_VARIABLES = frozenset(
+    {
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+        "KILN_OPENAI_API_KEY",
+        "KILN_OPENAI_BASE_URL",
+        "KILN_OPENAI_MODEL",
+    }
+)
 
 
 def _missing_service() -> str | None:
@@ -71,13 +83,99 @@ class Stack:
     port: int
     var_dir: Path
     env: dict[str, str]
+    worker_env: dict[str, str] = field(default_factory=dict)
+    api: subprocess.Popen[bytes] | None = None
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
     client: KilnClient = field(init=False)
 
     def __post_init__(self) -> None:
         self.client = KilnClient(self.url, timeout=60)
 
+    @property
+    def instance(self) -> str:
+        return self.env["KILN_INSTANCE"]
+
     def http(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=60)
+
+    def start_worker(self) -> subprocess.Popen[bytes]:
+        """Start one more `kiln worker` (in its own process group, with its work-horses)."""
+        logs = self.var_dir / "logs"
+        out = (logs / f"worker-{len(self.workers)}.log").open("wb")
+        process = subprocess.Popen(
+            [_kiln(), "worker"],
+            env={**self.env, **self.worker_env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=REPO_ROOT,
+            start_new_session=True,
+        )
+        self.workers.append(process)
+        return process
+
+    def start_api(self) -> subprocess.Popen[bytes]:
+        """Start (or start again) the API on this stack's port."""
+        out = (self.var_dir / "logs" / "serve.log").open("ab")
+        self.api = subprocess.Popen(
+            [_kiln(), "serve"], env=self.env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO_ROOT
+        )
+        return self.api
+
+    def kill_worker(self, process: subprocess.Popen[bytes]) -> None:
+        """SIGKILL a worker and every process under it (its work-horse, which RQ puts in a
+        process group of its own, and the maintenance loop), as when its host dies."""
+        tree = [process.pid, *descendants(process.pid)]
+        for pid in tree:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+    def stop(self) -> None:
+        """Stop the API and every worker, gently first; then kill whatever they left running
+        (RQ puts each work-horse in a process group of its own) and remove this stack's
+        containers."""
+        processes = [p for p in [self.api, *self.workers] if p is not None]
+        below = {
+            pid: _cmdline(pid)
+            for p in self.workers
+            if p.poll() is None
+            for pid in descendants(p.pid)
+        }
+        for p in processes:
+            if p.poll() is None:
+                p.terminate()
+        for p in processes:
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(p.pid, signal.SIGKILL)
+                p.wait(timeout=5)
+        for pid, cmdline in below.items():
+            if cmdline and _cmdline(pid) == cmdline:  # still ours, not a reused pid
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(Exception):
+            engine = docker.from_env(timeout=30)
+            mine = {"label": f"kiln.instance={self.instance}"}
+            for container in engine.containers.list(all=True, sparse=True, filters=mine):
+                container.remove(force=True)
+        # Dependency layers are read-only loop mounts (a lookup mounts one again).
+        with contextlib.suppress(Exception):
+            LayerStore(self.var_dir / "cache" / "layers").unmount_all()
+
+    def build(self, build_id: str) -> dict[str, Any]:
+        return self.client.build(build_id)
+
+    def poll(self, build_id: str, until: Any, timeout: float = 120) -> dict[str, Any]:
+        """Poll a build until ``until(body)`` holds; fails after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        body = self.build(build_id)
+        while not until(body):
+            assert time.monotonic() < deadline, f"build {build_id} stuck: {body}"
+            time.sleep(0.3)
+            body = self.build(build_id)
+        return body
 
     def events(self, build_id: str, last_event_id: str | None = None) -> list[Event]:
         """Every SSE event until the server closes the stream."""
@@ -116,6 +214,39 @@ class Stack:
         return f"http://{build_id}.{PREVIEW_DOMAIN}:{self.port}/"
 
 
+def children(pid: int) -> list[int]:
+    """Direct child processes of ``pid`` (from /proc)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid``."""
+    below = []
+    for child in children(pid):
+        below += [child, *descendants(child)]
+    return below
+
+
+def _kiln() -> str:
+    return str(Path(sys.executable).with_name("kiln"))
+
+
+def wait_healthy(stack: Stack) -> None:
+    """Wait until the stack's API answers /healthz."""
+    _wait_healthy(stack.url, [p for p in [stack.api, *stack.workers] if p], stack.var_dir / "logs")
+
+
 def _wait_healthy(url: str, processes: list[subprocess.Popen[bytes]], logs: Path) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -140,53 +271,96 @@ def require_services() -> None:
         pytest.skip(missing)
 
 
-@contextlib.contextmanager
-def start_stack(
-    var_dir: Path, *, workers: int = 1, extra_env: dict[str, str] | None = None
-) -> Iterator[Stack]:
-    """Run `kiln serve` and ``workers`` `kiln worker` processes on a private var/ and queue."""
+def launch_stack(
+    var_dir: Path,
+    *,
+    workers: int = 1,
+    redis_url: str = REDIS_URL,
+    env: dict[str, str] | None = None,
+    worker_env: dict[str, str] | None = None,
+) -> Stack:
+    """Start an API and ``workers`` workers with a private var/, queue and instance label."""
     port = _free_port()
-    env = {
-        **os.environ,
+    tag = uuid.uuid4().hex[:8]
+    full_env = {
+        **{k: v for k, v in os.environ.items() if k not in MODEL_VARIABLES},
         "KILN_VAR_DIR": str(var_dir),
         "KILN_PORT": str(port),
-        "KILN_REDIS_URL": REDIS_URL,
-        "KILN_QUEUE_NAME": f"kiln-test-{uuid.uuid4().hex[:8]}",
+        "KILN_REDIS_URL": redis_url,
+        "KILN_QUEUE_NAME": f"kiln-test-{tag}",
+        "KILN_INSTANCE": f"kiln-test-{tag}",
         "KILN_NPM_CACHE": str(REPO_ROOT / "var" / "cache" / "npm"),
         "KILN_LOG_STREAM_TTL_S": "600",
-        **(extra_env or {}),
+        **(env or {}),
     }
-    kiln = str(Path(sys.executable).with_name("kiln"))
     logs = var_dir / "logs"
-    logs.mkdir()
-    processes: list[subprocess.Popen[bytes]] = []
-    for name in ("serve", *["worker"] * workers):
-        out = (logs / f"{name}-{len(processes)}.log").open("wb")
-        processes.append(
-            subprocess.Popen(
-                [kiln, name], env=env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO_ROOT
-            )
-        )
+    logs.mkdir(parents=True, exist_ok=True)
+    stack = Stack(
+        url=f"http://127.0.0.1:{port}",
+        port=port,
+        var_dir=var_dir,
+        env=full_env,
+        worker_env=worker_env or {},
+    )
+    stack.start_api()
     try:
-        _wait_healthy(f"http://127.0.0.1:{port}", processes, logs)
-        yield Stack(url=f"http://127.0.0.1:{port}", port=port, var_dir=var_dir, env=env)
-    finally:
-        for p in processes:
-            p.terminate()
-        for p in processes:
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        # Dependency layers are read-only loop mounts; leave none behind.
-        LayerStore(var_dir / "cache" / "layers").unmount_all()
+        for _ in range(workers):
+            stack.start_worker()
+        _wait_healthy(stack.url, [p for p in [stack.api, *stack.workers] if p], logs)
+    except BaseException:
+        stack.stop()
+        raise
+    return stack
 
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     require_services()
     redis.Redis.from_url(REDIS_URL).flushdb()
-    with start_stack(tmp_path_factory.mktemp("kiln-var")) as running:
+    running = launch_stack(tmp_path_factory.mktemp("kiln-var"))
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@contextlib.contextmanager
+def start_stack(
+    var_dir: Path, *, workers: int = 1, extra_env: dict[str, str] | None = None
+) -> Iterator[Stack]:
+    """``launch_stack`` as a context manager: the stack stops when the block ends."""
+    running = launch_stack(var_dir, workers=workers, env=extra_env)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="session")
+def fake_model() -> Iterator[FakeModel]:
+    """A scripted OpenAI-compatible server (see fake_model.py)."""
+    server = FakeModel().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def gen_stack(
+    tmp_path_factory: pytest.TempPathFactory, stack: Stack, fake_model: FakeModel
+) -> Iterator[Stack]:
+    """A second stack whose model is the fake server, made only for the tests that use it.
+
+    It comes after ``stack``, whose start empties the shared Redis database.
+    """
+    env = {
+        "KILN_OPENAI_BASE_URL": fake_model.url,
+        "KILN_OPENAI_API_KEY": "test-key",
+        "KILN_OPENAI_MODEL": "fake-model",
+        "KILN_GENERATE_BUDGET_S": "120",
+        "KILN_GENERATE_BACKOFF_S": "0.2",
+        "KILN_GENERATE_REQUEST_TIMEOUT_S": "30",
+    }
+    with start_stack(tmp_path_factory.mktemp("kiln-gen-var"), extra_env=env) as running:
         yield running
 
 
@@ -225,5 +399,7 @@ def wait_for_phase(stack: Stack, build_id: str, phase: str) -> None:
 
 def containers_of(client: docker.DockerClient, build_id: str) -> list[str]:
     """Ids of the containers (running or not) labelled with ``build_id``."""
-    found = client.containers.list(all=True, filters={"label": f"kiln.build={build_id}"})
+    found = client.containers.list(
+        all=True, sparse=True, filters={"label": f"kiln.build={build_id}"}
+    )
     return [c.id for c in found]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import docker
 import pytest
 
@@ -79,7 +81,11 @@ def test_disk_fill_stops_at_the_workspace_size(beside: Beside, hostile_stack: St
     assert (end["status"], end["error"]["code"]) == ("failed", "disk_full"), end["error"]
     assert f"{hostile_stack.env['KILN_WORKSPACE_MB']} MB" in end["error"]["message"]
     work = hostile_stack.var_dir / "work"
-    assert not (work / build_id).exists() and not (work / f"{build_id}.img").exists()
+    leftovers = [work / build_id, work / f"{build_id}.img"]
+    deadline = time.monotonic() + 30  # the workspace is removed just after the end event
+    while any(p.exists() for p in leftovers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(p.exists() for p in leftovers)
 
 
 def test_limits_above_the_maximums_are_clamped(hostile_stack: Stack) -> None:

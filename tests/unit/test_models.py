@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator.models import Build, duration_ms, new_build_id, public_view
+from orchestrator.models import Build, Generation, duration_ms, new_build_id, public_view
 from orchestrator.plan import Status
 
 PREVIEW = "http://0123456789abcdef.preview.localhost:8000/"
@@ -23,6 +23,7 @@ CONTRACT_KEYS = {
     "finished_at",
     "duration_ms",
     "limits",
+    "attempts",
     "error",
     "preview_url",
     "reused_from",
@@ -74,6 +75,7 @@ def test_public_view_of_a_queued_build() -> None:
         "finished_at": None,
         "duration_ms": None,
         "limits": limits,
+        "attempts": 0,
         "error": None,
         "preview_url": None,
         "reused_from": None,
@@ -100,18 +102,64 @@ def test_error_object_of_a_failed_build() -> None:
         status="failed",
         error_code="build_failed",
         error_message="the build failed with exit code 2",
-        error_log_tail="src/App.tsx(3,1): error TS2304",
+        error_log_tail="src/App.tsx(3,1): error TS2304: Cannot find name 'x'.",
     )
-    assert public_view(failed, PREVIEW)["error"] == {
+    error = public_view(failed, PREVIEW)["error"]
+    diagnostics = error.pop("diagnostics")
+    assert error == {
         "code": "build_failed",
         "message": "the build failed with exit code 2",
-        "log_tail": "src/App.tsx(3,1): error TS2304",
+        "log_tail": "src/App.tsx(3,1): error TS2304: Cannot find name 'x'.",
     }
+    # Not recorded by a worker (e.g. an older record): derived from the log tail.
+    assert diagnostics["category"] == "type_error"
+    assert diagnostics["items"][0]["file"] == "src/App.tsx"
+    assert diagnostics["items"][0]["line"] == 3
+
+
+def test_recorded_diagnostics_are_shown_as_they_are() -> None:
+    report = {"category": "syntax", "fingerprint": "f", "items": [], "omitted": 0}
+    failed = build(status="failed", error_code="build_failed", error_diagnostics=report)
+    assert public_view(failed, PREVIEW)["error"]["diagnostics"] == report
+
+
+def test_cancelled_build_has_no_diagnostics() -> None:
+    cancelled = build(status="cancelled", error_code="cancelled", error_message="cancelled")
+    assert public_view(cancelled, PREVIEW)["error"]["diagnostics"] is None
 
 
 def test_error_object_fills_missing_message_and_tail_with_empty_strings() -> None:
     error = public_view(build(status="failed", error_code="timeout"), PREVIEW)["error"]
+    assert error["diagnostics"]["category"] == "timeout"
+    del error["diagnostics"]
     assert error == {"code": "timeout", "message": "", "log_tail": ""}
+
+
+def test_generated_build_shows_its_generation_summary() -> None:
+    generation = Generation(
+        build_id="0123456789abcdef",
+        prompt="a timer",
+        model="m",
+        template="react-ts",
+        rounds=[{"kind": "generate"}, {"kind": "fix"}],
+        prompt_tokens=100,
+        completion_tokens=20,
+        files={"src/App.tsx": "x", "package.json": "{}"},
+        deleted=["src/old.ts"],
+    )
+    view = public_view(build(), PREVIEW, generation)
+    assert view["generation"] == {
+        "prompt": "a timer",
+        "model": "m",
+        "template": "react-ts",
+        "base_build": None,
+        "model_calls": 2,
+        "fix_rounds": 1,
+        "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120},
+        "files": ["package.json", "src/App.tsx"],
+        "deleted": ["src/old.ts"],
+    }
+    assert "generation" not in public_view(build(), PREVIEW)
 
 
 def test_no_error_code_means_null_error() -> None:

@@ -64,10 +64,11 @@ def test_runs_the_step_as_the_unprivileged_user_in_the_workspace() -> None:
     assert got["stdin_open"] is False and got["tty"] is False
 
 
-def test_labels_name_the_build_and_step() -> None:
+def test_labels_name_the_build_step_and_instance() -> None:
     assert config(INSTALL, build_id="feedfacecafebeef")["labels"] == {
         "kiln.build": "feedfacecafebeef",
         "kiln.step": "install",
+        "kiln.instance": "kiln",
     }
 
 

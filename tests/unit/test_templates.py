@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -140,3 +141,19 @@ def test_traversal_out_of_the_root_is_not_found(tmp_path: Path, root: Path) -> N
     for name in ("..", "../templates/..", str(tmp_path)):
         with pytest.raises(NotFound):
             load_template(root, name)
+
+
+@pytest.mark.parametrize("name", ["react", "react-ts", "vanilla"])
+def test_bundled_templates_describe_themselves_for_code_generators(name: str) -> None:
+    files = load_template(BUNDLED, name)
+    agents = files["AGENTS.md"].decode()
+    assert agents.startswith(f"# {name} template")
+    assert "## Structure" in agents and "## Conventions" in agents
+    for path in re.findall(r"`((?:src|public)/[\w./-]+\.\w+)`", agents):
+        assert path in files, f"{name}/AGENTS.md names {path}, which the template lacks"
+
+
+def test_tailwind_does_not_read_agents_md_as_class_names() -> None:
+    # Tailwind scans every project file for class names; AGENTS.md's words are not classes.
+    css = (BUNDLED / "react-ts" / "src" / "index.css").read_text()
+    assert "@source not '../AGENTS.md';" in css

@@ -1,0 +1,1 @@
+"""Code generation: prompts to files, files to builds, failed builds to fixes."""
