@@ -276,7 +276,9 @@ def gc(
     keep_days: Annotated[
         float | None, typer.Option(help="Builds younger than this many days are kept.")
     ] = None,
-    caches: Annotated[bool, typer.Option(help="Also empty the shared npm cache.")] = False,
+    caches: Annotated[
+        bool, typer.Option(help="Also empty the npm cache and unused dependency layers.")
+    ] = False,
     dry_run: Annotated[bool, typer.Option(help="Only say what would go.")] = False,
 ) -> None:
     """Remove old builds' artifacts, logs and sources, orphan containers and networks."""
@@ -287,7 +289,7 @@ def gc(
     err.print(
         f"{verb} {len(report.builds)} build(s) ({report.bytes_freed / 1e6:.1f} MB), "
         f"{len(report.containers)} container(s), {len(report.networks)} network(s)"
-        + (f", npm cache {report.cache_bytes_freed / 1e6:.1f} MB" if caches else "")
+        + (f", caches {report.cache_bytes_freed / 1e6:.1f} MB" if caches else "")
     )
     for build_id in report.builds:
         out.print(build_id)

@@ -154,12 +154,13 @@ def gc(
     if not dry_run:
         swept = janitor.sweep(ctx)
         report.containers, report.networks = swept.containers, swept.networks
-    if caches and s.npm_cache_dir.is_dir():
+    if caches and dry_run and s.npm_cache_dir.is_dir():
         report.cache_bytes_freed = _size(s.npm_cache_dir)
-        if not dry_run:
-            for child in s.npm_cache_dir.iterdir():
-                if child.is_dir():
-                    shutil.rmtree(child, ignore_errors=True)
-                else:
-                    child.unlink(missing_ok=True)
+    elif caches:
+        # Through the cache's own collector: it skips layers a build holds and the npm
+        # cache while an install step uses it (orchestrator/cache/gc.py).
+        from orchestrator.cache import gc as cache_gc
+
+        emptied = cache_gc.collect(s, layer_budget_mb=0, npm_budget_mb=0)
+        report.cache_bytes_freed = emptied.npm_bytes_freed + emptied.layer_bytes_freed
     return report

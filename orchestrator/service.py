@@ -96,7 +96,7 @@ def submit_build(
     )
     earlier = reuse.earlier_artifact(ctx, digest) if digest and not fresh else None
     if earlier is not None:
-        return reuse.answer_from(ctx, earlier, build)
+        return reuse.answer_from(ctx, earlier, build, to_tar(files))
     admit(ctx, build.project, ignore_project_queue=supersede)
     build, inserted = record_and_enqueue(ctx, build, to_tar(files))
     if inserted and supersede:

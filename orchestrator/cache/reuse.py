@@ -19,6 +19,7 @@ from orchestrator.artifacts import DIST
 from orchestrator.cache.keys import input_key, source_digest
 from orchestrator.context import Context
 from orchestrator.models import Build, public_view, utcnow
+from orchestrator.pipeline import SOURCE_ARCHIVE
 from orchestrator.plan import Phase, Status
 from orchestrator.project_input import Files
 
@@ -60,12 +61,27 @@ def earlier_artifact(ctx: Context, digest: str) -> Build | None:
     return None
 
 
-def answer_from(ctx: Context, earlier: Build, build: Build) -> Build:
+def keep_source(ctx: Context, build_id: str, source_tar: bytes) -> None:
+    """Keep a reused build's source as a built one keeps it (for `kiln retry` and for
+    generations that edit it): in sources/ and, hard-linked, beside its artifacts."""
+    source = ctx.settings.sources_dir / f"{build_id}.tar"
+    source.parent.mkdir(parents=True, exist_ok=True)
+    source.write_bytes(source_tar)
+    kept = ctx.settings.artifacts_dir / build_id / SOURCE_ARCHIVE
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, kept)
+    except OSError:
+        shutil.copyfile(source, kept)
+
+
+def answer_from(ctx: Context, earlier: Build, build: Build, source_tar: bytes) -> Build:
     """Finish ``build`` (not yet stored) at once with ``earlier``'s artifact."""
     artifacts = ctx.settings.artifacts_dir
     destination = artifacts / build.id / DIST
     destination.parent.mkdir(parents=True, exist_ok=True)
     link_tree(artifacts / earlier.id / DIST, destination)
+    keep_source(ctx, build.id, source_tar)
     now = utcnow()
     build.status, build.phase = Status.SUCCEEDED.value, Phase.DONE.value
     build.started_at = build.finished_at = now

@@ -152,6 +152,8 @@ def test_identical_input_is_answered_with_the_earlier_artifact(stack: Stack) -> 
     assert build["reused_from"] == first["id"] and build["cache"]["reuse"] == "hit"
     assert build["preview_url"] == stack.preview_url(again["id"])
     assert "<h1>fixture</h1>" in stack.preview(again["id"]).text
+    kept = stack.var_dir / "artifacts" / again["id"] / "source.tar"
+    assert kept.is_file()  # a reused build can be retried or edited like a built one
     end, logs = logs_of(stack, again["id"])
     assert end["status"] == "succeeded" and "reusing the artifact" in logs
 

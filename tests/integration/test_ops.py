@@ -96,7 +96,8 @@ def test_doctor_reports_every_part(ops_stack: Stack) -> None:
 
 
 def test_metrics_and_structured_logs(ops_stack: Stack) -> None:
-    build_id = ops_stack.client.submit_files(node_project(WRITE_DIST), project="metered")["id"]
+    files = node_project(WRITE_DIST)
+    build_id = ops_stack.client.submit_files(files, project="metered", fresh=True)["id"]
     assert ops_stack.wait(build_id)["status"] == "succeeded"
     with ops_stack.http() as http:
         response = http.get("/metrics")
