@@ -55,6 +55,8 @@ class Outcome(NamedTuple):
 class BuildRun:
     """One attempt at one build, with everything it needs at hand."""
 
+    first_phase = Phase.PREPARING  # the phase a claimed build is announced in
+
     def __init__(self, build_id: str, ctx: Context) -> None:
         self.id = build_id
         self.ctx = ctx
@@ -101,6 +103,9 @@ class BuildRun:
     def _run_claimed(self, build: Any) -> None:
         self.limits = Limits(**build.limits) if build.limits else self.limits
         self.phase = Phase.PREPARING  # claim() recorded it
+        if self.first_phase != self.phase:
+            self.phase = self.first_phase
+            self.ctx.store.set_phase(self.id, self.phase)
         self.bus.status(self.id, Status.RUNNING.value, self.phase.value)
         try:
             self._finish(*self._outcome())

@@ -58,6 +58,8 @@ def base_files(ctx: Context, generation: Generation) -> Files:
 class GenerationRun(BuildRun):
     """A build whose sources come from the model, rebuilt after each fix."""
 
+    first_phase = Phase.GENERATING
+
     def __init__(self, build_id: str, ctx: Context) -> None:
         super().__init__(build_id, ctx)
         self.generation: Generation | None = None
