@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 from orchestrator.errors import SandboxError
@@ -46,7 +47,7 @@ def create(folder: Path, size_mb: int) -> None:
         with image.open("wb") as sparse:
             sparse.truncate(size_mb * 1024 * 1024)
         _run("mkfs.ext4", *MKFS_OPTIONS, str(image))
-        _run("mount", "-o", MOUNT_OPTIONS, str(image), str(folder))
+        mount_image(image, folder, MOUNT_OPTIONS)
     except (OSError, SandboxError) as exc:
         image.unlink(missing_ok=True)
         raise SandboxError(
@@ -54,6 +55,20 @@ def create(folder: Path, size_mb: int) -> None:
             "as root to mount it, or set KILN_WORKSPACE_MB=0 to go without a disk limit"
         ) from exc
     (folder / "lost+found").rmdir()
+
+
+def mount_image(image: Path, folder: Path, options: str, attempts: int = 5) -> None:
+    """Loop-mount a filesystem image at ``folder``, retrying the loop-device race."""
+    # Concurrent `mount -o loop` calls can pick the same free loop device; one of them then
+    # fails with "already mounted or mount point busy". Trying again takes another device.
+    for attempt in range(attempts):
+        try:
+            _run("mount", "-o", options, str(image), str(folder))
+            return
+        except SandboxError:
+            if os.path.ismount(folder) or attempt == attempts - 1:
+                raise
+            time.sleep(0.1 * (attempt + 1))
 
 
 def remove(folder: Path) -> None:

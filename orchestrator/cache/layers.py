@@ -87,17 +87,8 @@ def _run(*argv: str) -> None:
         raise SandboxError(f"{' '.join(argv[:2])} failed: {result.stderr.strip()[:300]}")
 
 
-def _mount_read_only(image: Path, folder: Path, attempts: int = 5) -> None:
-    # Concurrent `mount -o loop` calls can pick the same free loop device; one of them then
-    # fails with "already mounted or mount point busy". Trying again takes another device.
-    for attempt in range(attempts):
-        try:
-            _run("mount", "-o", READ_ONLY_MOUNT, str(image), str(folder))
-            return
-        except SandboxError:
-            if os.path.ismount(folder) or attempt == attempts - 1:
-                raise
-            time.sleep(0.1 * (attempt + 1))
+def _mount_read_only(image: Path, folder: Path) -> None:
+    workspace.mount_image(image, folder, READ_ONLY_MOUNT)
 
 
 def _unmount(folder: Path) -> None:
