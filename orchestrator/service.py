@@ -22,7 +22,7 @@ from orchestrator.errors import Conflict, InputError, NotFound, Unavailable
 from orchestrator.models import Build, Generation, aware, public_view, utcnow
 from orchestrator.pipeline import SOURCE_ARCHIVE
 from orchestrator.plan import Limits, Phase, Status, check_buildable, clamp_limits
-from orchestrator.project_input import Files, overlay, parse_package_json, to_tar
+from orchestrator.project_input import Files, InputLimits, overlay, parse_package_json, to_tar
 
 PROJECT_SLUG = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
 CANCEL_FLAG_TTL_S = 24 * 3600
@@ -44,6 +44,16 @@ def project_slug(
     name = str(manifest.get("name") or template or "default").lower().split("/")[-1]
     slug = re.sub(r"[^a-z0-9._-]+", "-", name).strip("-._")[:63]
     return slug or "default"
+
+
+def input_limits(ctx: Context) -> InputLimits:
+    """The server's bounds on a submitted project (and on the code generator's files)."""
+    s = ctx.settings
+    return InputLimits(
+        max_files=s.max_files,
+        max_file_bytes=s.max_file_mb * 1024 * 1024,
+        max_total_bytes=s.max_upload_mb * 1024 * 1024,
+    )
 
 
 def server_limits(ctx: Context) -> tuple[Limits, Limits]:

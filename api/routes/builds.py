@@ -18,7 +18,7 @@ from orchestrator.errors import InputError, PayloadTooLarge
 from orchestrator.event_stream import follow
 from orchestrator.logbus import Event, check_event_id
 from orchestrator.models import Build
-from orchestrator.project_input import InputLimits, files_from_mapping, files_from_tar
+from orchestrator.project_input import files_from_mapping, files_from_tar
 
 router = APIRouter(prefix="/api/v1", tags=["builds"])
 
@@ -57,16 +57,6 @@ SUBMIT_DOC: dict[str, Any] = {
         },
     }
 }
-
-
-def input_limits(ctx: Context) -> InputLimits:
-    """The server's bounds on a submitted project."""
-    s = ctx.settings
-    return InputLimits(
-        max_files=s.max_files,
-        max_file_bytes=s.max_file_mb * 1024 * 1024,
-        max_total_bytes=s.max_upload_mb * 1024 * 1024,
-    )
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -130,7 +120,7 @@ async def submit_build(
     ``Idempotency-Key`` makes a retried submit return the build the first one made;
     ``supersede`` cancels the project's older queued builds. A full queue answers 429 with
     ``Retry-After``; a nearly full disk 507."""
-    limits = input_limits(ctx)
+    limits = service.input_limits(ctx)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/json":
         body = await read_body(request, int(limits.max_total_bytes * JSON_OVERHEAD))

@@ -30,21 +30,12 @@ from orchestrator.logs import build_context
 from orchestrator.models import Build, Generation, public_view
 from orchestrator.pipeline import SOURCE_ARCHIVE, BuildRun, Cancelled, Outcome
 from orchestrator.plan import Phase, Status
-from orchestrator.project_input import Files, InputLimits, files_from_tar, to_tar
+from orchestrator.project_input import Files, files_from_tar, to_tar
+from orchestrator.service import input_limits
 from orchestrator.settings import get_settings
 
 log = logging.getLogger("kiln.codegen")
 FIXABLE = frozenset({"build_failed", "install_failed"})
-
-
-def input_limits(ctx: Context) -> InputLimits:
-    """The submit bounds, applied to the model's files as to any upload."""
-    s = ctx.settings
-    return InputLimits(
-        max_files=s.max_files,
-        max_file_bytes=s.max_file_mb * 1024 * 1024,
-        max_total_bytes=s.max_upload_mb * 1024 * 1024,
-    )
 
 
 def base_files(ctx: Context, generation: Generation) -> Files:
