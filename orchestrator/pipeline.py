@@ -33,7 +33,7 @@ from orchestrator.codegen.diagnostics import diagnose
 from orchestrator.context import Context
 from orchestrator.errors import BuildError, KilnError, SandboxError
 from orchestrator.logs import build_context
-from orchestrator.metrics import observe
+from orchestrator.metrics import incr, observe
 from orchestrator.models import Build, aware, public_view
 from orchestrator.plan import Limits, Phase, Status, Step
 from orchestrator.project_input import parse_package_json
@@ -352,6 +352,9 @@ class BuildRun:
         tail = "\n".join(self.tail) if code else None
         if self.cache:
             self.ctx.store.set_cache(self.id, self.cache)
+            for cache in ("layer", "resolution"):
+                if self.cache.get(cache) == "hit":
+                    incr(self.ctx.redis, self.settings.instance, "cache_hits_total", cache=cache)
         if code:
             self.bus.note(self.id, self.phase, f"{status.value}: {message}")
         self._keep_source()

@@ -91,6 +91,11 @@ def test_layer_miss_then_hit_without_install(stack: Stack) -> None:
     assert "$ npm ci" not in logs and "npm rebuild" not in logs  # no install at all
     scripts = re.findall(r'src="(/assets/[^"]+)"', stack.preview(second["id"]).text)
     assert any("one file changed" in stack.preview(second["id"], s).text for s in scripts)
+    with stack.http() as http:
+        metrics = http.get("/metrics").text
+    assert re.search(r'^kiln_cache_hits_total\{cache="layer"[^}]*\} [1-9]', metrics, re.M), [
+        line for line in metrics.splitlines() if "cache_hits" in line
+    ]
 
 
 def test_a_build_cannot_change_its_layer(stack: Stack) -> None:
