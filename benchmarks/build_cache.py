@@ -100,7 +100,14 @@ def _fmt(value: float | None, unit: str) -> str:
 class Kiln:
     """A private Kiln: one API, N workers, own var/ folder and queue."""
 
-    def __init__(self, work: Path, workers: int, redis_url: str, npm_cache: Path) -> None:
+    def __init__(
+        self,
+        work: Path,
+        workers: int,
+        redis_url: str,
+        npm_cache: Path,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.var = work / "var"
         port = _free_port()
         self.url = f"http://127.0.0.1:{port}"
@@ -112,6 +119,7 @@ class Kiln:
             "KILN_QUEUE_NAME": f"kiln-bench-{uuid.uuid4().hex[:8]}",
             "KILN_NPM_CACHE": str(npm_cache),
             "KILN_WARM_TEMPLATES": "false",  # cold rows must be cold
+            **(extra_env or {}),
         }
         kiln = str(Path(sys.executable).with_name("kiln"))
         (self.var / "logs").mkdir(parents=True)

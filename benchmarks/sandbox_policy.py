@@ -13,27 +13,22 @@ A last pair of rows times `npm ci` with an empty npm cache, directly on the brid
 through the egress proxy, to show what the proxy adds to downloads.
 
 Run as root on a machine where `./scripts/up` (or `./scripts/test`) has run:
-    .venv/bin/python benchmarks/sandbox_policy.py [--repeat 3]
+    .venv/bin/python -m benchmarks.sandbox_policy [--repeat 3]
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
-
-from orchestrator.client import KilnClient
+from benchmarks.build_cache import Kiln
 from orchestrator.egress.service import proxy_url
 from orchestrator.sandbox import hand_over
 from orchestrator.settings import REPO_ROOT, get_settings
@@ -46,52 +41,19 @@ NPM_CACHE = REPO_ROOT / "var" / "cache" / "npm"
 
 
 @contextmanager
-def kiln(extra_env: dict[str, str]) -> Iterator[KilnClient]:
+def kiln(extra_env: dict[str, str]) -> Iterator[Kiln]:
     """A private Kiln (API + one worker) for the benchmark."""
-    var = Path(tempfile.mkdtemp(prefix="kiln-bench-"))
-    port = _free_port()
-    env = {
-        **os.environ,
-        "KILN_VAR_DIR": str(var),
-        "KILN_PORT": str(port),
-        "KILN_QUEUE_NAME": f"kiln-bench-{port}",
-        "KILN_NPM_CACHE": str(NPM_CACHE),
-        **extra_env,
-    }
-    kiln_bin = str(Path(sys.executable).with_name("kiln"))
-    log = (var / "kiln.log").open("wb")
-    procs = [
-        subprocess.Popen([kiln_bin, name], env=env, stdout=log, stderr=subprocess.STDOUT)
-        for name in ("serve", "worker")
-    ]
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        time.sleep(1)  # the worker registers after the API answers
-        yield KilnClient(url, timeout=120)
-    finally:
-        for proc in procs:
-            proc.terminate()
-            proc.wait(timeout=20)
-        shutil.rmtree(var, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix="kiln-bench-") as work:
+        stack = Kiln(Path(work), 1, get_settings().redis_url, NPM_CACHE, extra_env)
+        try:
+            yield stack
+        finally:
+            stack.stop()
 
 
-def kiln_build(client: KilnClient, project: Path) -> float:
-    """Seconds from submit to succeeded."""
-    started = time.monotonic()
-    reply = client.submit_dir(project, fresh="true")  # a real build, not a reused artifact
-    for _, event, end in client.events(reply["id"]):
-        if event == "end":
-            if end["status"] != "succeeded":
-                raise RuntimeError(f"build failed: {end['error']}")
-            return time.monotonic() - started
-    raise RuntimeError("the event stream ended without an end event")
+def kiln_build(stack: Kiln, project: Path) -> float:
+    """Seconds from submit to succeeded (a fresh build, not a reused artifact)."""
+    return stack.submit_dir(project)[0]
 
 
 def plain_build(
@@ -148,12 +110,6 @@ def plain_build(
         return time.monotonic() - started
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def median(values: list[float]) -> str:
     return f"{statistics.median(values):6.1f} s" + (
         f" ({min(values):.1f}-{max(values):.1f})" if len(values) > 1 else ""
@@ -170,8 +126,8 @@ def main() -> None:
         plain = [plain_build(project) for _ in range(args.repeat)]
         rows.append((name, "plain docker run, bridge, no limits", median(plain)))
         for label, env in (("kiln, runc", {}), ("kiln, gVisor", {"KILN_BUILD_RUNTIME": "runsc"})):
-            with kiln(env) as client:
-                times = [kiln_build(client, project) for _ in range(args.repeat)]
+            with kiln(env) as stack:
+                times = [kiln_build(stack, project) for _ in range(args.repeat)]
             rows.append((name, label, median(times)))
     lovable = PROJECTS["lovable-style (66 deps)"]
     settings = get_settings()
@@ -196,8 +152,8 @@ def main() -> None:
             rows.append(("lovable-style (66 deps)", label, median(times)))
     width = max(len(r[0]) for r in rows), max(len(r[1]) for r in rows)
     print(f"{'project':<{width[0]}}  {'how':<{width[1]}}  median (min-max) of {args.repeat}")
-    for project, how, value in rows:
-        print(f"{project:<{width[0]}}  {how:<{width[1]}}  {value}")
+    for row_project, how, value in rows:
+        print(f"{row_project:<{width[0]}}  {how:<{width[1]}}  {value}")
 
 
 if __name__ == "__main__":
