@@ -1,21 +1,27 @@
-"""The preview host: ``{build_id}.<preview domain>`` serves that build's dist/ and nothing else."""
+"""The preview hosts: ``{build_id}.<domain>`` serves that build's dist/ and nothing else;
+``latest--{project}.<domain>`` the project's newest succeeded build; ``dev--{project}.<domain>``
+its dev session (api/dev_proxy.py)."""
 
 from __future__ import annotations
 
 import mimetypes
 import re
 from html import escape
+from pathlib import Path
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocketClose
 
+from api.dev_proxy import dev_proxy_app
 from orchestrator.artifacts import DIST, cache_control, resolve_preview
 from orchestrator.context import api_context
 from orchestrator.errors import NotFound
 from orchestrator.models import Build
 from orchestrator.plan import Status
+from orchestrator.slugs import split_host_label
 
 BUILD_ID = re.compile(r"[a-f0-9]{16}")
 mimetypes.add_type("text/javascript", ".js")
@@ -38,6 +44,32 @@ def preview_response(build_id: str, path: str, method: str) -> Response:
             return status_page(ctx.store.get(build_id))
         except NotFound:
             return PlainTextResponse(f"no build {build_id}", status_code=404)
+    return serve_dist(root, path)
+
+
+def latest_response(project: str, path: str, method: str) -> Response:
+    """``latest--{project}``: the newest succeeded build's dist/, else the status page.
+
+    Each request resolves the alias once and serves only from that build's immutable
+    folder, so no response mixes two builds; a failed build is never a candidate.
+    """
+    if method not in ("GET", "HEAD"):
+        return PlainTextResponse("method not allowed", status_code=405)
+    ctx = api_context()
+    for build in ctx.store.newest_succeeded(project):
+        root = ctx.settings.artifacts_dir / build.id / DIST
+        if root.is_dir():  # `kiln gc` may have removed an old one's files
+            response = serve_dist(root, path)
+            response.headers["X-Kiln-Build"] = build.id
+            return response
+    newest = ctx.store.list(project=project, limit=1)
+    if not newest:
+        return PlainTextResponse(f"project {project} has no builds", status_code=404)
+    return status_page(newest[0])
+
+
+def serve_dist(root: Path, path: str) -> Response:
+    """One file of a published dist/ folder (with the SPA fallback), or a 404."""
     found = resolve_preview(root, path)
     if found is None:
         return PlainTextResponse("not found", status_code=404)
@@ -78,7 +110,21 @@ def status_page(build: Build) -> HTMLResponse:
 
 async def preview_app(scope: Scope, receive: Receive, send: Send) -> None:
     """ASGI app mounted on the preview host pattern."""
+    label = scope.get("path_params", {}).get("build_id", "")
+    alias = split_host_label(label)
+    if alias is not None and alias[0] == "dev":
+        await dev_proxy_app(alias[1], scope, receive, send)
+        return
+    if scope["type"] != "http":
+        await WebSocketClose(code=1008)(scope, receive, send)
+        return
     request = Request(scope, receive)
-    build_id = request.path_params.get("build_id", "")
-    response = await run_in_threadpool(preview_response, build_id, request.url.path, request.method)
+    if alias is not None:
+        response = await run_in_threadpool(
+            latest_response, alias[1], request.url.path, request.method
+        )
+    else:
+        response = await run_in_threadpool(
+            preview_response, label, request.url.path, request.method
+        )
     await response(scope, receive, send)

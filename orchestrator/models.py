@@ -10,6 +10,7 @@ from sqlmodel import JSON, Column, Field, SQLModel
 
 from orchestrator.codegen.diagnostics import diagnose
 from orchestrator.plan import Phase, Status
+from orchestrator.slugs import alias_url
 
 
 def new_build_id() -> str:
@@ -136,6 +137,10 @@ def public_view(
         "attempts": build.attempts,
         "error": error,
         "preview_url": preview_url if build.status == Status.SUCCEEDED else None,
+        "urls": {
+            "preview": preview_url,
+            "latest": alias_url(preview_url, build.id, "latest", build.project),
+        },
         "reused_from": build.reused_from,
         "cache": build.cache or {},
     }

@@ -23,27 +23,11 @@ from orchestrator.models import Build, Generation, aware, public_view, utcnow
 from orchestrator.pipeline import SOURCE_ARCHIVE
 from orchestrator.plan import Limits, Phase, Status, check_buildable, clamp_limits
 from orchestrator.project_input import Files, InputLimits, overlay, parse_package_json, to_tar
+from orchestrator.slugs import project_slug
 
-PROJECT_SLUG = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
 CANCEL_FLAG_TTL_S = 24 * 3600
 MAX_PROMPT_CHARS = 20_000
 DEFAULT_GENERATION_TEMPLATE = "react-ts"
-
-
-def project_slug(
-    requested: str | None, manifest: Mapping[str, object], template: str | None
-) -> str:
-    """The project a build belongs to: as requested, else derived from package.json's name."""
-    if requested is not None:
-        if not PROJECT_SLUG.fullmatch(requested):
-            raise InputError(
-                "project must be 1-63 characters of a-z, 0-9, '.', '_' or '-', "
-                "starting with a letter or digit"
-            )
-        return requested
-    name = str(manifest.get("name") or template or "default").lower().split("/")[-1]
-    slug = re.sub(r"[^a-z0-9._-]+", "-", name).strip("-._")[:63]
-    return slug or "default"
 
 
 def input_limits(ctx: Context) -> InputLimits:

@@ -247,6 +247,17 @@ class BuildStore:
         with self._session() as session:
             return set(session.exec(query).all())
 
+    def newest_succeeded(self, project: str, limit: int = 5) -> Sequence[Build]:
+        """The project's succeeded builds, newest submitted first (what ``latest--`` serves)."""
+        query = (
+            select(Build)
+            .where(Build.project == project, Build.status == Status.SUCCEEDED.value)
+            .order_by(col(Build.created_at).desc())
+            .limit(limit)
+        )
+        with self._session() as session:
+            return list(session.exec(query).all())
+
     def set_phase(self, build_id: str, phase: Phase) -> None:
         """Record the phase a running build has entered."""
         self._update_where(build_id, col(Build.status) == Status.RUNNING.value, phase=phase.value)
