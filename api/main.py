@@ -7,7 +7,7 @@ from starlette.routing import Host
 
 from api.errors import install_error_handlers
 from api.preview import preview_app
-from api.routes import builds, generate, meta
+from api.routes import builds, dev, generate, meta
 from orchestrator.settings import get_settings
 
 
@@ -22,6 +22,7 @@ def create_app() -> FastAPI:
     app.router.routes.append(Host(f"{{build_id}}.{settings.preview_domain}", app=preview_app))
     app.include_router(builds.router)
     app.include_router(generate.router)
+    app.include_router(dev.router)
     app.include_router(meta.router)
     # Move the preview host to the front: FastAPI added its docs routes before it.
     routes = app.router.routes

@@ -8,6 +8,7 @@
     ├── Conflict (409)             the request does not fit the build's state
     ├── Unavailable (503)          a dependency (Redis, Docker, the model) is not there
     ├── Overloaded (429)           the queue is full (overall or for the project): retry later
+    │   └── DevCapacity            every dev worker runs its most sessions
     ├── InsufficientStorage (507)  the disk under var/ is nearly full: no new builds
     ├── BuildError                 a build failed; carries the contract's error code
     │   ├── SandboxError           the sandbox itself misbehaved (not the project)
@@ -84,6 +85,12 @@ class Overloaded(KilnError):
     def __init__(self, message: str, *, retry_after_s: int) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class DevCapacity(Overloaded):
+    """Raised when every dev worker runs as many sessions as it may; retry later."""
+
+    code = "dev_capacity"
 
 
 class InsufficientStorage(KilnError):

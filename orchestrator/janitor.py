@@ -18,6 +18,8 @@ import requests.exceptions
 from orchestrator import workspace
 from orchestrator.cache.warm import WARM_LABEL
 from orchestrator.context import Context
+from orchestrator.dev.container import DEV_PREFIX, is_session_label
+from orchestrator.dev.registry import DevRegistry
 from orchestrator.errors import NotFound, SandboxError
 from orchestrator.models import Build, aware, utcnow
 from orchestrator.plan import Status
@@ -56,6 +58,9 @@ def _build(ctx: Context, build_id: str | None) -> Build | None:
 
 
 def _stale(ctx: Context, labels: dict[str, str], now: datetime, created: Any = None) -> bool:
+    project = is_session_label(labels)
+    if project is not None:  # a dev session's container: kept while its session lives
+        return not DevRegistry(ctx.redis, ctx.settings.instance).is_live(project)
     if labels.get(LABEL_BUILD) == WARM_LABEL:
         # A worker's warm-up (orchestrator/cache/warm.py) has no build record; it is stale
         # only past the longest a step may run.
@@ -86,14 +91,20 @@ def sweep(ctx: Context) -> SweepReport:
     if work.is_dir():
         # A workspace is a folder (a mounted image, <id>.img beside it): keep running builds'.
         names = {p.name.removesuffix(".img") for p in work.iterdir()}
+        sessions = DevRegistry(ctx.redis, ctx.settings.instance)
         for name in sorted(names):
-            if not is_live(_build(ctx, name), now, 10**9):
-                try:
-                    workspace.remove(work / name)
-                except SandboxError as exc:
-                    log.warning("janitor could not remove workspace %s: %s", name, exc)
+            if name.startswith(DEV_PREFIX):
+                project = name.removeprefix(DEV_PREFIX).removesuffix(".run")
+                if sessions.is_live(project):
                     continue
-                report.workspaces.append(name)
+            elif is_live(_build(ctx, name), now, 10**9):
+                continue
+            try:
+                workspace.remove(work / name)
+            except SandboxError as exc:
+                log.warning("janitor could not remove workspace %s: %s", name, exc)
+                continue
+            report.workspaces.append(name)
     if report.containers or report.networks or report.workspaces:
         log.info("janitor removed %s", report)
     return report

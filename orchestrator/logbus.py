@@ -19,6 +19,7 @@ from orchestrator.errors import InputError
 
 ARCHIVE_NAME = "events.jsonl"
 MAX_LINE_CHARS = 4000
+DEV_STREAM_MAX = 20_000  # a dev session runs for hours: keep its latest events only
 EVENT_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
 # CSI/OSC escape sequences, then any other C0/C1 control character but tab (lines come
 # already split, so no newline reaches here).
@@ -42,6 +43,16 @@ class Event:
 def stream_key(build_id: str) -> str:
     """The Redis key of a build's event stream."""
     return f"kiln:build:{build_id}:events"
+
+
+def dev_stream_key(project: str) -> str:
+    """The Redis key of a project's dev-session event stream (``dev:{project}``)."""
+    return f"kiln:dev:{project}:events"
+
+
+def project_stream_key(project: str) -> str:
+    """The Redis key of a project's feed (builds and the dev session, for the live channel)."""
+    return f"kiln:project:{project}:events"
 
 
 def clean_line(text: str) -> str:
@@ -95,8 +106,38 @@ class LogBus:
 
     def publish(self, build_id: str, event: str, data: dict[str, Any]) -> str:
         """Append one event; returns its id."""
-        entry_id = self.redis.xadd(stream_key(build_id), {"event": event, "data": json.dumps(data)})
+        return self._append(stream_key(build_id), event, data)
+
+    def _append(self, key: str, event: str, data: dict[str, Any]) -> str:
+        entry_id = self.redis.xadd(key, {"event": event, "data": json.dumps(data)})
         return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+
+    def project_event(self, project: str, event: str, data: dict[str, Any]) -> str:
+        """Append one event to the project's feed (its builds and its dev session)."""
+        return self._append(project_stream_key(project), event, data)
+
+    def dev_event(self, project: str, event: str, data: dict[str, Any]) -> str:
+        """Append one event to the project's dev-session stream; ``status``, ``hmr`` and
+        ``error`` go to the project's feed too."""
+        entry_id = self._append(dev_stream_key(project), event, data)
+        if event in ("status", "hmr", "error"):
+            self.project_event(project, event, data)
+        return entry_id
+
+    def dev_logs(self, project: str, stream: str, lines: list[str]) -> None:
+        """Append a dev server's output lines to the session's stream in one round trip."""
+        if not lines:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for line in lines:
+            data = {"stream": stream, "text": clean_line(line)}
+            entry = {"event": "log", "data": json.dumps(data)}
+            pipe.xadd(dev_stream_key(project), entry, maxlen=DEV_STREAM_MAX, approximate=True)
+        pipe.execute()
+
+    def dev_history(self, project: str) -> list[Event]:
+        """Every event of the project's dev-session stream."""
+        return decode_entries(self.redis.xrange(dev_stream_key(project)))
 
     def status(self, build_id: str, status: str, phase: str) -> None:
         """Announce a status or phase change."""

@@ -97,6 +97,11 @@ class Settings(BaseSettings):
     min_free_disk_mb: int = 1024  # below this under var/, new builds are refused (507)
     keep_builds: int = 10  # gc keeps the newest N finished builds of each project...
     keep_days: float = 7.0  # ...and every build younger than this
+    # Dev sessions (orchestrator/dev/).
+    dev_max_sessions: int = 4  # per dev worker; past it, starts answer 429
+    dev_idle_s: int = 900  # a session with no request and no open HMR socket stops
+    dev_worker: bool = True  # `kiln worker` also runs a dev worker beside it
+
     # Code generation (any OpenAI-compatible endpoint); the standard OPENAI_* names work too.
     openai_base_url: str = Field(
         default="", validation_alias=AliasChoices("KILN_OPENAI_BASE_URL", "OPENAI_BASE_URL")

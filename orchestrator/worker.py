@@ -66,6 +66,9 @@ def run_worker(*, burst: bool = False) -> None:
     # process itself never opens the database, so forked work-horses inherit no connections.
     maintenance = start_maintenance()
     atexit.register(maintenance.terminate)
+    if settings.dev_worker:  # dev sessions run beside builds (orchestrator/dev/manager.py)
+        dev_sessions = start_maintenance("orchestrator.dev.manager")
+        atexit.register(dev_sessions.terminate)
 
     def horse_died(job: Job, _pid: int, _status: int, _rusage: Any) -> None:
         # Runs in the worker's main process: hand the build to the maintenance process.
@@ -108,8 +111,7 @@ def worker_name(instance: str, pid: int | None = None) -> str:
     return f"{instance}-{socket.gethostname()}-{pid or os.getpid()}"
 
 
-def start_maintenance() -> subprocess.Popen[bytes]:
-    """Start the janitor/reconciler loop as a child process that exits with this one."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "orchestrator.maintenance", "--parent", str(os.getpid())]
-    )
+def start_maintenance(module: str = "orchestrator.maintenance") -> subprocess.Popen[bytes]:
+    """Start the janitor/reconciler loop (or another ``module`` beside the worker, such as
+    the dev-session manager) as a child process that exits with this one."""
+    return subprocess.Popen([sys.executable, "-m", module, "--parent", str(os.getpid())])

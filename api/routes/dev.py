@@ -1,0 +1,127 @@
+"""Dev-session routes: start, look up, edit, follow, build, stop."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Request
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sse_starlette import EventSourceResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import JSONResponse
+
+from api.deps import CtxDep
+from api.routes.builds import JSON_OVERHEAD, TAR_TYPES, read_body, submit_reply, to_sse
+from orchestrator import service
+from orchestrator.dev import service as dev
+from orchestrator.dev.events import follow_dev
+from orchestrator.errors import InputError
+from orchestrator.logbus import check_event_id
+from orchestrator.project_input import files_from_mapping, files_from_tar
+
+router = APIRouter(prefix="/api/v1/projects/{project}/dev", tags=["dev sessions"])
+
+
+class StartJSON(BaseModel):
+    """The JSON body of a start: a build's source, or a template plus files."""
+
+    model_config = ConfigDict(extra="forbid")
+    from_build: str | None = None
+    template: str | None = None
+    files: dict[str, str | dict[str, str]] | None = None
+
+
+class EditsJSON(BaseModel):
+    """One batch of edits; ``null`` deletes a file."""
+
+    model_config = ConfigDict(extra="forbid")
+    files: dict[str, str | dict[str, str] | None] = Field(default_factory=dict)
+
+
+def _parse(model: type[BaseModel], raw: bytes) -> Any:
+    try:
+        return model.model_validate_json(raw or b"{}")
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
+        )
+        raise InputError(f"invalid body: {problems}") from None
+
+
+@router.post("", status_code=202)
+async def start_session(project: str, request: Request, ctx: CtxDep) -> Any:
+    """Start the project's dev session (202), or return the running one (200)."""
+    limits = service.input_limits(ctx)
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type in TAR_TYPES:
+        raw = await read_body(request, limits.max_total_bytes)
+        files = await run_in_threadpool(files_from_tar, raw, limits)
+    else:
+        raw = await read_body(request, int(limits.max_total_bytes * JSON_OVERHEAD))
+        payload = _parse(StartJSON, raw)
+        files = await run_in_threadpool(
+            lambda: dev.source_files(
+                ctx,
+                files=files_from_mapping(payload.files or {}, limits),
+                template=payload.template,
+                from_build=payload.from_build,
+            )
+        )
+    session, created = await run_in_threadpool(dev.start, ctx, project, files)
+    return JSONResponse(dev.body(ctx, session), status_code=202 if created else 200)
+
+
+@router.get("")
+def get_session(project: str, ctx: CtxDep) -> dict[str, Any]:
+    """The session: status, URL, revision, times, warnings, error."""
+    return dev.body(ctx, dev.get(ctx, project))
+
+
+@router.delete("", status_code=202)
+def stop_session(project: str, ctx: CtxDep) -> dict[str, Any]:
+    """Stop the session; its container is gone within 5 s."""
+    return dev.body(ctx, dev.stop(ctx, project))
+
+
+@router.patch("/files")
+async def edit_files(project: str, request: Request, ctx: CtxDep) -> dict[str, Any]:
+    """Apply one batch of edits atomically; answers with the new revision at once."""
+    arrived_ms = int(time.time() * 1000)
+    limits = service.input_limits(ctx)
+    raw = await read_body(request, int(limits.max_total_bytes * JSON_OVERHEAD))
+    payload = _parse(EditsJSON, raw)
+    edits = await run_in_threadpool(dev.parse_edits, payload.files, ctx)
+    return await run_in_threadpool(dev.apply_edits, ctx, project, edits, arrived_ms)
+
+
+@router.get("/files")
+def file_digests(project: str, ctx: CtxDep) -> dict[str, Any]:
+    """sha256 of every current file of the session (an extension, for ``kiln dev push``)."""
+    return {"files": dev.file_digests(ctx, project)}
+
+
+@router.post("/build", status_code=202)
+def build_session(project: str, ctx: CtxDep) -> dict[str, Any]:
+    """A normal build of the session's current files."""
+    return submit_reply(ctx, dev.build(ctx, project))
+
+
+@router.get("/events")
+async def session_events(
+    project: str,
+    ctx: CtxDep,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+    after: str | None = None,
+) -> EventSourceResponse:
+    """SSE: ``status``, ``log``, ``hmr``, ``error``, then ``end`` when the session stops."""
+    resume = check_event_id(last_event_id or after)
+    await run_in_threadpool(dev.get, ctx, project)
+
+    async def stream() -> Any:
+        async for event in follow_dev(ctx.aredis, project, after=resume):
+            yield to_sse(event)
+
+    return EventSourceResponse(
+        stream(), ping=ctx.settings.sse_ping_s, headers={"Cache-Control": "no-store"}
+    )

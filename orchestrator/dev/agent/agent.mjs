@@ -1,0 +1,208 @@
+// Kiln's dev agent: runs inside a dev session's container (no network, non-root,
+// read-only root) as its only process tree. It starts the project's own Vite with the
+// settings Kiln owns, bridges Vite's loopback port to a unix socket the host's preview
+// proxy connects to, and takes batches of edits on a second unix socket. It exits when
+// its stdin closes (the session manager that attached it is gone).
+//
+// Environment (set by Kiln): KILN_DEV_HOST (the exact dev--{project} host name),
+// KILN_DEV_PUBLIC_PORT, KILN_DEV_RUN (the socket folder), KILN_DEV_ROOT (/workspace).
+import fs from 'node:fs'
+import net from 'node:net'
+import path from 'node:path'
+import { pathToFileURL } from 'node:url'
+
+const ROOT = process.env.KILN_DEV_ROOT || '/workspace'
+const RUN = process.env.KILN_DEV_RUN || '/run/kiln'
+const HOST = process.env.KILN_DEV_HOST
+const PUBLIC_PORT = Number(process.env.KILN_DEV_PUBLIC_PORT || 80)
+const PORT = 5173
+const HMR_PATH = '/__kiln_hmr'
+const QUIET_MS = Number(process.env.KILN_DEV_COALESCE_MS || 25) // updates of one batch
+const WINDOW_MS = 1500 // how long after a batch its updates are coalesced
+
+function log(text) {
+  process.stderr.write(`[kiln-agent] ${text}\n`)
+}
+
+process.stdin.resume()
+process.stdin.on('end', () => process.exit(0))
+process.stdin.on('error', () => process.exit(0))
+
+function viteEntry() {
+  const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'node_modules/vite/package.json'), 'utf8'))
+  const pick = (e) =>
+    typeof e === 'string' ? e : e ? (pick(e.import) ?? pick(e.node) ?? pick(e.default)) : undefined
+  const exported = pkg.exports && typeof pkg.exports === 'object' && '.' in pkg.exports
+  const entry = pick(exported ? pkg.exports['.'] : pkg.exports) ?? pkg.module ?? pkg.main
+  return { url: pathToFileURL(path.join(ROOT, 'node_modules/vite', entry)).href, version: pkg.version }
+}
+
+// The settings Kiln owns, applied last whatever the project's config and plugins set.
+function enforce(server) {
+  server.host = '127.0.0.1'
+  server.port = PORT
+  server.strictPort = true
+  server.allowedHosts = [HOST]
+  server.cors = false
+  server.open = false
+  server.hmr = { protocol: 'ws', clientPort: PUBLIC_PORT, path: HMR_PATH, overlay: true }
+  server.fs = { ...(server.fs || {}), strict: true, allow: [ROOT] }
+  server.proxy = undefined
+}
+
+const kilnPlugin = {
+  name: 'kiln:dev-settings',
+  enforce: 'post',
+  config() {
+    const server = {}
+    enforce(server)
+    return { server, clearScreen: false }
+  },
+  configResolved(config) {
+    enforce(config.server)
+  },
+}
+
+// Coalesce the updates one batch of edits causes into one message, so the browser
+// applies the batch at once. Only within WINDOW_MS of a batch; other traffic passes.
+function coalescing(channel) {
+  const original = channel.send.bind(channel)
+  let until = 0
+  let buffered = null
+  let timer = null
+  const flush = () => {
+    clearTimeout(timer)
+    timer = null
+    if (!buffered) return
+    const seen = new Set()
+    const updates = buffered.filter((u) => {
+      const key = `${u.type}:${u.path}:${u.acceptedPath}`
+      return seen.has(key) ? false : (seen.add(key), true)
+    })
+    buffered = null
+    original({ type: 'update', updates })
+  }
+  channel.send = (...args) => {
+    const payload = typeof args[0] === 'string' ? null : args[0]
+    if (!payload || Date.now() > until) {
+      flush()
+      return original(...args)
+    }
+    if (payload.type === 'update') {
+      buffered = (buffered || []).concat(payload.updates || [])
+      clearTimeout(timer)
+      timer = setTimeout(flush, QUIET_MS)
+      return
+    }
+    if (payload.type === 'full-reload') buffered = null
+    flush()
+    return original(...args)
+  }
+  return {
+    open() {
+      until = Date.now() + WINDOW_MS
+    },
+    announce(data) {
+      flush()
+      original({ type: 'custom', event: 'kiln:revision', data })
+    },
+  }
+}
+
+function writeBatch(files, revision) {
+  const staged = []
+  for (const [rel, content] of Object.entries(files)) {
+    const target = path.join(ROOT, rel)
+    if (!target.startsWith(ROOT + '/')) throw new Error(`path outside the project: ${rel}`)
+    if (content === null) {
+      staged.push([null, target])
+      continue
+    }
+    fs.mkdirSync(path.dirname(target), { recursive: true })
+    const beside = `${target}.kiln-${revision}.tmp`
+    fs.writeFileSync(beside, Buffer.from(content, 'base64'))
+    staged.push([beside, target])
+  }
+  // Everything is written beside its place; now each file is swapped in by a rename.
+  for (const [beside, target] of staged) {
+    if (beside === null) fs.rmSync(target, { force: true })
+    else fs.renameSync(beside, target)
+  }
+}
+
+const live = { hot: null }
+
+function control() {
+  fs.rmSync(path.join(RUN, 'agent.sock'), { force: true })
+  const server = net.createServer((socket) => {
+    let raw = ''
+    socket.setEncoding('utf8')
+    socket.on('data', (chunk) => {
+      raw += chunk
+      const end = raw.indexOf('\n')
+      if (end < 0) return
+      let reply
+      try {
+        const command = JSON.parse(raw.slice(0, end))
+        if (command.op === 'apply') {
+          live.hot?.open()
+          live.hot?.announce({ revision: command.revision, paths: Object.keys(command.files) })
+          writeBatch(command.files, command.revision)
+          reply = { ok: true, applied_at: Date.now() }
+        } else {
+          reply = { ok: false, error: `unknown op ${command.op}` }
+        }
+      } catch (err) {
+        reply = { ok: false, error: String(err?.message || err) }
+      }
+      socket.end(JSON.stringify(reply) + '\n')
+    })
+  })
+  server.listen(path.join(RUN, 'agent.sock'), () => fs.chmodSync(path.join(RUN, 'agent.sock'), 0o666))
+}
+
+function bridge() {
+  const target = path.join(RUN, 'dev.sock')
+  fs.rmSync(target, { force: true })
+  const server = net.createServer((downstream) => {
+    const upstream = net.connect(PORT, '127.0.0.1')
+    downstream.pipe(upstream)
+    upstream.pipe(downstream)
+    const close = () => {
+      downstream.destroy()
+      upstream.destroy()
+    }
+    downstream.on('error', close)
+    upstream.on('error', close)
+    downstream.on('close', close)
+    upstream.on('close', close)
+  })
+  server.listen(target, () => {
+    fs.chmodSync(target, 0o666)
+    log(`dev server bridged to ${target}`)
+  })
+}
+
+async function main() {
+  control() // edits can land (and fix a broken config) even before Vite is up
+  const { url, version } = viteEntry()
+  log(`vite ${version}`)
+  const vite = await import(url)
+  const server = await vite.createServer({
+    root: ROOT,
+    configFile: undefined,
+    clearScreen: false,
+    server: { host: '127.0.0.1', port: PORT, strictPort: true, allowedHosts: [HOST] },
+    plugins: [kilnPlugin],
+  })
+  enforce(server.config.server)
+  const channel = server.environments?.client?.hot ?? server.hot ?? server.ws
+  live.hot = channel && typeof channel.send === 'function' ? coalescing(channel) : null
+  await server.listen(PORT, false)
+  bridge()
+}
+
+main().catch((err) => {
+  log(`the dev server did not start: ${err?.stack || err}`)
+  process.exit(1)
+})

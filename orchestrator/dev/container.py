@@ -1,0 +1,81 @@
+"""The Docker arguments of a dev session's long-lived container. Pure.
+
+It starts from a build step's arguments (``sandbox.container_config``: non-root, no
+capabilities, no-new-privileges, read-only root, memory without swap, CPU, pids, open
+files, the session's own size-limited workspace, no log driver) with no network at all,
+and adds only: Kiln's agent (read-only), the socket folder the preview proxy connects
+through, the dev host's name, and an attached stdin whose end stops the container.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from orchestrator.plan import Limits, Phase, Step
+from orchestrator.sandbox import LABEL_BUILD, SandboxOptions, container_config
+
+AGENT_DIR = Path(__file__).resolve().parent / "agent"
+AGENT_MOUNT = "/kiln"
+RUN_MOUNT = "/run/kiln"
+LABEL_DEV = "kiln.dev"
+LABEL_PROJECT = "kiln.project"
+DEV_PREFIX = "dev-"  # the build label and workspace name of a project's session
+
+
+def session_label(project: str) -> str:
+    """The ``kiln.build`` label (and workspace folder name) of a project's session."""
+    return f"{DEV_PREFIX}{project}"
+
+
+def dev_step() -> Step:
+    """The dev server: Kiln's agent starting the project's own Vite, never with network."""
+    return Step("dev", Phase.BUILDING, ["node", f"{AGENT_MOUNT}/agent.mjs"], False, "build_failed")
+
+
+def dev_container_config(
+    project: str,
+    *,
+    dev_host: str,
+    public_port: int,
+    limits: Limits,
+    workspace: Path,
+    run_dir: Path,
+    options: SandboxOptions,
+    node_modules: Path | None,
+) -> dict[str, Any]:
+    """Keyword arguments for ``client.containers.create`` of ``project``'s dev session."""
+    config = container_config(
+        dev_step(),
+        build_id=session_label(project),
+        limits=limits,
+        workspace=workspace,
+        options=options,
+        node_modules=node_modules,
+    )
+    assert config["network_mode"] == "none"  # project code never runs with network
+    config["labels"] |= {LABEL_DEV: "1", LABEL_PROJECT: project}
+    config["volumes"] |= {
+        str(AGENT_DIR): {"bind": AGENT_MOUNT, "mode": "ro"},
+        str(run_dir): {"bind": RUN_MOUNT, "mode": "rw"},
+    }
+    config["environment"] |= {
+        "KILN_DEV_HOST": dev_host,
+        "KILN_DEV_PUBLIC_PORT": str(public_port),
+        "KILN_DEV_RUN": RUN_MOUNT,
+        "KILN_DEV_ROOT": "/workspace",
+        "NODE_ENV": "development",
+    }
+    # The manager holds stdin open; when it dies, stdin ends and the agent exits, and the
+    # engine removes the container: a killed worker leaves no session running.
+    # (docker-py sets StdinOnce with stdin_open when the container is not detached.)
+    config |= {"stdin_open": True, "auto_remove": True}
+    return config
+
+
+def is_session_label(labels: dict[str, str]) -> str | None:
+    """The project of a dev session's container (or install step); None for a build's."""
+    if labels.get(LABEL_DEV) == "1" and labels.get(LABEL_PROJECT):
+        return labels[LABEL_PROJECT]
+    build = labels.get(LABEL_BUILD, "")
+    return build[len(DEV_PREFIX) :] if build.startswith(DEV_PREFIX) else None

@@ -1,0 +1,293 @@
+"""What the API and the CLI do with dev sessions: start, look up, edit, report, stop, build.
+
+The API never runs a session: it checks the request, keeps the session's current files
+(``var/sources/dev-{project}.tar``), records the session in Redis and leaves it to a dev
+worker. Edits go straight to the session's agent over its socket, so they land at once.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import socket
+import tarfile
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from orchestrator import service, templates
+from orchestrator.context import Context
+from orchestrator.dev.record import DevSession, DevStatus, public_body
+from orchestrator.dev.registry import DevRegistry
+from orchestrator.dev.urls import dev_url, session_source
+from orchestrator.dev.vite import dependency_digest
+from orchestrator.errors import Conflict, DevCapacity, InputError, NotFound, Unavailable
+from orchestrator.logbus import dev_stream_key
+from orchestrator.models import Build
+from orchestrator.pipeline import SOURCE_ARCHIVE
+from orchestrator.project_input import (
+    Files,
+    files_from_mapping,
+    normalize_path,
+    overlay,
+    parse_package_json,
+    to_tar,
+)
+from orchestrator.slugs import project_slug
+
+AGENT_TIMEOUT_S = 10.0
+CAPACITY_RETRY_S = 30
+Edits = dict[str, bytes | None]
+
+
+def registry(ctx: Context) -> DevRegistry:
+    """This instance's dev-session registry."""
+    return DevRegistry(ctx.redis, ctx.settings.instance)
+
+
+def body(ctx: Context, session: DevSession) -> dict[str, Any]:
+    """The contract's JSON body of a session."""
+    return public_body(session, dev_url(ctx.settings, session.project), ctx.settings.api_url)
+
+
+def source_files(
+    ctx: Context,
+    *,
+    files: Files | None = None,
+    template: str | None = None,
+    from_build: str | None = None,
+) -> Files:
+    """The files a session starts from: a build's source, or a template plus files."""
+    if from_build:
+        if template or files:
+            raise InputError("give from_build alone, or a template and files")
+        build = ctx.store.get(from_build)
+        kept = ctx.settings.artifacts_dir / build.id / SOURCE_ARCHIVE
+        if not kept.is_file():
+            raise Conflict(f"build {build.id} has no kept source (it is {build.status})")
+        return read_tar(kept.read_bytes())
+    base = templates.load_template(ctx.settings.templates_dir, template) if template else {}
+    return overlay(base, files or {})
+
+
+def start(ctx: Context, project: str, files: Files) -> tuple[DevSession, bool]:
+    """Start ``project``'s session (or return the live one): (session, newly started?).
+
+    Overloaded (429) when no dev worker has room.
+    """
+    project = project_slug(project, {}, None)
+    manifest = parse_package_json(files)
+    reg = registry(ctx)
+    existing = reg.get(project)
+    if existing is not None and not DevStatus(existing.status).ended:
+        return existing, False
+    if reg.free_slots() <= 0:
+        raise DevCapacity(
+            "every dev worker runs as many sessions as it may (KILN_DEV_MAX_SESSIONS); "
+            "stop one or retry later",
+            retry_after_s=CAPACITY_RETRY_S,
+        )
+    source = session_source(ctx.settings, project)
+    source.parent.mkdir(parents=True, exist_ok=True)
+    _write_atomically(source, to_tar(files))
+    now = time.time()
+    session = DevSession(
+        project=project,
+        started_at=now,
+        last_activity_at=now,
+        idle_timeout_s=ctx.settings.dev_idle_s,
+        dependencies=dependency_digest(manifest),
+        environment={"node": ctx.settings.node_major, "package_manager": "npm"},
+    )
+    session, created = reg.create(session)
+    if created:
+        ctx.redis.delete(dev_stream_key(project))  # a new session, a new event history
+        ctx.bus.dev_event(project, "status", {"status": session.status, "revision": 0})
+        reg.push_start(project)
+    return session, created
+
+
+def get(ctx: Context, project: str) -> DevSession:
+    """The project's session; NotFound when it never had one (or it expired)."""
+    session = registry(ctx).get(project)
+    if session is None:
+        raise NotFound(f"project {project!r} has no dev session")
+    return session
+
+
+def live(ctx: Context, project: str) -> DevSession:
+    """The project's running session; Conflict when it ended."""
+    session = get(ctx, project)
+    if DevStatus(session.status).ended:
+        raise Conflict(f"the dev session of {project} is {session.status}; start it again")
+    return session
+
+
+def parse_edits(raw: Mapping[str, object], ctx: Context) -> Edits:
+    """Check a PATCH's file map: the submit's path checks and limits; ``null`` deletes."""
+    deletions = [normalize_path(p) for p, v in raw.items() if v is None]
+    kept = {p: v for p, v in raw.items() if v is not None}
+    edits: Edits = dict(files_from_mapping(kept, service.input_limits(ctx)))
+    for path in deletions:
+        if path in edits:
+            raise InputError(f"{path} is both written and deleted")
+        edits[path] = None
+    if not edits:
+        raise InputError("files must name at least one file")
+    return edits
+
+
+def apply_edits(ctx: Context, project: str, edits: Edits, arrived_ms: int) -> dict[str, Any]:
+    """Apply one batch to the session: its files, a new revision, and the agent's write.
+
+    The batch reaches the dev server as one atomic set of renames; a change to
+    package.json's dependency fields installs and restarts (``restart: true``).
+    """
+    session = live(ctx, project)
+    reg = registry(ctx)
+    with ctx.redis.lock(f"{reg.prefix}:edit-lock:{project}", timeout=60, blocking_timeout=30):
+        source = session_source(ctx.settings, project)
+        files = read_tar(source.read_bytes())
+        for path, content in edits.items():
+            if content is None:
+                files.pop(path, None)
+            else:
+                files[path] = content
+        manifest = parse_package_json(files)
+        if sum(len(v) for v in files.values()) > service.input_limits(ctx).max_total_bytes:
+            raise InputError("the session's files would exceed the project size limit")
+        _write_atomically(source, to_tar(files))
+        revision = reg.next_revision(project)
+        reg.record_revision(project, revision, arrived_ms, sorted(edits))
+        digest = dependency_digest(manifest)
+        restart = digest != session.dependencies
+        if session.run_dir:
+            reply = _agent(
+                session.run_dir,
+                {
+                    "op": "apply",
+                    "revision": revision,
+                    "files": {
+                        p: None if c is None else base64.b64encode(c).decode()
+                        for p, c in edits.items()
+                    },
+                },
+            )
+            if not reply.get("ok"):
+                raise Unavailable(f"the dev server did not take the edit: {reply.get('error')}")
+        if restart:
+            reg.update(project, dependencies=digest)
+            if session.worker:
+                reg.push_command(session.worker, "reinstall", project)
+    reg.touch(project)
+    return {
+        "revision": revision,
+        "applied_at": _iso_ms(int(time.time() * 1000)),
+        "restart": restart,
+    }
+
+
+def report(ctx: Context, project: str, raw: Mapping[str, Any]) -> None:
+    """What the client hook saw in a browser: an applied update, a reload, or an error."""
+    reg = registry(ctx)
+    reg.touch(project)
+    kind = raw.get("kind")
+    revision = raw.get("revision")
+    revision = revision if isinstance(revision, int) and revision >= 0 else 0
+    if kind in ("update", "full-reload"):
+        claimed = reg.claim_report(project, revision) if revision else None
+        if claimed is None:
+            return  # another page already reported it, or it is not an edit of Kiln's
+        arrived_ms, edited = claimed
+        paths = raw.get("paths")
+        data = {
+            "revision": revision,
+            "kind": kind,
+            "paths": [str(p)[:400] for p in paths][:100] if isinstance(paths, list) else edited,
+            "latency_ms": max(0, int(time.time() * 1000) - arrived_ms),
+        }
+        if isinstance(raw.get("updates"), int):
+            data["updates"] = raw["updates"]
+        ctx.bus.dev_event(project, "hmr", data)
+    elif kind == "error":
+        data = {"revision": revision, "message": str(raw.get("message", ""))[:2000]}
+        for key in ("file", "line", "column"):
+            value = raw.get(key)
+            if isinstance(value, str) and key == "file":
+                data[key] = value[:400]
+            elif isinstance(value, int) and key != "file":
+                data[key] = value
+        ctx.bus.dev_event(project, "error", data)
+
+
+def stop(ctx: Context, project: str) -> DevSession:
+    """Stop the session: its worker removes the container (within 5 s)."""
+    session = live(ctx, project)
+    reg = registry(ctx)
+    if not session.worker or not reg.worker_alive(session.worker):
+        reg.drop_start(project)  # not taken yet (or its worker is gone): end it here
+        reg.update(project, status=DevStatus.STOPPED.value)
+        ctx.bus.dev_event(project, "status", {"status": "stopped", "revision": session.revision})
+        ctx.bus.dev_event(project, "end", {"status": "stopped", "revision": session.revision})
+    else:
+        reg.push_command(session.worker, "stop", project)
+    return get(ctx, project)
+
+
+def build(ctx: Context, project: str) -> Build:
+    """A normal build of the session's current files."""
+    get(ctx, project)
+    files = read_tar(session_source(ctx.settings, project).read_bytes())
+    return service.submit_build(ctx, files, project=project)
+
+
+def file_digests(ctx: Context, project: str) -> dict[str, str]:
+    """sha256 of each of the session's current files (what ``kiln dev push`` compares)."""
+    get(ctx, project)
+    files = read_tar(session_source(ctx.settings, project).read_bytes())
+    return {path: hashlib.sha256(data).hexdigest() for path, data in sorted(files.items())}
+
+
+def read_tar(data: bytes) -> Files:
+    """The files of a tar Kiln wrote itself (from a checked file map)."""
+    files: Files = {}
+    with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+        for member in archive:
+            extracted = archive.extractfile(member) if member.isfile() else None
+            if extracted is not None:
+                files[member.name] = extracted.read()
+    return files
+
+
+def _agent(run_dir: str, command: dict[str, Any]) -> dict[str, Any]:
+    """One command to the session's agent over its control socket."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.settimeout(AGENT_TIMEOUT_S)
+            conn.connect(f"{run_dir}/agent.sock")
+            conn.sendall(json.dumps(command).encode() + b"\n")
+            chunks = []
+            while chunk := conn.recv(65536):
+                chunks.append(chunk)
+    except OSError as exc:
+        raise Unavailable(f"the dev session is not reachable: {exc}") from exc
+    try:
+        reply = json.loads(b"".join(chunks) or b"{}")
+    except ValueError:
+        reply = {}
+    return reply if isinstance(reply, dict) else {}
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+def _iso_ms(epoch_ms: int) -> str:
+    moment = datetime.fromtimestamp(epoch_ms / 1000, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
