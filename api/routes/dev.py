@@ -30,6 +30,7 @@ class StartJSON(BaseModel):
     from_build: str | None = None
     template: str | None = None
     files: dict[str, str | dict[str, str]] | None = None
+    idle_timeout_s: int | None = Field(default=None, gt=0)  # lowers KILN_DEV_IDLE_S
 
 
 class EditsJSON(BaseModel):
@@ -54,6 +55,7 @@ async def start_session(project: str, request: Request, ctx: CtxDep) -> Any:
     """Start the project's dev session (202), or return the running one (200)."""
     limits = service.input_limits(ctx)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    idle: int | None = None
     if content_type in TAR_TYPES:
         raw = await read_body(request, limits.max_total_bytes)
         files = await run_in_threadpool(files_from_tar, raw, limits)
@@ -68,7 +70,8 @@ async def start_session(project: str, request: Request, ctx: CtxDep) -> Any:
                 from_build=payload.from_build,
             )
         )
-    session, created = await run_in_threadpool(dev.start, ctx, project, files)
+        idle = payload.idle_timeout_s
+    session, created = await run_in_threadpool(dev.start, ctx, project, files, idle)
     return JSONResponse(dev.body(ctx, session), status_code=202 if created else 200)
 
 

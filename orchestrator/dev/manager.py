@@ -361,6 +361,7 @@ class DevManager:
         runner = RunningSession(self, project)
         with self.lock:
             self.running[project] = runner
+        self.registry.beat(self.name, self.free_slots(), int(BEAT_S * 3))
         runner.start()
 
     def obey(self, command: dict[str, str]) -> None:

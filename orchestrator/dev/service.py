@@ -23,6 +23,7 @@ from orchestrator import service, templates
 from orchestrator.context import Context
 from orchestrator.dev.record import DevSession, DevStatus, public_body
 from orchestrator.dev.registry import DevRegistry
+from orchestrator.dev.reports import UPDATE_KINDS, error_event, hmr_event, report_revision
 from orchestrator.dev.urls import dev_url, session_source
 from orchestrator.dev.vite import dependency_digest
 from orchestrator.errors import Conflict, DevCapacity, InputError, NotFound, Unavailable
@@ -74,10 +75,13 @@ def source_files(
     return overlay(base, files or {})
 
 
-def start(ctx: Context, project: str, files: Files) -> tuple[DevSession, bool]:
+def start(
+    ctx: Context, project: str, files: Files, idle_timeout_s: int | None = None
+) -> tuple[DevSession, bool]:
     """Start ``project``'s session (or return the live one): (session, newly started?).
 
-    Overloaded (429) when no dev worker has room.
+    DevCapacity (429) when no dev worker has room. ``idle_timeout_s`` may only lower the
+    server's idle timeout.
     """
     project = project_slug(project, {}, None)
     manifest = parse_package_json(files)
@@ -99,7 +103,7 @@ def start(ctx: Context, project: str, files: Files) -> tuple[DevSession, bool]:
         project=project,
         started_at=now,
         last_activity_at=now,
-        idle_timeout_s=ctx.settings.dev_idle_s,
+        idle_timeout_s=min(idle_timeout_s or ctx.settings.dev_idle_s, ctx.settings.dev_idle_s),
         dependencies=dependency_digest(manifest),
         environment={"node": ctx.settings.node_major, "package_manager": "npm"},
     )
@@ -196,32 +200,16 @@ def report(ctx: Context, project: str, raw: Mapping[str, Any]) -> None:
     reg = registry(ctx)
     reg.touch(project)
     kind = raw.get("kind")
-    revision = raw.get("revision")
-    revision = revision if isinstance(revision, int) and revision >= 0 else 0
-    if kind in ("update", "full-reload"):
+    revision = report_revision(raw)
+    if kind in UPDATE_KINDS:
         claimed = reg.claim_report(project, revision) if revision else None
         if claimed is None:
             return  # another page already reported it, or it is not an edit of Kiln's
         arrived_ms, edited = claimed
-        paths = raw.get("paths")
-        data = {
-            "revision": revision,
-            "kind": kind,
-            "paths": [str(p)[:400] for p in paths][:100] if isinstance(paths, list) else edited,
-            "latency_ms": max(0, int(time.time() * 1000) - arrived_ms),
-        }
-        if isinstance(raw.get("updates"), int):
-            data["updates"] = raw["updates"]
+        data = hmr_event(raw, revision, arrived_ms, edited, int(time.time() * 1000))
         ctx.bus.dev_event(project, "hmr", data)
     elif kind == "error":
-        data = {"revision": revision, "message": str(raw.get("message", ""))[:2000]}
-        for key in ("file", "line", "column"):
-            value = raw.get(key)
-            if isinstance(value, str) and key == "file":
-                data[key] = value[:400]
-            elif isinstance(value, int) and key != "file":
-                data[key] = value
-        ctx.bus.dev_event(project, "error", data)
+        ctx.bus.dev_event(project, "error", error_event(raw, revision))
 
 
 def stop(ctx: Context, project: str) -> DevSession:

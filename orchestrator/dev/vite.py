@@ -70,3 +70,14 @@ def dependency_digest(manifest: Mapping[str, Any]) -> str:
     """A digest of package.json's dependency fields: a change means install and restart."""
     relevant = {name: manifest.get(name) for name in DEPENDENCY_FIELDS if name in manifest}
     return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
+
+
+_LOCATION = re.compile(r"(?:/workspace/)?((?:[\w@.-]+/)*[\w@.-]+\.[a-z]{1,5}):(\d+):(\d+)")
+
+
+def error_location(message: str) -> dict[str, Any]:
+    """File, line and column named in a compile error's message (Vite, esbuild, rolldown)."""
+    found = _LOCATION.search(message or "")
+    if found is None:
+        return {}
+    return {"file": found[1], "line": int(found[2]), "column": int(found[3])}
