@@ -43,6 +43,7 @@ from orchestrator.settings import get_settings
 
 log = logging.getLogger("kiln.dev")
 BEAT_S = 2.0
+RECONCILE_S = 5.0
 SOCKET_WAIT_S = 60.0
 READY_TIMEOUT_S = 120.0
 AGENT_VITE = "[kiln-agent] vite "
@@ -327,6 +328,7 @@ class DevManager:
         self.capacity = ctx.settings.dev_max_sessions
         self.running: dict[str, RunningSession] = {}
         self.lock = threading.Lock()
+        self.next_reconcile = 0.0
 
     def free_slots(self) -> int:
         """Sessions this worker may still take."""
@@ -351,6 +353,28 @@ class DevManager:
         if command is not None:
             self.obey(command)
         self.stop_idle()
+        if time.monotonic() >= self.next_reconcile:
+            self.next_reconcile = time.monotonic() + RECONCILE_S
+            self.reconcile_lost()
+
+    def reconcile_lost(self) -> None:
+        """End sessions whose worker stopped beating (killed, or its host died); the
+        janitor then removes what they left on this host."""
+        for session in self.registry.sessions():
+            if DevStatus(session.status).ended or not session.worker:
+                continue
+            if session.worker == self.name or self.registry.worker_alive(session.worker):
+                continue
+            log.warning("dev session %s lost its worker %s", session.project, session.worker)
+            error = {
+                "code": "worker_lost",
+                "message": f"the dev worker {session.worker} stopped; start the session again",
+                "log_tail": "",
+            }
+            self.registry.update(session.project, status=DevStatus.FAILED.value, error=error)
+            data = {"status": DevStatus.FAILED.value, "revision": session.revision}
+            self.ctx.bus.dev_event(session.project, "status", data)
+            self.ctx.bus.dev_event(session.project, "end", data)
 
     def take(self, project: str) -> None:
         """Run a waiting session here (unless it was stopped while it waited)."""
