@@ -9,13 +9,14 @@ import docker
 import redis
 import redis.asyncio as aioredis
 
-from orchestrator.db import get_engine
-from orchestrator.egress.service import proxy_url
 from orchestrator.errors import Unavailable
-from orchestrator.logbus import LogBus
-from orchestrator.sandbox import Sandbox, SandboxOptions, sandbox_uid
+from orchestrator.live.logbus import LogBus
+from orchestrator.records.db import get_engine
+from orchestrator.records.store import BuildStore
+from orchestrator.sandbox.egress.service import proxy_url
+from orchestrator.sandbox.runner import Sandbox, SandboxOptions, sandbox_uid
 from orchestrator.settings import Settings, get_settings
-from orchestrator.store import BuildStore
+from orchestrator.storage.layout import StorageLayout
 
 
 def cancel_key(build_id: str) -> str:
@@ -45,6 +46,11 @@ class Context:
         )
 
     @cached_property
+    def layout(self) -> StorageLayout:
+        """Where builds' sources and artifacts are stored."""
+        return StorageLayout(self.settings.artifacts_dir, self.settings.sources_dir)
+
+    @cached_property
     def store(self) -> BuildStore:
         """Build records."""
         return BuildStore(get_engine(self.settings.db_url))
@@ -52,7 +58,7 @@ class Context:
     @cached_property
     def bus(self) -> LogBus:
         """Build event streams."""
-        return LogBus(self.redis, self.settings.artifacts_dir, self.settings.log_stream_ttl_s)
+        return LogBus(self.redis, self.layout, self.settings.log_stream_ttl_s)
 
     @cached_property
     def docker(self) -> docker.DockerClient:

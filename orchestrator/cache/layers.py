@@ -31,9 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from orchestrator import workspace
-from orchestrator.cache.keys import KEY_CHARS, SCRATCH_DIRS, Toolchain
+from orchestrator.cache.keys import KEY_CHARS, Toolchain
 from orchestrator.errors import SandboxError
+from orchestrator.sandbox import workspace
+from orchestrator.sandbox.runner import SCRATCH_DIRS
 from orchestrator.settings import Settings
 
 NODE_MODULES = "node_modules"
