@@ -14,6 +14,7 @@ from orchestrator.live.logbus import LogBus
 from orchestrator.records.db import get_engine
 from orchestrator.records.store import BuildStore
 from orchestrator.sandbox.egress.service import proxy_url
+from orchestrator.sandbox.protocol import StepRunner
 from orchestrator.sandbox.runner import Sandbox, SandboxOptions, sandbox_uid
 from orchestrator.settings import Settings, get_settings
 from orchestrator.storage.layout import StorageLayout
@@ -29,6 +30,17 @@ class Context:
     """Everything a request handler or a worker job talks to."""
 
     settings: Settings
+
+    @classmethod
+    def with_parts(
+        cls, settings: Settings, *, redis_client: redis.Redis, sandbox: StepRunner | None = None
+    ) -> Context:
+        """A context with its Redis client (and step runner) given, e.g. fakes in unit tests."""
+        ctx = cls(settings)
+        vars(ctx)["redis"] = redis_client  # what the cached properties would have made
+        if sandbox is not None:
+            vars(ctx)["sandbox"] = sandbox
+        return ctx
 
     @cached_property
     def redis(self) -> redis.Redis:
@@ -69,7 +81,7 @@ class Context:
             raise Unavailable(f"the Docker engine is not reachable: {exc}") from exc
 
     @cached_property
-    def sandbox(self) -> Sandbox:
+    def sandbox(self) -> StepRunner:
         """The sandbox that runs build steps."""
         s = self.settings
         ca_bundle = s.ca_bundle if s.ca_bundle and s.ca_bundle.is_file() else None

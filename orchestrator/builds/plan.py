@@ -13,6 +13,7 @@ from orchestrator.project.npm import OTHER_LOCKFILES, lockfile_in_sync, root_ins
 from orchestrator.records.models import Phase
 from orchestrator.sandbox.step import Limits, Step
 
+KILLED = 137  # 128 + SIGKILL
 NPM_FLAGS = ["--ignore-scripts", "--no-audit", "--no-fund", "--prefer-offline", "--include=dev"]
 
 
@@ -121,11 +122,15 @@ def classify_failure(
     """Map how a step's container ended to the contract's (error code, human message)."""
     if timed_out:
         return "timeout", f"{step.name} exceeded the {limits.timeout_s} s time limit"
-    if oom_killed or exit_code == 137:
+    if oom_killed:
         return (
             "out_of_memory",
             f"{step.name} ran out of memory (limit {limits.memory_mb} MB)",
         )
+    if exit_code == KILLED:
+        # SIGKILL with no OOM recorded by the engine: someone else's `docker kill` or
+        # `docker rm -f` (another installation's janitor, an operator), not the project.
+        return "sandbox_error", f"{step.name} was killed from outside the build (exit 137)"
     what = {"install": "npm install", "scripts": "dependency install scripts"}.get(
         step.name, "the build"
     )
