@@ -1,6 +1,7 @@
 """The build plan: which steps run, with which commands, limits and network.
 
-Pure functions only; ``sandbox.py`` turns a ``Step`` into a container.
+Pure functions only; ``sandbox.runner`` turns a ``Step`` into a container, and
+``step_error`` turns how it ended into the contract's error.
 """
 
 from __future__ import annotations
@@ -9,8 +10,10 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
+from orchestrator.errors import BuildError
 from orchestrator.project.npm import OTHER_LOCKFILES, lockfile_in_sync, root_install_scripts
 from orchestrator.records.models import Phase
+from orchestrator.sandbox.protocol import StepResult
 from orchestrator.sandbox.step import Limits, Step
 
 KILLED = 137  # 128 + SIGKILL
@@ -140,3 +143,42 @@ def classify_failure(
 def mentions_disk_full(lines: Iterable[str]) -> bool:
     """True when a step's output says the disk was full."""
     return any("ENOSPC" in line or "no space left on device" in line.lower() for line in lines)
+
+
+@dataclass(frozen=True)
+class StepBounds:
+    """What a step's failure is measured against: its limits, log budget and disk."""
+
+    limits: Limits
+    max_log_mb: int
+    workspace_mb: int
+
+
+def step_error(
+    step: Step, result: StepResult, output: Iterable[str], *, bounds: StepBounds, disk_full: bool
+) -> BuildError | None:
+    """The error a step that ended without being cancelled stands for; None if it succeeded.
+
+    ``disk_full``: the workspace has no space left; ``output``: the step's own lines.
+    """
+    if result.output_overflow:
+        return BuildError(
+            f"the build wrote more than {bounds.max_log_mb} MB of log output; "
+            f"Kiln stopped reading and ended the {step.name} step",
+            code="output_too_large",
+        )
+    if result.ok:
+        return None
+    if disk_full or mentions_disk_full(output):
+        return BuildError(
+            f"the build filled its {bounds.workspace_mb} MB workspace during {step.name}",
+            code="disk_full",
+        )
+    code, message = classify_failure(
+        step,
+        result.exit_code,
+        oom_killed=result.oom_killed,
+        timed_out=result.timed_out,
+        limits=bounds.limits,
+    )
+    return BuildError(message, code=code, exit_code=result.exit_code)
