@@ -33,13 +33,18 @@ class Context:
 
     @classmethod
     def with_parts(
-        cls, settings: Settings, *, redis_client: redis.Redis, sandbox: StepRunner | None = None
+        cls,
+        settings: Settings,
+        *,
+        redis_client: redis.Redis,
+        sandbox: StepRunner | None = None,
+        store: BuildStore | None = None,
     ) -> Context:
-        """A context with its Redis client (and step runner) given, e.g. fakes in unit tests."""
+        """A context with its Redis client (step runner, store) given: fakes in unit tests."""
         ctx = cls(settings)
-        vars(ctx)["redis"] = redis_client  # what the cached properties would have made
-        if sandbox is not None:
-            vars(ctx)["sandbox"] = sandbox
+        parts = {"redis": redis_client, "sandbox": sandbox, "store": store}
+        # What the cached properties below would have made.
+        vars(ctx).update({name: part for name, part in parts.items() if part is not None})
         return ctx
 
     @cached_property
