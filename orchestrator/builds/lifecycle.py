@@ -18,6 +18,7 @@ through ``_announce_end``: the ``status`` event, then ``end`` with the build's p
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from orchestrator.builds.diagnostics import diagnose
@@ -71,14 +72,14 @@ def finish(
     attempt: int,
     phase: Phase,
     log_tail: str,
-    cache: dict[str, Any],
+    cache: Mapping[str, object],
 ) -> Build | None:
     """End a running build as ``outcome`` says; None when another process took it over.
 
     A failed build's diagnosis reads ``outcome.log``; its log tail is ``log_tail``.
     """
     if cache:
-        ctx.store.set_cache(build_id, cache)
+        ctx.store.set_cache(build_id, dict(cache))
         for name in CACHES_COUNTED:
             if cache.get(name) == "hit":
                 incr(ctx.redis, ctx.settings.instance, "cache_hits_total", cache=name)
