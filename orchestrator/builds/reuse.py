@@ -27,7 +27,7 @@ log = logging.getLogger("kiln.cache")
 def input_digest(ctx: Context, files: Files) -> str | None:
     """The reuse key of a project on this server, or None when the image cannot be seen."""
     try:
-        image_id = str(ctx.docker.images.get(ctx.settings.sandbox_image).id)
+        image_id = ctx.sandbox.toolchain().image_id
     except (docker.errors.DockerException, OSError) as exc:
         log.warning("identical-input reuse off for this submit: %s", exc)
         return None
