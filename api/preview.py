@@ -16,12 +16,11 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocketClose
 
 from api.dev_proxy import dev_proxy_app
-from orchestrator.artifacts import DIST, cache_control, resolve_preview
 from orchestrator.context import api_context
 from orchestrator.errors import NotFound
-from orchestrator.models import Build
-from orchestrator.plan import Status
-from orchestrator.slugs import split_host_label
+from orchestrator.project.slugs import split_host_label
+from orchestrator.records.models import Build, Status
+from orchestrator.storage.artifacts import cache_control, resolve_preview
 
 BUILD_ID = re.compile(r"[a-f0-9]{16}")
 mimetypes.add_type("text/javascript", ".js")
@@ -38,7 +37,7 @@ def preview_response(build_id: str, path: str, method: str) -> Response:
     if not BUILD_ID.fullmatch(build_id):
         return PlainTextResponse("no such preview", status_code=404)
     ctx = api_context()
-    root = ctx.settings.artifacts_dir / build_id / DIST
+    root = ctx.layout.dist(build_id)
     if not root.is_dir():
         try:
             return status_page(ctx.store.get(build_id))
@@ -57,7 +56,7 @@ def latest_response(project: str, path: str, method: str) -> Response:
         return PlainTextResponse("method not allowed", status_code=405)
     ctx = api_context()
     for build in ctx.store.newest_succeeded(project):
-        root = ctx.settings.artifacts_dir / build.id / DIST
+        root = ctx.layout.dist(build.id)
         if root.is_dir():  # `kiln gc` may have removed an old one's files
             response = serve_dist(root, path)
             response.headers["X-Kiln-Build"] = build.id

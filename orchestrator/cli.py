@@ -199,7 +199,7 @@ def _ops_context() -> Any:
 @app.command()
 def workers() -> None:
     """The build workers registered on this Kiln's queue."""
-    from orchestrator import ops
+    from orchestrator.ops import views as ops
 
     rows = ops.workers(_ops_context())
     table = Table()
@@ -221,7 +221,7 @@ def workers() -> None:
 @app.command("queue")
 def queue_command() -> None:
     """Running and queued builds (from the database) and the Redis queue's own counts."""
-    from orchestrator import ops
+    from orchestrator.ops import views as ops
 
     summary = ops.queue_summary(_ops_context())
     table = Table()
@@ -254,7 +254,7 @@ def drain(
     """Stop workers taking new builds; running builds finish (--undo resumes)."""
     import time
 
-    from orchestrator import ops
+    from orchestrator.ops import views as ops
 
     ctx = _ops_context()
     if undo:
@@ -282,7 +282,7 @@ def gc(
     dry_run: Annotated[bool, typer.Option(help="Only say what would go.")] = False,
 ) -> None:
     """Remove old builds' artifacts, logs and sources, orphan containers and networks."""
-    from orchestrator import ops
+    from orchestrator.ops import views as ops
 
     report = ops.gc(_ops_context(), keep=keep, keep_days=keep_days, dry_run=dry_run, caches=caches)
     verb = "would remove" if dry_run else "removed"
@@ -322,7 +322,7 @@ def worker(
     burst: Annotated[bool, typer.Option(help="Stop when the queue is empty.")] = False,
 ) -> None:
     """Run a build worker (an RQ worker on Kiln's queue)."""
-    from orchestrator.worker import run_worker
+    from orchestrator.ops.worker import run_worker
 
     run_worker(burst=burst)
 
@@ -333,7 +333,7 @@ def image_build(
 ) -> None:
     """Make the sandbox image (from a registry if reachable, else from Debian packages)."""
     from orchestrator.context import Context
-    from orchestrator.sandbox_image import SandboxImageError, ensure_image
+    from orchestrator.sandbox.image import SandboxImageError, ensure_image
 
     ctx = Context(get_settings())
     s = ctx.settings
@@ -419,7 +419,7 @@ def cache_warm() -> None:
     """Make the bundled templates' dependency layers now (a starting worker does this too)."""
     import logging
 
-    from orchestrator.cache.warm import warm_templates
+    from orchestrator.builds.warm import warm_templates
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     for name, outcome in warm_templates(get_settings()).items():
@@ -429,7 +429,7 @@ def cache_warm() -> None:
 @app.command()
 def doctor() -> None:
     """A full diagnostic: engine, runtimes, image, Redis, database, disk, proxy, workers."""
-    from orchestrator.doctor import run_checks
+    from orchestrator.ops.doctor import run_checks
 
     ok = True
     for name, passed, detail in run_checks():

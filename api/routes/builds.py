@@ -15,10 +15,10 @@ from api.deps import CtxDep
 from orchestrator import service
 from orchestrator.context import Context
 from orchestrator.errors import InputError, PayloadTooLarge
-from orchestrator.event_stream import follow
-from orchestrator.logbus import Event, check_event_id
-from orchestrator.models import Build
-from orchestrator.project_input import files_from_mapping, files_from_tar
+from orchestrator.live.event_stream import follow
+from orchestrator.live.logbus import Event, check_event_id
+from orchestrator.project.input import files_from_mapping, files_from_tar, input_limits
+from orchestrator.records.models import Build
 
 router = APIRouter(prefix="/api/v1", tags=["builds"])
 
@@ -120,7 +120,7 @@ async def submit_build(
     ``Idempotency-Key`` makes a retried submit return the build the first one made;
     ``supersede`` cancels the project's older queued builds. A full queue answers 429 with
     ``Retry-After``; a nearly full disk 507."""
-    limits = service.input_limits(ctx)
+    limits = input_limits(ctx.settings)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/json":
         body = await read_body(request, int(limits.max_total_bytes * JSON_OVERHEAD))

@@ -13,12 +13,11 @@ from starlette.responses import JSONResponse
 
 from api.deps import CtxDep
 from api.routes.builds import JSON_OVERHEAD, TAR_TYPES, read_body, submit_reply, to_sse
-from orchestrator import service
 from orchestrator.dev import service as dev
 from orchestrator.dev.events import follow_dev
 from orchestrator.errors import InputError
-from orchestrator.logbus import check_event_id
-from orchestrator.project_input import files_from_mapping, files_from_tar
+from orchestrator.live.logbus import check_event_id
+from orchestrator.project.input import files_from_mapping, files_from_tar, input_limits
 
 router = APIRouter(prefix="/api/v1/projects/{project}/dev", tags=["dev sessions"])
 
@@ -53,7 +52,7 @@ def _parse(model: type[BaseModel], raw: bytes) -> Any:
 @router.post("", status_code=202)
 async def start_session(project: str, request: Request, ctx: CtxDep) -> Any:
     """Start the project's dev session (202), or return the running one (200)."""
-    limits = service.input_limits(ctx)
+    limits = input_limits(ctx.settings)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     idle: int | None = None
     if content_type in TAR_TYPES:
@@ -91,7 +90,7 @@ def stop_session(project: str, ctx: CtxDep) -> dict[str, Any]:
 async def edit_files(project: str, request: Request, ctx: CtxDep) -> dict[str, Any]:
     """Apply one batch of edits atomically; answers with the new revision at once."""
     arrived_ms = int(time.time() * 1000)
-    limits = service.input_limits(ctx)
+    limits = input_limits(ctx.settings)
     raw = await read_body(request, int(limits.max_total_bytes * JSON_OVERHEAD))
     payload = _parse(EditsJSON, raw)
     edits = await run_in_threadpool(dev.parse_edits, payload.files, ctx)

@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from orchestrator import dependency_sources
 from orchestrator.codegen.schema import INVALID_OUTPUT, Answer
 from orchestrator.errors import GenerationError, InputError, PayloadTooLarge
-from orchestrator.plan import check_buildable
-from orchestrator.project_input import (
+from orchestrator.project import dependency_sources
+from orchestrator.project.input import (
     Files,
     InputLimits,
     files_from_mapping,
@@ -17,6 +16,7 @@ from orchestrator.project_input import (
     overlay,
     parse_package_json,
 )
+from orchestrator.project.npm import check_buildable
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from orchestrator.plan import Limits, Phase, Step
-from orchestrator.sandbox import LABEL_BUILD, SandboxOptions, container_config
+from orchestrator.records.models import Phase
+from orchestrator.sandbox.runner import LABEL_BUILD, SandboxOptions, container_config
+from orchestrator.sandbox.step import Limits, Step
 
 AGENT_DIR = Path(__file__).resolve().parent / "agent"
 AGENT_MOUNT = "/kiln"

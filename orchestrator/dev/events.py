@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import redis.asyncio as aioredis
 
-from orchestrator.logbus import Event, decode_entries, dev_stream_key
+from orchestrator.live.logbus import Event, decode_entries, dev_stream_key
 
 BLOCK_MS = 5000
 BATCH = 500

@@ -15,17 +15,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from orchestrator import plan
+from orchestrator.builds import plan
+from orchestrator.builds.provision import LayerProvider, LayerUse, root_scripts_step
 from orchestrator.cache import gc
-from orchestrator.cache.keys import has_dependencies, root_install_scripts
-from orchestrator.cache.layers import image_toolchain, layer_store
-from orchestrator.cache.provision import LayerProvider, LayerUse, root_scripts_step
+from orchestrator.cache.layers import layer_store
 from orchestrator.cache.resolutions import ResolutionStore
 from orchestrator.context import Context
 from orchestrator.dev.container import session_label
 from orchestrator.errors import BuildError
-from orchestrator.plan import Limits, Step
-from orchestrator.sandbox import hand_over
+from orchestrator.project.npm import has_dependencies, root_install_scripts
+from orchestrator.sandbox.step import Limits, Step
 
 LineSink = Callable[[str, list[str]], None]
 OUTPUT_LINES = 2000
@@ -68,12 +67,12 @@ class SessionInstaller:
             provider = LayerProvider(
                 layers=layer_store(s),
                 resolutions=ResolutionStore(s.resolutions_dir, s.resolution_ttl_s),
-                toolchain=image_toolchain(self.ctx.docker, s.sandbox_image),
+                toolchain=self.ctx.sandbox.toolchain(),
                 registry=s.npm_registry,
                 run=self._run_install,
                 note=self.note,
                 wait=self._check_stop,
-                prepare_dir=lambda folder: hand_over(folder, self.ctx.sandbox.options.uid),
+                prepare_dir=self.ctx.sandbox.prepare_dir,
             )
             top_level = sorted(p.name for p in self.workspace.iterdir())
             self.layer = provider.provide(manifest, lockfiles, top_level)

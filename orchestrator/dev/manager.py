@@ -26,7 +26,6 @@ import docker.errors
 import httpx
 import requests.exceptions
 
-from orchestrator import workspace
 from orchestrator.context import Context
 from orchestrator.dev.container import dev_container_config, session_label
 from orchestrator.dev.install import SessionInstaller, SessionStopped
@@ -36,9 +35,10 @@ from orchestrator.dev.urls import dev_host, public_port, session_source
 from orchestrator.dev.vite import dependency_digest, vite_warnings
 from orchestrator.errors import BuildError, KilnError
 from orchestrator.logs import configure_logging
-from orchestrator.plan import Limits
-from orchestrator.project_input import parse_package_json
-from orchestrator.sandbox import LineSplitter, hand_over
+from orchestrator.project.input import parse_package_json
+from orchestrator.sandbox import workspace
+from orchestrator.sandbox.runner import LineSplitter, Sandbox, SandboxOptions
+from orchestrator.sandbox.step import Limits
 from orchestrator.settings import get_settings
 
 log = logging.getLogger("kiln.dev")
@@ -114,7 +114,7 @@ class RunningSession(threading.Thread):
         workspace.create(self.workspace, self.ctx.settings.workspace_mb)
         with tarfile.open(session_source(self.ctx.settings, self.project)) as archive:
             archive.extractall(self.workspace, filter="data")  # the API's checked file map
-        hand_over(self.workspace, self.ctx.sandbox.options.uid)
+        self.ctx.sandbox.prepare_dir(self.workspace)
 
     def _source_facts(self) -> tuple[dict[str, Any], dict[str, bytes]]:
         """package.json and lockfiles from the API's copy of the session's files, never from
@@ -149,7 +149,7 @@ class RunningSession(threading.Thread):
             for leftover in self.run_dir.iterdir():
                 leftover.unlink()
         self.run_dir.mkdir(mode=0o700, exist_ok=True)
-        hand_over(self.run_dir, self.ctx.sandbox.options.uid)
+        self.ctx.sandbox.prepare_dir(self.run_dir)
         config = dev_container_config(
             self.project,
             dev_host=dev_host(s, self.project),
@@ -157,7 +157,7 @@ class RunningSession(threading.Thread):
             limits=self.limits,
             workspace=self.workspace,
             run_dir=self.run_dir,
-            options=self.ctx.sandbox.options,
+            options=self._options(),
             node_modules=node_modules,
         )
         client = self.ctx.docker
@@ -176,6 +176,12 @@ class RunningSession(threading.Thread):
             ) from exc
         self.registry.update(self.project, container=self.container.id)
         threading.Thread(target=self._pump, args=(frames,), daemon=True).start()
+
+    def _options(self) -> SandboxOptions:
+        sandbox = self.ctx.sandbox
+        if not isinstance(sandbox, Sandbox):
+            raise BuildError("dev sessions need the Docker sandbox", code="sandbox_error")
+        return sandbox.options
 
     def _wait_for_sockets(self) -> None:
         deadline = time.monotonic() + SOCKET_WAIT_S

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from orchestrator import service, templates
+from orchestrator import service
 from orchestrator.context import Context
 from orchestrator.dev.record import DevSession, DevStatus, public_body
 from orchestrator.dev.registry import DevRegistry
@@ -27,18 +27,19 @@ from orchestrator.dev.reports import UPDATE_KINDS, error_event, hmr_event, repor
 from orchestrator.dev.urls import dev_url, session_source
 from orchestrator.dev.vite import dependency_digest
 from orchestrator.errors import Conflict, DevCapacity, InputError, NotFound, Unavailable
-from orchestrator.logbus import dev_stream_key
-from orchestrator.models import Build
-from orchestrator.pipeline import SOURCE_ARCHIVE
-from orchestrator.project_input import (
+from orchestrator.live.logbus import dev_stream_key
+from orchestrator.project import templates
+from orchestrator.project.input import (
     Files,
     files_from_mapping,
+    input_limits,
     normalize_path,
     overlay,
     parse_package_json,
     to_tar,
 )
-from orchestrator.slugs import project_slug
+from orchestrator.project.slugs import project_slug
+from orchestrator.records.models import Build
 
 AGENT_TIMEOUT_S = 10.0
 CAPACITY_RETRY_S = 30
@@ -67,7 +68,7 @@ def source_files(
         if template or files:
             raise InputError("give from_build alone, or a template and files")
         build = ctx.store.get(from_build)
-        kept = ctx.settings.artifacts_dir / build.id / SOURCE_ARCHIVE
+        kept = ctx.layout.kept_source(build.id)
         if not kept.is_file():
             raise Conflict(f"build {build.id} has no kept source (it is {build.status})")
         return read_tar(kept.read_bytes())
@@ -135,7 +136,7 @@ def parse_edits(raw: Mapping[str, object], ctx: Context) -> Edits:
     """Check a PATCH's file map: the submit's path checks and limits; ``null`` deletes."""
     deletions = [normalize_path(p) for p, v in raw.items() if v is None]
     kept = {p: v for p, v in raw.items() if v is not None}
-    edits: Edits = dict(files_from_mapping(kept, service.input_limits(ctx)))
+    edits: Edits = dict(files_from_mapping(kept, input_limits(ctx.settings)))
     for path in deletions:
         if path in edits:
             raise InputError(f"{path} is both written and deleted")
@@ -162,7 +163,7 @@ def apply_edits(ctx: Context, project: str, edits: Edits, arrived_ms: int) -> di
             else:
                 files[path] = content
         manifest = parse_package_json(files)
-        if sum(len(v) for v in files.values()) > service.input_limits(ctx).max_total_bytes:
+        if sum(len(v) for v in files.values()) > input_limits(ctx.settings).max_total_bytes:
             raise InputError("the session's files would exceed the project size limit")
         _write_atomically(source, to_tar(files))
         revision = reg.next_revision(project)

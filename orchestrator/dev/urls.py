@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from orchestrator.dev.container import session_label
+from orchestrator.project.slugs import HOST_SEPARATOR
 from orchestrator.settings import Settings
-from orchestrator.slugs import HOST_SEPARATOR
 
 
 def dev_host(settings: Settings, project: str) -> str:

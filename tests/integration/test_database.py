@@ -18,10 +18,9 @@ import sqlalchemy
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
-from orchestrator.db import add_missing_columns, make_engine
-from orchestrator.models import Build, utcnow
-from orchestrator.plan import Status
-from orchestrator.store import BuildStore
+from orchestrator.records.db import add_missing_columns, make_engine
+from orchestrator.records.models import Build, Status, utcnow
+from orchestrator.records.store import BuildStore
 from tests.integration.postgres import pg_bin, postgres_cluster
 
 pytestmark = pytest.mark.integration

@@ -1,0 +1,195 @@
+"""Per-build event streams: status and log lines in a Redis stream, archived when the build ends.
+
+Every event has the Redis stream id as its SSE id, so ``Last-Event-ID`` resumes exactly,
+whether the events come from the live stream or from the archive that outlives it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from orchestrator.errors import InputError
+from orchestrator.storage.layout import StorageLayout
+
+MAX_LINE_CHARS = 4000
+DEV_STREAM_MAX = 20_000  # a dev session runs for hours: keep its latest events only
+EVENT_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
+# CSI/OSC escape sequences, then any other C0/C1 control character but tab (lines come
+# already split, so no newline reaches here).
+_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b.?")
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+@dataclass(frozen=True)
+class Event:
+    """One stream entry: its id, its SSE event name and its JSON data."""
+
+    id: str
+    event: str
+    data: dict[str, Any]
+
+    def to_json(self) -> str:
+        """One line of the archive."""
+        return json.dumps({"id": self.id, "event": self.event, "data": self.data})
+
+
+def stream_key(build_id: str) -> str:
+    """The Redis key of a build's event stream."""
+    return f"kiln:build:{build_id}:events"
+
+
+def dev_stream_key(project: str) -> str:
+    """The Redis key of a project's dev-session event stream (``dev:{project}``)."""
+    return f"kiln:dev:{project}:events"
+
+
+def project_stream_key(project: str) -> str:
+    """The Redis key of a project's feed (builds and the dev session, for the live channel)."""
+    return f"kiln:project:{project}:events"
+
+
+def clean_line(text: str) -> str:
+    """Make container output safe to show: no terminal escapes or control characters, bounded."""
+    text = _CONTROLS.sub("", _ESCAPES.sub("", text))
+    if len(text) > MAX_LINE_CHARS:
+        text = text[:MAX_LINE_CHARS] + " …[line truncated]"
+    return text
+
+
+def check_event_id(value: str | None) -> str | None:
+    """Validate a client's ``Last-Event-ID``."""
+    if value is None or value == "":
+        return None
+    if not EVENT_ID.fullmatch(value):
+        raise InputError(f"invalid Last-Event-ID {value[:40]!r}")
+    return value
+
+
+def id_after(a: str, b: str) -> bool:
+    """True when stream id ``a`` comes after ``b``."""
+    ams, aseq = (int(x) for x in a.split("-"))
+    bms, bseq = (int(x) for x in b.split("-"))
+    return (ams, aseq) > (bms, bseq)
+
+
+def decode_entries(entries: Iterable[tuple[Any, dict[Any, Any]]]) -> list[Event]:
+    """Turn raw XRANGE/XREAD entries into events."""
+    events = []
+    for raw_id, fields in entries:
+        entry_id = raw_id.decode() if isinstance(raw_id, bytes) else raw_id
+        name = fields.get(b"event", fields.get("event", b"message"))
+        data = fields.get(b"data", fields.get("data", b"{}"))
+        events.append(
+            Event(
+                id=entry_id,
+                event=name.decode() if isinstance(name, bytes) else name,
+                data=json.loads(data),
+            )
+        )
+    return events
+
+
+class LogBus:
+    """Writes a build's events (the worker and the service) and reads its archive."""
+
+    def __init__(self, client: redis.Redis, layout: StorageLayout, ttl_s: int) -> None:
+        self.redis = client
+        self.layout = layout
+        self.ttl_s = ttl_s
+
+    def publish(self, build_id: str, event: str, data: dict[str, Any]) -> str:
+        """Append one event; returns its id."""
+        return self._append(stream_key(build_id), event, data)
+
+    def _append(self, key: str, event: str, data: dict[str, Any]) -> str:
+        entry_id = self.redis.xadd(key, {"event": event, "data": json.dumps(data)})
+        return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+
+    def project_event(self, project: str, event: str, data: dict[str, Any]) -> str:
+        """Append one event to the project's feed (its builds and its dev session)."""
+        return self._append(project_stream_key(project), event, data)
+
+    def dev_event(self, project: str, event: str, data: dict[str, Any]) -> str:
+        """Append one event to the project's dev-session stream; ``status``, ``hmr`` and
+        ``error`` go to the project's feed too."""
+        entry_id = self._append(dev_stream_key(project), event, data)
+        if event in ("status", "hmr", "error"):
+            self.project_event(project, event, data)
+        return entry_id
+
+    def dev_logs(self, project: str, stream: str, lines: list[str]) -> None:
+        """Append a dev server's output lines to the session's stream in one round trip."""
+        if not lines:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for line in lines:
+            data = {"stream": stream, "text": clean_line(line)}
+            entry = {"event": "log", "data": json.dumps(data)}
+            pipe.xadd(dev_stream_key(project), entry, maxlen=DEV_STREAM_MAX, approximate=True)
+        pipe.execute()
+
+    def dev_history(self, project: str) -> list[Event]:
+        """Every event of the project's dev-session stream."""
+        return decode_entries(self.redis.xrange(dev_stream_key(project)))
+
+    def status(self, build_id: str, status: str, phase: str) -> None:
+        """Announce a status or phase change."""
+        self.publish(build_id, "status", {"status": status, "phase": phase})
+
+    def logs(self, build_id: str, phase: str, stream: str, lines: list[str]) -> None:
+        """Append several log lines in one round trip."""
+        if not lines:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        key = stream_key(build_id)
+        for line in lines:
+            data = {"phase": phase, "stream": stream, "text": clean_line(line)}
+            pipe.xadd(key, {"event": "log", "data": json.dumps(data)})
+        pipe.execute()
+
+    def note(self, build_id: str, phase: str, text: str) -> None:
+        """A line from Kiln itself, marked ``source: kiln`` so a project cannot fake one."""
+        data = {"phase": phase, "stream": "stderr", "text": f"[kiln] {text}", "source": "kiln"}
+        self.publish(build_id, "log", data)
+
+    def history(self, build_id: str) -> list[Event]:
+        """Every event still in the live stream."""
+        return decode_entries(self.redis.xrange(stream_key(build_id)))
+
+    def archive_path(self, build_id: str) -> Path:
+        """Where a finished build's events are kept."""
+        return self.layout.events_archive(build_id)
+
+    def archive(self, build_id: str) -> None:
+        """Copy the stream to the artifact store and let the stream expire."""
+        events = self.history(build_id)
+        path = self.archive_path(build_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text("".join(e.to_json() + "\n" for e in events), encoding="utf-8")
+        tmp.replace(path)
+        self.redis.expire(stream_key(build_id), self.ttl_s)
+
+    def read_archive(self, build_id: str) -> list[Event] | None:
+        """A finished build's events, or None when there is no archive (yet)."""
+        return read_archive(self.archive_path(build_id))
+
+
+def read_archive(path: Path) -> list[Event] | None:
+    """Parse an archive file written by ``LogBus.archive``."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return None
+    events = []
+    for line in lines:
+        raw = json.loads(line)
+        events.append(Event(raw["id"], raw["event"], raw["data"]))
+    return events
