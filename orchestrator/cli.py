@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from orchestrator.client import ApiError, KilnClient
+from orchestrator.dev.cli import dev_app
 from orchestrator.settings import get_settings
 
 app = typer.Typer(
@@ -27,6 +28,7 @@ app = typer.Typer(
 )
 image_app = typer.Typer(help="The sandbox image.", no_args_is_help=True)
 app.add_typer(image_app, name="image")
+app.add_typer(dev_app, name="dev")
 cache_app = typer.Typer(help="Build caches: dependency layers, npm cache.", no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
 out = Console()
@@ -325,6 +327,14 @@ def worker(
     from orchestrator.ops.worker import run_worker
 
     run_worker(burst=burst)
+
+
+@app.command("dev-worker")
+def dev_worker() -> None:
+    """Run a dev-session worker on its own (``kiln worker`` starts one beside it)."""
+    from orchestrator.dev.manager import run
+
+    run()
 
 
 @image_app.command("build")
