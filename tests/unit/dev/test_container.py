@@ -1,0 +1,81 @@
+"""Unit tests for orchestrator.dev.container: a session's container is a hardened step."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from orchestrator.dev.container import (
+    AGENT_MOUNT,
+    RUN_MOUNT,
+    dev_container_config,
+    is_session_label,
+)
+from orchestrator.sandbox.runner import SandboxOptions
+from orchestrator.sandbox.step import Limits
+
+OPTIONS = SandboxOptions(
+    image="kiln-sandbox-node:22",
+    uid=10001,
+    pids_limit=512,
+    nofile_limit=8192,
+    tmpfs_mb=512,
+    registry="https://registry.npmjs.org/",
+    network="kiln-sandbox",
+    proxy_url="http://172.30.213.1:3128",
+    runtime="",
+    npm_cache_dir=Path("/var/cache/npm"),
+    ca_bundle=None,
+    instance="test",
+)
+
+
+def config(node_modules: Path | None = None) -> dict[str, object]:
+    return dev_container_config(
+        "shop",
+        dev_host="dev--shop.preview.localhost",
+        public_port=8000,
+        limits=Limits(600, 1024, 1.0),
+        workspace=Path("/var/work/dev-shop"),
+        run_dir=Path("/var/work/dev-shop.run"),
+        options=OPTIONS,
+        node_modules=node_modules,
+    )
+
+
+def test_the_session_container_has_no_network_and_a_build_steps_hardening() -> None:
+    c = config()
+    assert c["network_mode"] == "none"
+    assert c["user"] == "10001:10001"
+    assert c["cap_drop"] == ["ALL"]
+    assert c["security_opt"] == ["no-new-privileges"]
+    assert c["read_only"] is True
+    assert c["mem_limit"] == c["memswap_limit"] == "1024m"
+    assert c["pids_limit"] == 512
+    env = c["environment"]
+    assert isinstance(env, dict)
+    assert "https_proxy" not in env and "npm_config_https_proxy" not in env
+    assert env["KILN_DEV_HOST"] == "dev--shop.preview.localhost"
+
+
+def test_labels_mounts_and_the_stdin_that_ends_it() -> None:
+    c = config(node_modules=Path("/layers/abc/node_modules"))
+    assert c["labels"] == {
+        "kiln.build": "dev-shop",
+        "kiln.step": "dev",
+        "kiln.instance": "test",
+        "kiln.dev": "1",
+        "kiln.project": "shop",
+    }
+    volumes = c["volumes"]
+    assert isinstance(volumes, dict)
+    binds = {v["bind"]: v["mode"] for v in volumes.values()}
+    assert binds[AGENT_MOUNT] == "ro" and binds[RUN_MOUNT] == "rw"
+    assert binds["/workspace/node_modules"] == "ro"
+    assert "/cache/npm" not in binds  # the npm cache never meets project code
+    assert c["stdin_open"] is True and c["auto_remove"] is True
+
+
+def test_session_labels_are_recognised() -> None:
+    assert is_session_label({"kiln.dev": "1", "kiln.project": "shop"}) == "shop"
+    assert is_session_label({"kiln.build": "dev-shop"}) == "shop"  # its install steps
+    assert is_session_label({"kiln.build": "0123456789abcdef"}) is None

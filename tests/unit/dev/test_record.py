@@ -1,0 +1,45 @@
+"""Unit tests for orchestrator.dev.record and dev.cli's pure parts."""
+
+from __future__ import annotations
+
+import hashlib
+
+from orchestrator.dev.cli import changes, describe
+from orchestrator.dev.record import DevSession, DevStatus, public_body
+
+
+def test_a_session_round_trips_through_redis_fields() -> None:
+    session = DevSession(project="shop", revision=3, warnings=["w"], error={"code": "x"})
+    raw = {k.encode(): v.encode() for k, v in session.to_redis().items()}
+    assert DevSession.from_redis(raw) == session
+    assert DevSession.from_redis({}) is None
+
+
+def test_public_body_has_the_contract_fields() -> None:
+    body = public_body(
+        DevSession(project="shop", started_at=1.5), "http://dev--shop/", "http://api"
+    )
+    assert set(body) >= {
+        "project", "status", "url", "revision", "started_at", "ready_at",
+        "last_activity_at", "idle_timeout_s", "environment", "error", "links",
+    }  # fmt: skip
+    assert body["started_at"] == "1970-01-01T00:00:01.500Z" and body["ready_at"] is None
+    assert body["links"]["files"] == "http://api/api/v1/projects/shop/dev/files"
+
+
+def test_ended_statuses() -> None:
+    assert {s for s in DevStatus if s.ended} == {DevStatus.FAILED, DevStatus.STOPPED}
+
+
+def test_push_sends_only_what_changed_and_deletes_what_went() -> None:
+    same = hashlib.sha256(b"same").hexdigest()
+    batch = changes({"a.ts": b"same", "b.ts": b"new"}, {"a.ts": same, "gone.ts": "x"})
+    assert batch == {"b.ts": {"base64": "bmV3"}, "gone.ts": None}
+
+
+def test_watch_lines() -> None:
+    hmr = {"revision": 2, "kind": "update", "latency_ms": 80, "paths": ["/src/A.tsx"]}
+    assert describe("hmr", hmr) == "hmr r2 update 80 ms /src/A.tsx"
+    error = {"revision": 3, "message": "Bad\nmore", "file": "src/A.tsx", "line": 4}
+    assert describe("error", error) == "error r3 src/A.tsx:4 Bad"
+    assert describe("log", {}) is None
