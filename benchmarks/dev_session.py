@@ -1,0 +1,234 @@
+"""Dev sessions: edit -> visible in a real browser, and start -> ready, against raw Vite.
+
+    python -m benchmarks.dev_session [--edits 20] [--redis redis://127.0.0.1:6379/14]
+
+Starts a private Kiln (API and one worker, own var/ folder and queue) and measures, on
+the react-ts template with a small stateful component:
+
+- start -> ready, cold (no dependency layer: the session makes it) and warm (layer there);
+- edit -> visible: Playwright drives Debian's Chromium on the dev URL; each of N edits is a
+  PATCH, and the time is from sending it to the new text in the page's DOM (the page's own
+  ``hmr`` event latency, PATCH arrival -> applied update, is reported beside it);
+- the same N edits made on disk to a Vite dev server run by hand on the host (``npm ci`` on
+  the host, ``vite --port``), timed the same way in the same browser.
+
+Prints a Markdown table (and JSON with --json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from benchmarks.build_cache import ROOT, Kiln, _free_port
+
+TEMPLATE = ROOT / "templates" / "react-ts"
+COUNTER = """import { useState } from 'react'
+export default function Counter() {
+  const [n, setN] = useState(0)
+  return <button id="count" onClick={() => setN(n + 1)}>LABEL {n}</button>
+}
+"""
+APP = "import Counter from './Counter'\nexport default function App() { return <Counter /> }\n"
+ARGS = ["--no-sandbox", "--host-resolver-rules=MAP *.preview.localhost 127.0.0.1"]
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (nearest rank) of ``values``."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
+
+
+def start_to_ready(http: httpx.Client, project: str) -> float:
+    """Seconds from the start request to ``ready``."""
+    began = time.monotonic()
+    reply = http.post(
+        f"/api/v1/projects/{project}/dev",
+        json={
+            "template": "react-ts",
+            "files": {"src/App.tsx": APP, "src/Counter.tsx": COUNTER.replace("LABEL", "v0")},
+        },
+    )
+    reply.raise_for_status()
+    while True:
+        status = http.get(f"/api/v1/projects/{project}/dev").json()["status"]
+        if status == "ready":
+            return time.monotonic() - began
+        if status in ("failed", "stopped"):
+            raise SystemExit(f"session {project} {status}")
+        time.sleep(0.05)
+
+
+def stop(http: httpx.Client, project: str) -> None:
+    http.delete(f"/api/v1/projects/{project}/dev")
+    while http.get(f"/api/v1/projects/{project}/dev").json()["status"] != "stopped":
+        time.sleep(0.1)
+
+
+def time_edits(page: Any, edits: int, apply: Any) -> list[float]:
+    """Milliseconds from each edit to its text in the page."""
+    times = []
+    for i in range(1, edits + 1):
+        label = f"e{i}"
+        began = time.perf_counter()
+        apply(COUNTER.replace("LABEL", label))
+        page.wait_for_function(
+            f"document.querySelector('#count')?.textContent.startsWith('{label} ')",
+            polling="raf",
+        )
+        times.append((time.perf_counter() - began) * 1000)
+        time.sleep(0.3)  # let the dev server settle between edits, as a person typing would
+    return times
+
+
+def follow_hmr(url: str, seen: list[int]) -> None:
+    with httpx.stream("GET", url, timeout=httpx.Timeout(30, read=None)) as response:
+        event = ""
+        for line in response.iter_lines():
+            if line.startswith("event: "):
+                event = line[7:]
+            elif line.startswith("data: ") and event == "hmr":
+                seen.append(int(json.loads(line[6:])["latency_ms"]))
+
+
+def kiln_edits(kiln: Kiln, project: str, edits: int, browser: Any) -> tuple[list[float], list[int]]:
+    port = kiln.url.rsplit(":", 1)[1]
+    hmr: list[int] = []
+    threading.Thread(
+        target=follow_hmr,
+        args=(f"{kiln.url}/api/v1/projects/{project}/dev/events", hmr),
+        daemon=True,
+    ).start()
+    page = browser.new_page()
+    page.goto(f"http://dev--{project}.preview.localhost:{port}/")
+    page.wait_for_selector("#count")
+    with httpx.Client(base_url=kiln.url, timeout=30) as http:
+
+        def apply(text: str) -> None:
+            http.patch(
+                f"/api/v1/projects/{project}/dev/files", json={"files": {"src/Counter.tsx": text}}
+            ).raise_for_status()
+
+        times = time_edits(page, edits, apply)
+    time.sleep(0.5)
+    page.close()
+    return times, hmr
+
+
+def host_edits(work: Path, edits: int, browser: Any) -> list[float]:
+    """The same edits to a Vite dev server run by hand on the host."""
+    app = work / "host-app"
+    shutil.copytree(TEMPLATE, app, ignore=shutil.ignore_patterns("node_modules", "dist"))
+    (app / "src" / "App.tsx").write_text(APP)
+    (app / "src" / "Counter.tsx").write_text(COUNTER.replace("LABEL", "v0"))
+    subprocess.run(
+        ["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund"],
+        cwd=app,
+        check=True,
+        capture_output=True,
+    )
+    port = _free_port()
+    vite = subprocess.Popen(
+        [
+            "node",
+            "node_modules/vite/bin/vite.js",
+            "--port",
+            str(port),
+            "--strictPort",
+            "--host",
+            "127.0.0.1",
+        ],
+        cwd=app,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        page = browser.new_page()
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                page.goto(f"http://127.0.0.1:{port}/")
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.3)
+        page.wait_for_selector("#count")
+
+        def apply(text: str) -> None:
+            target = app / "src" / "Counter.tsx"
+            beside = target.with_suffix(".tmp")
+            beside.write_text(text)
+            os.replace(beside, target)
+
+        return time_edits(page, edits, apply)
+    finally:
+        vite.terminate()
+        vite.wait(timeout=10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--edits", type=int, default=20)
+    parser.add_argument(
+        "--redis", default=os.environ.get("KILN_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
+    )
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory(prefix="kiln-dev-bench-") as tmp:
+        work = Path(tmp)
+        npm_cache = work / "npm-cache"
+        kiln = Kiln(work, workers=1, redis_url=args.redis, npm_cache=npm_cache)
+        results: dict[str, Any] = {"load_average": os.getloadavg()}
+        try:
+            with httpx.Client(base_url=kiln.url, timeout=60) as http:
+                time.sleep(3)  # the dev worker announces itself
+                results["start_cold_s"] = start_to_ready(http, "bench-cold")
+                stop(http, "bench-cold")
+                results["start_warm_s"] = start_to_ready(http, "bench")
+            with sync_playwright() as pw:
+                browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+                kiln_times, hmr = kiln_edits(kiln, "bench", args.edits, browser)
+                host_times = host_edits(work, args.edits, browser)
+                browser.close()
+        finally:
+            kiln.stop()
+    results |= {
+        "kiln_edit_ms": kiln_times,
+        "kiln_hmr_latency_ms": hmr,
+        "host_edit_ms": host_times,
+    }
+    if args.json:
+        print(json.dumps(results, indent=2))
+    rows = [
+        ("edit -> visible, Kiln dev session", kiln_times),
+        ("  its hmr event latency_ms (PATCH arrival -> applied)", [float(v) for v in hmr]),
+        ("edit -> visible, Vite by hand on the host", host_times),
+    ]
+    print(f"load average at start: {results['load_average']}")
+    print("| measure | p50 | p95 | n |\n| --- | --- | --- | --- |")
+    for name, values in rows:
+        if values:
+            p50, p95 = statistics.median(values), percentile(values, 95)
+            print(f"| {name} | {p50:.0f} ms | {p95:.0f} ms | {len(values)} |")
+    print(f"| start -> ready, cold (layer made) | {results['start_cold_s']:.1f} s | | 1 |")
+    print(f"| start -> ready, warm layer | {results['start_warm_s']:.1f} s | | 1 |")
+
+
+if __name__ == "__main__":
+    main()
