@@ -18,6 +18,7 @@ Prints a Markdown table (and JSON with --json).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -93,6 +94,11 @@ def time_edits(page: Any, edits: int, apply: Any) -> list[float]:
 
 
 def follow_hmr(url: str, seen: list[int]) -> None:
+    with contextlib.suppress(httpx.HTTPError):  # the stack stops under it at the end
+        _read_hmr(url, seen)
+
+
+def _read_hmr(url: str, seen: list[int]) -> None:
     with httpx.stream("GET", url, timeout=httpx.Timeout(30, read=None)) as response:
         event = ""
         for line in response.iter_lines():
