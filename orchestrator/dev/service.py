@@ -153,6 +153,12 @@ def apply_edits(ctx: Context, project: str, edits: Edits, arrived_ms: int) -> di
     package.json's dependency fields installs and restarts (``restart: true``).
     """
     session = live(ctx, project)
+    if not session.run_dir:
+        raise Conflict(
+            f"the dev session of {project} is {session.status}; edits are taken once it is "
+            "ready (follow its events for the ready status)",
+            code="session_not_ready",
+        )
     reg = registry(ctx)
     with ctx.redis.lock(f"{reg.prefix}:edit-lock:{project}", timeout=60, blocking_timeout=30):
         source = session_source(ctx.settings, project)
@@ -165,25 +171,23 @@ def apply_edits(ctx: Context, project: str, edits: Edits, arrived_ms: int) -> di
         manifest = parse_package_json(files)
         if sum(len(v) for v in files.values()) > input_limits(ctx.settings).max_total_bytes:
             raise InputError("the session's files would exceed the project size limit")
-        _write_atomically(source, to_tar(files))
         revision = reg.next_revision(project)
         reg.record_revision(project, revision, arrived_ms, sorted(edits))
         digest = dependency_digest(manifest)
         restart = digest != session.dependencies
-        if session.run_dir:
-            reply = _agent(
-                session.run_dir,
-                {
-                    "op": "apply",
-                    "revision": revision,
-                    "files": {
-                        p: None if c is None else base64.b64encode(c).decode()
-                        for p, c in edits.items()
-                    },
+        reply = _agent(
+            session.run_dir,
+            {
+                "op": "apply",
+                "revision": revision,
+                "files": {
+                    p: None if c is None else base64.b64encode(c).decode() for p, c in edits.items()
                 },
-            )
-            if not reply.get("ok"):
-                raise Unavailable(f"the dev server did not take the edit: {reply.get('error')}")
+            },
+        )
+        if not reply.get("ok"):
+            raise Unavailable(f"the dev server did not take the edit: {reply.get('error')}")
+        _write_atomically(source, to_tar(files))  # what the session now has
         if restart:
             reg.update(project, dependencies=digest)
             if session.worker:
