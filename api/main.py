@@ -23,6 +23,7 @@ def create_app() -> FastAPI:
     app.include_router(builds.router)
     app.include_router(generate.router)
     app.include_router(dev.router)
+    app.include_router(dev.sessions_router)
     app.include_router(meta.router)
     # Move the preview host to the front: FastAPI added its docs routes before it.
     routes = app.router.routes

@@ -20,6 +20,13 @@ from orchestrator.live.logbus import check_event_id
 from orchestrator.project.input import files_from_mapping, files_from_tar, input_limits
 
 router = APIRouter(prefix="/api/v1/projects/{project}/dev", tags=["dev sessions"])
+sessions_router = APIRouter(prefix="/api/v1/dev", tags=["dev sessions"])
+
+
+@sessions_router.get("/sessions")
+def list_sessions(ctx: CtxDep) -> dict[str, Any]:
+    """Every dev session this Kiln knows (running ones, and recently ended ones)."""
+    return {"items": dev.list_sessions(ctx)}
 
 
 class StartJSON(BaseModel):

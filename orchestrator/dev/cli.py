@@ -156,6 +156,14 @@ def describe(event: str, data: dict[str, Any]) -> str | None:
     return None
 
 
+@dev_app.command("ls")
+def list_sessions() -> None:
+    """Every dev session: project, status, revision, URL."""
+    for session in _answer(_client().http.get("/api/v1/dev/sessions"))["items"]:
+        name, status, revision = session["project"], session["status"], session["revision"]
+        typer.echo(f"{name:<24} {status:<11} r{revision:<5} {session['url']}")
+
+
 @dev_app.command("status")
 def status(project: ProjectOpt) -> None:
     """The session's status, URL, revision and warnings."""

@@ -124,6 +124,12 @@ def get(ctx: Context, project: str) -> DevSession:
     return session
 
 
+def list_sessions(ctx: Context) -> list[dict[str, Any]]:
+    """The bodies of every session record, by project."""
+    sessions = sorted(registry(ctx).sessions(), key=lambda s: s.project)
+    return [body(ctx, session) for session in sessions]
+
+
 def live(ctx: Context, project: str) -> DevSession:
     """The project's running session; Conflict when it ended."""
     session = get(ctx, project)
