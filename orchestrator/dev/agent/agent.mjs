@@ -17,7 +17,7 @@ const HOST = process.env.KILN_DEV_HOST
 const PUBLIC_PORT = Number(process.env.KILN_DEV_PUBLIC_PORT || 80)
 const PORT = 5173
 const HMR_PATH = '/__kiln_hmr'
-const QUIET_MS = Number(process.env.KILN_DEV_COALESCE_MS || 25) // updates of one batch
+const QUIET_MS = Number(process.env.KILN_DEV_COALESCE_MS || 150) // a batch's stragglers
 const WINDOW_MS = 1500 // how long after a batch its updates are coalesced
 
 function log(text) {
@@ -64,11 +64,15 @@ const kilnPlugin = {
 }
 
 // Coalesce the updates one batch of edits causes into one message, so the browser
-// applies the batch at once. Only within WINDOW_MS of a batch; other traffic passes.
+// applies the batch at once: within WINDOW_MS of a batch, updates wait until every
+// edited module has one (or QUIET_MS pass without another); other traffic passes.
+const MODULE = /\.(m?[jt]sx?|vue|svelte|css|scss|less)$/
+
 function coalescing(channel) {
   const original = channel.send.bind(channel)
   let until = 0
   let buffered = null
+  let expected = new Set()
   let timer = null
   const flush = () => {
     clearTimeout(timer)
@@ -90,8 +94,13 @@ function coalescing(channel) {
     }
     if (payload.type === 'update') {
       buffered = (buffered || []).concat(payload.updates || [])
+      for (const u of payload.updates || []) {
+        expected.delete(u.path)
+        expected.delete(u.acceptedPath)
+      }
       clearTimeout(timer)
-      timer = setTimeout(flush, QUIET_MS)
+      if (expected.size === 0) flush()
+      else timer = setTimeout(flush, QUIET_MS)
       return
     }
     if (payload.type === 'full-reload') buffered = null
@@ -99,8 +108,9 @@ function coalescing(channel) {
     return original(...args)
   }
   return {
-    open() {
+    open(paths) {
       until = Date.now() + WINDOW_MS
+      expected = new Set(paths.filter((p) => MODULE.test(p)).map((p) => `/${p}`))
     },
     announce(data) {
       flush()
@@ -145,7 +155,8 @@ function control() {
       try {
         const command = JSON.parse(raw.slice(0, end))
         if (command.op === 'apply') {
-          live.hot?.open()
+          const written = Object.keys(command.files).filter((p) => command.files[p] !== null)
+          live.hot?.open(written)
           live.hot?.announce({ revision: command.revision, paths: Object.keys(command.files) })
           writeBatch(command.files, command.revision)
           reply = { ok: true, applied_at: Date.now() }
