@@ -129,9 +129,22 @@ def browser() -> Iterator[Any]:
             args=["--no-sandbox", "--host-resolver-rules=MAP *.preview.localhost 127.0.0.1"],
         )
         try:
-            yield chromium
+            yield _Browser(chromium)
         finally:
             chromium.close()
+
+
+class _Browser:
+    """Chromium whose pages wait up to two minutes: a session's first page load makes
+    Vite optimize the dependencies, which takes long on a loaded machine."""
+
+    def __init__(self, chromium: Any) -> None:
+        self.chromium = chromium
+
+    def new_page(self) -> Any:
+        page = self.chromium.new_page()
+        page.set_default_timeout(120_000)
+        return page
 
 
 def dev_url(stack: Stack, project: str) -> str:
