@@ -444,7 +444,7 @@ def main() -> None:
     try:
         app()
     except ApiError as exc:
-        err.print(f"[red]error:[/red] {exc.code}: {exc.message}")
+        err.print(f"[red]error:[/red] {exc.api_code}: {exc.message}")
         sys.exit(1)
     except httpx.TransportError as exc:
         err.print(

@@ -28,12 +28,12 @@ from orchestrator.cache import gc
 from orchestrator.cache.layers import image_toolchain, layer_store
 from orchestrator.cache.resolutions import ResolutionStore
 from orchestrator.context import Context
-from orchestrator.errors import BuildError, KilnError, SandboxError
+from orchestrator.errors import BuildError, ErrorCode, KilnError, SandboxError
 from orchestrator.logs import build_context
 from orchestrator.project.input import parse_package_json
 from orchestrator.project.npm import has_dependencies, root_install_scripts
 from orchestrator.records.counters import incr, observe
-from orchestrator.records.models import Build, Phase, Status, aware
+from orchestrator.records.models import Build, CacheOutcome, Phase, Status, aware
 from orchestrator.sandbox import workspace
 from orchestrator.sandbox.runner import StepResult, hand_over
 from orchestrator.sandbox.step import Limits, Step
@@ -57,7 +57,7 @@ class Outcome(NamedTuple):
     """How one attempt at a build ended."""
 
     status: Status
-    code: str | None = None
+    code: ErrorCode | None = None
     message: str | None = None
 
 
@@ -138,7 +138,7 @@ class BuildRun:
             self._build(manifest)
             self._publish()
         except Cancelled:
-            return Outcome(Status.CANCELLED, "cancelled", "the build was cancelled")
+            return Outcome(Status.CANCELLED, ErrorCode.CANCELLED, "the build was cancelled")
         except BuildError as exc:
             return Outcome(Status.FAILED, exc.code, exc.message)
         except redis.RedisError:
@@ -155,7 +155,8 @@ class BuildRun:
         free_mb = free_disk_mb(self.settings.var_dir)
         if free_mb < self.settings.min_free_disk_mb:
             raise BuildError(
-                f"the build server's disk is nearly full ({free_mb:.0f} MB free)", code="disk_full"
+                f"the build server's disk is nearly full ({free_mb:.0f} MB free)",
+                code=ErrorCode.DISK_FULL,
             )
         source = self.ctx.layout.source(self.id)
         workspace.create(self.workspace, self.settings.workspace_mb)
@@ -177,7 +178,7 @@ class BuildRun:
         self.cache = {}
         lockfiles = self._lockfiles()
         if self.settings.cache_layers and not has_dependencies(manifest):
-            self.cache["layer"] = "none"
+            self.cache["layer"] = CacheOutcome.NONE
             self.bus.note(self.id, self.phase, "no dependencies: nothing to install")
             if root_install_scripts(manifest):
                 self._run(root_scripts_step(root_install_scripts(manifest)))
@@ -213,7 +214,7 @@ class BuildRun:
         top_level = sorted(p.name for p in self.workspace.iterdir())
         self.layer = provider.provide(manifest, lockfiles, top_level)
         if self.layer is None:
-            self.cache["layer"] = "private"
+            self.cache["layer"] = CacheOutcome.PRIVATE
             return False
         self.cache.update(layer=self.layer.outcome, layer_key=self.layer.key)
         if self.layer.resolution:
@@ -236,7 +237,7 @@ class BuildRun:
             "layer; installing its dependencies privately instead",
         )
         self._release_layer()
-        self.cache["layer"] = "private"
+        self.cache["layer"] = CacheOutcome.PRIVATE
         mount_point = self.workspace / "node_modules"
         if mount_point.is_dir() and not any(mount_point.iterdir()):
             mount_point.rmdir()  # made by Docker (as root) for the layer's mount
@@ -315,7 +316,7 @@ class BuildRun:
             raise BuildError(
                 f"the build wrote more than {self.settings.max_log_mb} MB of log output; "
                 f"Kiln stopped reading and ended the {step.name} step",
-                code="output_too_large",
+                code=ErrorCode.OUTPUT_TOO_LARGE,
             )
         if not result.ok and (
             workspace.is_full(self.workspace) or plan.mentions_disk_full(self.step_output)
@@ -323,7 +324,7 @@ class BuildRun:
             raise BuildError(
                 f"the build filled its {self.settings.workspace_mb} MB workspace "
                 f"during {step.name}",
-                code="disk_full",
+                code=ErrorCode.DISK_FULL,
             )
         if not result.ok:
             code, message = plan.classify_failure(
@@ -347,12 +348,14 @@ class BuildRun:
         files, size = publish(self.workspace / DIST, self.ctx.layout.dist(self.id), limits)
         self.bus.note(self.id, self.phase, f"published {files} files ({size / 1024:.0f} KiB)")
 
-    def _finish(self, status: Status, code: str | None = None, message: str | None = None) -> None:
+    def _finish(
+        self, status: Status, code: ErrorCode | None = None, message: str | None = None
+    ) -> None:
         tail = "\n".join(self.tail) if code else None
         if self.cache:
             self.ctx.store.set_cache(self.id, self.cache)
             for cache in ("layer", "resolution"):
-                if self.cache.get(cache) == "hit":
+                if self.cache.get(cache) == CacheOutcome.HIT:
                     incr(self.ctx.redis, self.settings.instance, "cache_hits_total", cache=cache)
         if code:
             self.bus.note(self.id, self.phase, f"{status.value}: {message}")
@@ -391,7 +394,7 @@ class BuildRun:
         except Exception:
             log.exception("could not remove the workspace of build %s", self.id)
         # The source stays for `kiln retry` until `kiln gc` removes it with the artifacts.
-        if self.cache.get("layer") == "miss":  # the cache grew: keep it within its budget
+        if self.cache.get("layer") == CacheOutcome.MISS:  # the cache grew: keep it in budget
             try:
                 gc.enforce_budgets(self.settings)
             except Exception:

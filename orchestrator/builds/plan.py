@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from orchestrator.project.npm import OTHER_LOCKFILES, lockfile_in_sync, root_install_scripts
-from orchestrator.records.models import Phase
+from orchestrator.records.models import ErrorCode, Phase
 from orchestrator.sandbox.step import Limits, Step
 
 NPM_FLAGS = ["--ignore-scripts", "--no-audit", "--no-fund", "--prefer-offline", "--include=dev"]
@@ -55,7 +55,9 @@ def plan_install(manifest: Mapping[str, object], lockfiles: Mapping[str, bytes])
                 )
             else:
                 warnings.append("no package-lock.json; resolving dependencies with npm install")
-    step = Step("install", Phase.INSTALLING, argv, network=True, failure_code="install_failed")
+    step = Step(
+        "install", Phase.INSTALLING, argv, network=True, failure_code=ErrorCode.INSTALL_FAILED
+    )
     return InstallPlan(step, warnings)
 
 
@@ -101,7 +103,7 @@ def lifecycle_step() -> Step:
         Phase.INSTALLING,
         ["npm", "rebuild", "--foreground-scripts", "--no-audit", "--no-fund"],
         network=False,
-        failure_code="install_failed",
+        failure_code=ErrorCode.INSTALL_FAILED,
     )
 
 
@@ -112,18 +114,18 @@ def build_step(manifest: Mapping[str, object]) -> Step:
         argv = ["npm", "run", "build"]
     else:
         argv = ["npx", "--no-install", "vite", "build"]
-    return Step("build", Phase.BUILDING, argv, network=False, failure_code="build_failed")
+    return Step("build", Phase.BUILDING, argv, network=False, failure_code=ErrorCode.BUILD_FAILED)
 
 
 def classify_failure(
     step: Step, exit_code: int, *, oom_killed: bool, timed_out: bool, limits: Limits
-) -> tuple[str, str]:
+) -> tuple[ErrorCode, str]:
     """Map how a step's container ended to the contract's (error code, human message)."""
     if timed_out:
-        return "timeout", f"{step.name} exceeded the {limits.timeout_s} s time limit"
+        return ErrorCode.TIMEOUT, f"{step.name} exceeded the {limits.timeout_s} s time limit"
     if oom_killed or exit_code == 137:
         return (
-            "out_of_memory",
+            ErrorCode.OUT_OF_MEMORY,
             f"{step.name} ran out of memory (limit {limits.memory_mb} MB)",
         )
     what = {"install": "npm install", "scripts": "dependency install scripts"}.get(

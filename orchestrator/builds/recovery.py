@@ -21,12 +21,11 @@ from orchestrator.builds import jobs as queue
 from orchestrator.builds.public import public_view
 from orchestrator.context import Context
 from orchestrator.logs import build_context
-from orchestrator.records.models import Build, Phase, Status, utcnow
+from orchestrator.records.models import Build, ErrorCode, Phase, Status, utcnow
 from orchestrator.sandbox import workspace
 from orchestrator.sandbox.step import Limits
 
 log = logging.getLogger("kiln.recovery")
-WORKER_LOST = "worker_lost"
 PENDING_JOB_STATES = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED}
 
 
@@ -86,7 +85,7 @@ def recover_lost(ctx: Context, build: Build, reason: str) -> str | None:
         log.warning("build %s: %s; re-enqueued", build.id, reason)
         return "retried"
     message = f"{reason}; gave up after {build.attempts} attempt(s)"
-    if not ctx.store.fail_lost(build.id, build.attempts, WORKER_LOST, message):
+    if not ctx.store.fail_lost(build.id, build.attempts, ErrorCode.WORKER_LOST, message):
         return None
     ended = ctx.store.get(build.id)
     ctx.bus.note(build.id, Phase.DONE.value, f"failed: {message}")
@@ -95,7 +94,7 @@ def recover_lost(ctx: Context, build: Build, reason: str) -> str | None:
     ctx.bus.archive(build.id)
     with contextlib.suppress(Exception):  # on another host; its janitor removes it
         workspace.remove(ctx.settings.work_dir / build.id)
-    log.warning("build %s: %s; failed with %s", build.id, reason, WORKER_LOST)
+    log.warning("build %s: %s; failed with %s", build.id, reason, ErrorCode.WORKER_LOST)
     return "failed"
 
 

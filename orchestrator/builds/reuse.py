@@ -19,7 +19,7 @@ from orchestrator.builds.public import public_view
 from orchestrator.cache.keys import input_key, source_digest
 from orchestrator.context import Context
 from orchestrator.project.input import Files
-from orchestrator.records.models import Build, Phase, Status, utcnow
+from orchestrator.records.models import Build, CacheOutcome, Phase, Status, utcnow
 
 log = logging.getLogger("kiln.cache")
 
@@ -67,10 +67,10 @@ def answer_from(ctx: Context, earlier: Build, build: Build, source_tar: bytes) -
     ctx.layout.write_source(build.id, source_tar)  # kept as a built one keeps it
     ctx.layout.keep_source(build.id)
     now = utcnow()
-    build.status, build.phase = Status.SUCCEEDED.value, Phase.DONE.value
+    build.status, build.phase = Status.SUCCEEDED, Phase.DONE
     build.started_at = build.finished_at = now
     build.reused_from = earlier.id
-    build.cache = {"reuse": "hit", "reused_from": earlier.id}
+    build.cache = {"reuse": CacheOutcome.HIT, "reused_from": earlier.id}
     ctx.store.add(build)
     note = f"identical input: reusing the artifact of build {earlier.id} (submit fresh to rebuild)"
     ctx.bus.note(build.id, Phase.DONE.value, note)

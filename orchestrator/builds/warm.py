@@ -22,6 +22,7 @@ from orchestrator.errors import BuildError
 from orchestrator.project.input import parse_package_json
 from orchestrator.project.npm import NPM_LOCKFILES
 from orchestrator.project.templates import list_templates, load_template
+from orchestrator.records.models import CacheOutcome
 from orchestrator.sandbox.runner import hand_over
 from orchestrator.sandbox.step import Limits, Step
 from orchestrator.settings import Settings
@@ -71,7 +72,7 @@ def warm_templates(settings: Settings) -> dict[str, str]:
             outcomes[name] = "error"
             continue
         if use is None:
-            outcomes[name] = "private"
+            outcomes[name] = CacheOutcome.PRIVATE
             continue
         use.release()
         outcomes[name] = use.outcome
