@@ -13,7 +13,7 @@ from starlette.types import Receive, Scope, Send
 
 from orchestrator.context import api_context
 from orchestrator.errors import NotFound
-from orchestrator.records.models import Build
+from orchestrator.records.models import Build, Status
 from orchestrator.storage.artifacts import cache_control, resolve_preview
 
 BUILD_ID = re.compile(r"[a-f0-9]{16}")
@@ -51,7 +51,7 @@ def status_page(build: Build) -> HTMLResponse:
     Clients open the preview as soon as they submit; a building page refreshes itself
     until the app is there. Everything from the build is escaped.
     """
-    if not build.status.finished:
+    if not Status(build.status).finished:
         title = "Building…"
         body = f"<p>Build <code>{build.id}</code> is {escape(build.phase)}.</p>"
         refresh = '<meta http-equiv="refresh" content="2">'

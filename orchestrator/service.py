@@ -157,7 +157,7 @@ def record_and_enqueue(ctx: Context, build: Build, source_tar: bytes) -> tuple[B
 def retry_build(ctx: Context, build_id: str) -> Build:
     """A new build of an ended build's source, project, template and limits (``kiln retry``)."""
     old = ctx.store.get(build_id)
-    if not old.status.finished:
+    if not Status(old.status).finished:
         raise Conflict(f"build {build_id} is {old.status}; only an ended build can be retried")
     source = ctx.layout.source(build_id)
     if not source.is_file():
@@ -307,7 +307,7 @@ def list_builds(
 def cancel_build(ctx: Context, build_id: str) -> Build:
     """Cancel a build: off the queue if it waits, its container killed if it runs."""
     build = ctx.store.get(build_id)
-    if build.status.finished:
+    if Status(build.status).finished:
         raise Conflict(f"build {build_id} already ended {build.status}")
     ctx.redis.set(cancel_key(build_id), "1", ex=CANCEL_FLAG_TTL_S)
     ctx.store.request_cancel(build_id)
