@@ -7,6 +7,7 @@
     ├── NotFound (404)             no such build, template or file
     ├── Conflict (409)             the request does not fit the build's state
     ├── Unavailable (503)          a dependency (Redis, Docker, the model) is not there
+    │   └── DatabaseBehind         the database's schema is older than this Kiln's
     ├── Overloaded (429)           the queue is full (overall or for the project): retry later
     ├── InsufficientStorage (507)  the disk under var/ is nearly full: no new builds
     ├── BuildError                 a build failed; carries the contract's error code
@@ -115,6 +116,10 @@ class Unavailable(KilnError):
 
     http_status = 503
     code = ErrorCode.UNAVAILABLE
+
+
+class DatabaseBehind(Unavailable):
+    """Raised when the database is not at this Kiln's newest migration (run ``kiln db upgrade``)."""
 
 
 class Overloaded(KilnError):

@@ -302,6 +302,10 @@ def launch_stack(
         env=full_env,
         worker_env=worker_env or {},
     )
+    # A private database: at the newest revision before the API and workers check it.
+    subprocess.run(
+        [_kiln(), "db", "upgrade"], env=full_env, cwd=REPO_ROOT, check=True, capture_output=True
+    )
     stack.start_api()
     try:
         for _ in range(workers):
