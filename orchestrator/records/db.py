@@ -8,7 +8,6 @@ revision 0001, its schema then, and upgraded from there.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
@@ -29,8 +28,6 @@ from orchestrator.settings import get_settings
 MIGRATIONS = Path(__file__).with_name("migrations")  # inside the package: found when installed
 BEFORE_ALEMBIC = "0001"  # the revision whose schema a database from before Alembic has
 UPGRADE_COMMAND = "kiln db upgrade"
-# Alembic logs its plugins and dialect at INFO on every check; Kiln's processes log at INFO.
-logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -115,10 +115,14 @@ def create_table(
 ) -> None:
     """Create ``frozen`` as it is defined, with its unique constraints and its indexes."""
     unique = [sa.UniqueConstraint(*columns) for columns in expected_unique(frozen)]
-    op.create_table(frozen.name, *(c.copy() for c in frozen.columns), *unique)
-    for name, (table, columns) in indexes.items():
+    columns = [
+        sa.Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable)
+        for c in frozen.columns
+    ]
+    op.create_table(frozen.name, *columns, *unique)
+    for name, (table, indexed) in indexes.items():
         if table == frozen.name:
-            op.create_index(name, table, list(columns))
+            op.create_index(name, table, list(indexed))
 
 
 def apply_repair(
