@@ -119,7 +119,7 @@ class Unavailable(KilnError):
 
 
 class DatabaseBehind(Unavailable):
-    """Raised when the database is not at this Kiln's newest migration (run ``kiln db upgrade``)."""
+    """Raised when the database is not at this Kiln's newest migration (``kiln db upgrade``)."""
 
 
 class Overloaded(KilnError):

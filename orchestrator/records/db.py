@@ -79,6 +79,7 @@ class SchemaState:
     current: str | None  # None: not versioned (empty, or made before Alembic)
     head: str
     start: Start
+    known: bool = True  # False: a revision this Kiln lacks (a newer Kiln migrated it)
 
     @property
     def up_to_date(self) -> bool:
@@ -89,6 +90,10 @@ class SchemaState:
         """One line for ``kiln db current`` and ``kiln doctor``."""
         if self.up_to_date:
             return f"at revision {self.head} (newest)"
+        if not self.known:
+            return (
+                f"at revision {self.current}, which this Kiln does not know (newest: {self.head})"
+            )
         if self.start is Start.BEFORE_ALEMBIC:
             return f"made before migrations (schema of {BEFORE_ALEMBIC}); newest is {self.head}"
         if self.current is None:
@@ -115,7 +120,9 @@ def schema_state(engine: Engine) -> SchemaState:
     with engine.connect() as connection:
         current = MigrationContext.configure(connection).get_current_revision()
         tables = set(inspect(connection).get_table_names())
-    return SchemaState(current, head_revision(), upgrade_start(tables))
+    revisions = {s.revision for s in ScriptDirectory.from_config(_config()).walk_revisions()}
+    known = current is None or current in revisions
+    return SchemaState(current, head_revision(), upgrade_start(tables), known)
 
 
 def upgrade(engine: Engine) -> tuple[SchemaState, SchemaState]:
@@ -144,5 +151,6 @@ def require_current(url: str | None = None) -> SchemaState:
         engine.dispose()
     if not state.up_to_date:
         where = engine.url.render_as_string(hide_password=True)
-        raise DatabaseBehind(f"the database {where} is {state.describe()}: run `{UPGRADE_COMMAND}`")
+        todo = f"run `{UPGRADE_COMMAND}`" if state.known else "run a Kiln as new as the database"
+        raise DatabaseBehind(f"the database {where} is {state.describe()}: {todo}")
     return state

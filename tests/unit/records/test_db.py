@@ -49,6 +49,8 @@ def test_states_say_what_to_do() -> None:
     assert "empty" in db.SchemaState(None, head, db.Start.EMPTY).describe()
     behind = db.SchemaState("0001", head, db.Start.VERSIONED)
     assert not behind.up_to_date and "0001" in behind.describe()
+    ahead = db.SchemaState("9999", head, db.Start.VERSIONED, known=False)
+    assert not ahead.up_to_date and "does not know" in ahead.describe()
 
 
 def test_the_migrations_are_found_inside_the_package() -> None:
@@ -75,6 +77,10 @@ def test_require_current_refuses_a_database_that_is_behind(engine: Engine) -> No
     assert caught.value.http_status == 503
     db.upgrade(engine)
     assert db.require_current(url).up_to_date
+    with engine.begin() as connection:  # as if a newer Kiln had migrated it
+        connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    with pytest.raises(DatabaseBehind, match="as new as the database"):
+        db.require_current(url)
 
 
 def test_states_are_stored_as_their_strings_and_read_back_as_enums(engine: Engine) -> None:
