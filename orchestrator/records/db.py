@@ -19,7 +19,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event, inspect, text
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlmodel import create_engine
 
 from orchestrator.errors import DatabaseBehind
@@ -48,7 +48,9 @@ def get_engine(url: str | None = None) -> Engine:
 def make_engine(url: str) -> Engine:
     """A new engine for ``url``, configured as Kiln uses it (SQLite: WAL, busy timeout)."""
     if url.startswith("sqlite"):
-        get_settings().var_dir.mkdir(parents=True, exist_ok=True)
+        database = make_url(url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
