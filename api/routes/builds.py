@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import CtxDep
 from orchestrator import service
 from orchestrator.context import Context
-from orchestrator.errors import InputError, PayloadTooLarge
+from orchestrator.errors import ErrorCode, InputError, PayloadTooLarge
 from orchestrator.live.event_stream import follow
 from orchestrator.live.logbus import Event, check_event_id
 from orchestrator.project.input import files_from_mapping, files_from_tar, input_limits
@@ -156,7 +156,7 @@ async def submit_build(
         raise InputError(
             "send application/json, application/gzip or application/x-tar "
             f"(got {content_type or 'no content type'!r})",
-            code="unsupported_media_type",
+            code=ErrorCode.UNSUPPORTED_MEDIA_TYPE,
         )
     return submit_reply(ctx, build)
 
