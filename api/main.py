@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI
 from starlette.routing import Host
 
-from api.errors import install_error_handlers
+from api.errors import install_error_handlers, without_validation_422
 from api.preview import preview_app
 from api.routes import builds, generate, meta
 from orchestrator.settings import get_settings
 
 
+class KilnAPI(FastAPI):
+    """FastAPI whose OpenAPI document says what Kiln really answers."""
+
+    def openapi(self) -> dict[str, Any]:
+        """The OpenAPI document, made once, without the 422 responses Kiln never sends."""
+        return without_validation_422(super().openapi())
+
+
 def create_app() -> FastAPI:
     """Build the application; the preview host route comes first so it never reaches the API."""
     settings = get_settings()
-    app = FastAPI(
+    app = KilnAPI(
         title="Kiln",
         version="0.1.0",
         description="Builds untrusted Vite projects in sandbox containers and serves previews.",
