@@ -48,11 +48,18 @@ def error_responses(
     return declared
 
 
-def without_validation_422(schema: dict[str, Any]) -> dict[str, Any]:
-    """``schema`` without FastAPI's automatic 422 responses: Kiln answers them 400."""
+def as_answered(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` (an OpenAPI document) as Kiln really answers: without FastAPI's automatic
+    422 responses (validation errors are answered 400), and every error as JSON, also on
+    routes whose success is plain text."""
     for operations in schema.get("paths", {}).values():
         for operation in operations.values():
-            operation.get("responses", {}).pop("422", None)
+            responses = operation.get("responses", {})
+            responses.pop("422", None)
+            for status, response in responses.items():
+                content = response.get("content", {})
+                if int(status) >= 400 and content and "application/json" not in content:
+                    response["content"] = {"application/json": next(iter(content.values()))}
     components = schema.get("components", {}).get("schemas", {})
     for name in ("HTTPValidationError", "ValidationError"):
         components.pop(name, None)

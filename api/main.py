@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.routing import Host
 
-from api.errors import install_error_handlers, without_validation_422
+from api.errors import as_answered, install_error_handlers
 from api.preview import preview_app
 from api.routes import builds, generate, meta
 from orchestrator.settings import get_settings
@@ -17,8 +17,8 @@ class KilnAPI(FastAPI):
     """FastAPI whose OpenAPI document says what Kiln really answers."""
 
     def openapi(self) -> dict[str, Any]:
-        """The OpenAPI document, made once, without the 422 responses Kiln never sends."""
-        return without_validation_422(super().openapi())
+        """The OpenAPI document (made once), as Kiln answers: no 422s, errors as JSON."""
+        return as_answered(super().openapi())
 
 
 def create_app() -> FastAPI:

@@ -58,11 +58,17 @@ class SubmitJSON(BaseModel):
     fresh: bool = False  # build even if an identical input already has an artifact
 
 
+# LimitsIn is in the document's components (GenerateJSON refers to it too).
+SUBMIT_JSON_SCHEMA = {
+    k: v
+    for k, v in SubmitJSON.model_json_schema(ref_template="#/components/schemas/{model}").items()
+    if k != "$defs"
+}
 SUBMIT_DOC: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "content": {
-            "application/json": {"schema": SubmitJSON.model_json_schema()},
+            "application/json": {"schema": SUBMIT_JSON_SCHEMA},
             "application/gzip": {"schema": {"type": "string", "format": "binary"}},
             "application/x-tar": {"schema": {"type": "string", "format": "binary"}},
         },
