@@ -1,4 +1,5 @@
-"""A build's public JSON shape: ``GET /api/v1/builds/{id}`` and the SSE ``end`` event."""
+"""A build's public body filled from its record: ``BuildPublic`` (orchestrator/records/
+public.py), served by ``GET /api/v1/builds/{id}`` and sent as the SSE ``end`` event."""
 
 from __future__ import annotations
 

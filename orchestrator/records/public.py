@@ -11,18 +11,17 @@ generation round's ``error`` or ``summary``) are still left out, not sent as nul
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
-from orchestrator.records.models import Phase, Status
+from orchestrator.records.models import Phase, Status, aware
 
 
 def iso_ms(value: datetime) -> str:
     """A timestamp as the API writes it: UTC, milliseconds, ``Z`` (``…T12:00:00.123Z``)."""
-    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
-    return aware.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return aware(value).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 Timestamp = Annotated[

@@ -19,11 +19,9 @@ from tests.integration.conftest import IMAGE, require_services
 
 
 @pytest.fixture
-def engine() -> Iterator[docker.DockerClient]:
+def engine(kiln_containers: docker.DockerClient) -> docker.DockerClient:
     require_services()
-    client = docker.from_env(timeout=30)
-    yield client
-    client.close()
+    return kiln_containers
 
 
 @pytest.fixture
