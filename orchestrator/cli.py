@@ -190,10 +190,24 @@ def retry(build_id: str) -> None:
     out.print(reply["id"])
 
 
+def _installation() -> Any:
+    """The installation's settings, after saying on stderr which installation they are."""
+    from orchestrator.settings import installation_root
+
+    s = get_settings()
+    database = s.database_url.split("@")[-1] if s.database_url else s.db_url
+    err.print(
+        f"[dim]installation {installation_root()}: var {s.var_dir.resolve()}, "
+        f"database {database}, Redis {s.redis_url}, queue {s.queue_name}[/dim]",
+        soft_wrap=True,
+    )
+    return s
+
+
 def _ops_context() -> Any:
     from orchestrator.context import Context
 
-    return Context(get_settings())
+    return Context(_installation())
 
 
 @app.command()
@@ -335,7 +349,7 @@ def image_build(
     from orchestrator.context import Context
     from orchestrator.sandbox.image import SandboxImageError, ensure_image
 
-    ctx = Context(get_settings())
+    ctx = Context(_installation())
     s = ctx.settings
     try:
         image_id = ensure_image(
@@ -361,7 +375,7 @@ def cache_ls() -> None:
 
     from orchestrator.cache.layers import layer_store
 
-    entries = layer_store(get_settings()).entries()
+    entries = layer_store(_installation()).entries()
     table = Table()
     for name in ("key", "MB", "files", "last used", "created"):
         table.add_column(name)
@@ -392,7 +406,7 @@ def cache_gc(
     """Evict least recently used layers and old npm cache content down to the budgets."""
     from orchestrator.cache.gc import collect
 
-    s = get_settings()
+    s = _installation()
     report = collect(
         s,
         layer_budget_mb=0 if all_ else (s.layer_cache_max_mb if layers_mb is None else layers_mb),
@@ -422,7 +436,7 @@ def cache_warm() -> None:
     from orchestrator.builds.warm import warm_templates
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    for name, outcome in warm_templates(get_settings()).items():
+    for name, outcome in warm_templates(_installation()).items():
         out.print(f"{name:12} {outcome}")
 
 
@@ -431,6 +445,7 @@ def doctor() -> None:
     """A full diagnostic: engine, runtimes, image, Redis, database, disk, proxy, workers."""
     from orchestrator.ops.doctor import run_checks
 
+    _installation()
     ok = True
     for name, passed, detail in run_checks():
         mark = "[green]ok[/green]  " if passed else "[red]FAIL[/red]"
