@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from orchestrator.client import ApiError, KilnClient
+from orchestrator.project.upload import Selection, select_files
 from orchestrator.settings import get_settings
 
 app = typer.Typer(
@@ -72,6 +73,36 @@ def _report(end: dict[str, Any]) -> None:
     )
 
 
+def _build_env(assignments: list[str], env_file: Path | None) -> dict[str, str]:
+    """The build settings of ``--env-file`` then ``--env`` (later wins), checked."""
+    from orchestrator.errors import InputError
+    from orchestrator.project.build_env import check_env, parse_assignment, parse_env_file
+
+    try:
+        values: dict[str, str] = {}
+        if env_file is not None:
+            values |= parse_env_file(env_file.read_text(encoding="utf-8"))
+        values |= dict(parse_assignment(a) for a in assignments)
+        return check_env(values)
+    except InputError as exc:
+        _fail(exc.message, 2)
+    except OSError as exc:
+        _fail(f"cannot read --env-file {env_file}: {exc.strerror}", 2)
+    return {}
+
+
+def _say_left_out(selection: Selection) -> None:
+    """Tell the user which files stay home, so a missing file is never a surprise."""
+    if not selection.left_out:
+        return
+    shown = sorted(selection.left_out.items())[:10]
+    listed = ", ".join(f"{path} ({why})" for path, why in shown)
+    more = len(selection.left_out) - len(shown)
+    err.print(
+        f"[dim]left out: {listed}{f', and {more} more' if more else ''}[/dim]", soft_wrap=True
+    )
+
+
 @app.command()
 def submit(
     directory: Annotated[Path | None, typer.Argument(help="Project folder to build.")] = None,
@@ -81,19 +112,41 @@ def submit(
     fresh: Annotated[
         bool, typer.Option(help="Build even if identical input has already built.")
     ] = False,
+    env: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--env",
+            metavar="KEY=VALUE",
+            help="A build setting for the build step only (e.g. VITE_API_URL=...); repeatable.",
+        ),
+    ] = None,
+    env_file: Annotated[
+        Path | None,
+        typer.Option(help="A dotenv file of build settings (KEY=value lines).", metavar="FILE"),
+    ] = None,
 ) -> None:
     """Submit a project folder (or a template) and follow its build to the preview URL."""
     if directory is None and template is None:
         _fail("give a project folder or --template NAME", 2)
+    build_env = _build_env(env or [], env_file)
     client = _client()
     if directory is not None:
         if not (directory / "package.json").is_file():
             _fail(f"{directory} has no package.json", 2)
+        selection = select_files(directory)
+        _say_left_out(selection)
         reply = client.submit_dir(
-            directory, project=project, template=template, fresh="true" if fresh else None
+            directory,
+            selection,
+            env=build_env,
+            project=project,
+            template=template,
+            fresh="true" if fresh else None,
         )
     else:
-        reply = client.submit_files({}, template=template, project=project, fresh=fresh or None)
+        reply = client.submit_files(
+            {}, template=template, project=project, fresh=fresh or None, env=build_env or None
+        )
     if reply.get("reused_from"):
         err.print(f"build [bold]{reply['id']}[/bold] reused build {reply['reused_from']}")
     else:

@@ -21,6 +21,7 @@ from orchestrator.context import Context, cancel_key
 from orchestrator.errors import Conflict, InputError, NotFound, Unavailable
 from orchestrator.ops import admission
 from orchestrator.project import dependency_sources, templates
+from orchestrator.project.build_env import check_env
 from orchestrator.project.input import (
     Files,
     overlay,
@@ -80,13 +81,16 @@ def submit_build(
     idempotency_key: str | None = None,
     supersede: bool = False,
     fresh: bool = False,
+    env: Mapping[str, object] | None = None,
 ) -> Build:
     """Check a project, record its build and enqueue it. Raises before enqueueing on bad input,
     a full queue (429) or a full disk (507). A repeated ``idempotency_key`` returns the build
     it first made; ``supersede`` cancels the project's older builds that are still queued.
     An input that already built successfully is answered at once with that artifact (a new,
-    finished build record marked ``reused_from``) unless ``fresh`` asks for a real build."""
+    finished build record marked ``reused_from``) unless ``fresh`` asks for a real build.
+    ``env`` holds build settings for the build step (checked; part of the reuse key)."""
     s = ctx.settings
+    build_env = check_env(env)
     if idempotency_key is not None:
         check_idempotency_key(idempotency_key)
         earlier = recent_by_key(ctx, idempotency_key)
@@ -101,13 +105,14 @@ def submit_build(
     for lockfile in ("package-lock.json", "npm-shrinkwrap.json"):
         dependency_sources.check_lockfile(files.get(lockfile), allowed_hosts(ctx.settings))
     chosen = clamp_limits(limits, *server_limits(ctx))
-    digest = reuse.input_digest(ctx, files) if ctx.settings.cache_reuse else None
+    digest = reuse.input_digest(ctx, files, build_env) if ctx.settings.cache_reuse else None
     build = Build(
         project=project_slug(project, manifest, template),
         template=template,
         limits=asdict(chosen),
         idempotency_key=idempotency_key,
         input_digest=digest,
+        env=build_env or None,
     )
     earlier = reuse.earlier_artifact(ctx, digest) if digest and not fresh else None
     if earlier is not None:
@@ -164,7 +169,12 @@ def retry_build(ctx: Context, build_id: str) -> Build:
         raise Conflict(f"the source of build {build_id} was removed by `kiln gc`; submit it again")
     check_disk(ctx)
     admit(ctx, old.project)
-    new = Build(project=old.project, template=old.template, limits=dict(old.limits))
+    new = Build(
+        project=old.project,
+        template=old.template,
+        limits=dict(old.limits),
+        env=dict(old.env) if old.env else None,
+    )
     build, _ = record_and_enqueue(ctx, new, source.read_bytes())
     return build
 

@@ -45,6 +45,7 @@ class SubmitJSON(BaseModel):
     limits: LimitsIn | None = None
     supersede: bool = False
     fresh: bool = False  # build even if an identical input already has an artifact
+    env: dict[str, str] | None = None  # build settings for the build step (names shown only)
 
 
 SUBMIT_DOC: dict[str, Any] = {
@@ -86,6 +87,19 @@ def parse_json_submit(body: bytes) -> SubmitJSON:
         raise InputError("invalid submit body: JSON nested too deeply") from None
 
 
+def parse_env_header(value: str | None) -> dict[str, Any] | None:
+    """A tarball submit's build settings: the ``Kiln-Env`` header, a JSON object."""
+    if not value:
+        return None
+    try:
+        env = json.loads(value)
+    except ValueError:
+        raise InputError("the Kiln-Env header must be a JSON object of strings") from None
+    if not isinstance(env, dict):
+        raise InputError("the Kiln-Env header must be a JSON object of strings")
+    return env
+
+
 def submit_reply(ctx: Context, build: Build) -> dict[str, Any]:
     """The 202 body of a submit."""
     base = f"{ctx.settings.api_url}/api/v1/builds/{build.id}"
@@ -114,6 +128,7 @@ async def submit_build(
     supersede: bool = False,
     fresh: bool = False,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    kiln_env: Annotated[str | None, Header(alias="Kiln-Env")] = None,
 ) -> dict[str, Any]:
     """Submit a project as a JSON file map or a tar/tar.gz body; 202 once it is queued.
 
@@ -135,6 +150,7 @@ async def submit_build(
                 idempotency_key=idempotency_key,
                 supersede=payload.supersede,
                 fresh=payload.fresh,
+                env=payload.env,
             )
         )
     elif content_type in TAR_TYPES:
@@ -150,6 +166,7 @@ async def submit_build(
                 idempotency_key=idempotency_key,
                 supersede=supersede,
                 fresh=fresh,
+                env=parse_env_header(kiln_env),
             )
         )
     else:

@@ -76,6 +76,7 @@ class BuildRun:
         self.step_output: deque[str] = deque(maxlen=STEP_OUTPUT_LINES)
         self.phase = Phase.QUEUED
         self.limits = Limits(self.settings.timeout_s, self.settings.memory_mb, self.settings.cpus)
+        self.env: dict[str, str] = {}  # the submit's build settings, for the build step only
         self.attempt = 0
         self.log_budget = self.settings.max_log_mb * 1024 * 1024
         self.layer: LayerUse | None = None
@@ -113,6 +114,7 @@ class BuildRun:
 
     def _run_claimed(self, build: Any) -> None:
         self.limits = Limits(**build.limits) if build.limits else self.limits
+        self.env = dict(build.env or {})
         self.phase = Phase.PREPARING  # claim() recorded it
         if self.first_phase != self.phase:
             self.phase = self.first_phase
@@ -273,7 +275,9 @@ class BuildRun:
                 self.bus.note(self.id, self.phase, f"warning: {reason}")
 
     def _build(self, manifest: dict[str, Any]) -> None:
-        step = plan.build_step(manifest)
+        step = plan.build_step(manifest, self.env)
+        if self.env:  # by name only: the values may be secrets
+            self.bus.note(self.id, self.phase, f"build settings (env): {', '.join(self.env)}")
         try:
             self._run(step)
         except BuildError as exc:

@@ -74,6 +74,7 @@ def public_view(
         "preview_url": preview_url if build.status == Status.SUCCEEDED else None,
         "reused_from": build.reused_from,
         "cache": build.cache or {},
+        "env": sorted(build.env or {}),  # names only: values are the submitter's secrets
     }
     if generation is not None:
         body["generation"] = generation_summary(generation)

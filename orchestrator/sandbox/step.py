@@ -46,3 +46,5 @@ class Step:
     argv: list[str]
     network: bool
     failure_code: str
+    # The submit's build settings (project/build_env.py); only the build step has any.
+    env: tuple[tuple[str, str], ...] = ()

@@ -28,6 +28,7 @@ CONTRACT_KEYS = {
     "preview_url",
     "reused_from",
     "cache",
+    "env",
 }
 T0 = datetime(2025, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
 
@@ -80,6 +81,7 @@ def test_public_view_of_a_queued_build() -> None:
         "preview_url": None,
         "reused_from": None,
         "cache": {},
+        "env": [],
     }
 
 

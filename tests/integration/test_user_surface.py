@@ -1,0 +1,84 @@
+"""What a user meets first (issue 14), through the real API, worker, Docker and Redis."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import Stack, node_project
+
+pytestmark = pytest.mark.integration
+
+ENV_BUILD = """
+const fs = require("fs");
+fs.mkdirSync("dist", { recursive: true });
+const seenByScripts = fs.existsSync("seen.txt") ? fs.readFileSync("seen.txt", "utf8") : "none";
+fs.writeFileSync("dist/index.html", `build:${process.env.VITE_API_URL} scripts:${seenByScripts}`);
+"""
+ENV_MANIFEST = {
+    "name": "env-fixture",
+    "private": True,
+    "scripts": {
+        "postinstall": "node postinstall.js",
+        "build": "node build.js",
+    },
+}
+
+
+def kiln(stack: Stack, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("kiln")), *args],
+        env={**stack.env, "KILN_URL": stack.url},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=cwd,
+    )
+
+
+def test_env_reaches_the_build_step_only_and_is_never_shown(stack: Stack) -> None:
+    files = {
+        "package.json": json.dumps(ENV_MANIFEST),
+        "build.js": ENV_BUILD,
+        "postinstall.js": "require('fs').writeFileSync('seen.txt', "
+        "String(process.env.VITE_API_URL))",
+    }
+    env = {"VITE_API_URL": "https://api.secret-value.example"}
+    reply = stack.client.submit_files(files, project="env-a", env=env)
+    end = stack.wait(reply["id"])
+    assert end["status"] == "succeeded", end["error"]
+    assert end["env"] == ["VITE_API_URL"]
+    page = stack.preview(reply["id"], "/").text
+    assert page == "build:https://api.secret-value.example scripts:undefined"
+    log = stack.client.logs(reply["id"])
+    assert "VITE_API_URL" in log and "secret-value" not in log
+    assert "secret-value" not in json.dumps(stack.client.build(reply["id"]))
+    # The value is part of the reuse key: another value builds again, the same one reuses.
+    again = stack.client.submit_files(files, project="env-a", env=env)
+    assert again["reused_from"] == reply["id"]
+    other = stack.client.submit_files(files, project="env-a", env={"VITE_API_URL": "https://b"})
+    assert other["reused_from"] is None
+    assert stack.wait(other["id"])["status"] == "succeeded"
+    assert stack.preview(other["id"], "/").text == "build:https://b scripts:undefined"
+
+
+def test_cli_submit_leaves_out_gitignored_files_and_sends_env(stack: Stack, tmp_path: Path) -> None:
+    for path, data in node_project(
+        "const fs=require('fs');fs.mkdirSync('dist');"
+        "fs.writeFileSync('dist/index.html', String(fs.existsSync('.env'))"
+        "+' '+process.env.VITE_FLAG);"
+    ).items():
+        (tmp_path / path).write_text(data)
+    (tmp_path / ".gitignore").write_text(".env\n")
+    (tmp_path / ".env").write_text("SECRET=1\n")
+    (tmp_path / "settings.env").write_text("VITE_FLAG=from-file\n")
+    result = kiln(stack, "submit", str(tmp_path), "--env-file", str(tmp_path / "settings.env"))
+    assert result.returncode == 0, result.stderr
+    assert "left out: .env (.gitignore)" in result.stderr
+    build_id = result.stdout.strip().split("//")[1].split(".")[0]
+    assert stack.preview(build_id, "/").text == "false from-file"
