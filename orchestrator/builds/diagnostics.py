@@ -17,6 +17,8 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from orchestrator.live.logbus import clean_line
+
 CATEGORIES = (
     "missing_dependency",
     "unresolved_import",
@@ -264,6 +266,8 @@ def fingerprint(code: str | None, items: list[Item]) -> str:
 
 def diagnose(code: str | None, message: str, log: str) -> dict[str, Any]:
     """The structured report of a failed build from its error code, message and log."""
+    # Also called on stored log tails (older records): clean them as the pipeline does.
+    log = "\n".join(clean_line(line) for line in log.splitlines())
     lines = [line for line in log.splitlines() if not line.startswith("[kiln]")]
     items: list[Item] = []
     seen: set[tuple[Any, ...]] = set()

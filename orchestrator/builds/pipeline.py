@@ -29,6 +29,7 @@ from orchestrator.cache.layers import image_toolchain, layer_store
 from orchestrator.cache.resolutions import ResolutionStore
 from orchestrator.context import Context
 from orchestrator.errors import BuildError, KilnError, SandboxError
+from orchestrator.live.logbus import clean_line
 from orchestrator.logs import build_context
 from orchestrator.project.input import parse_package_json
 from orchestrator.project.npm import has_dependencies, root_install_scripts
@@ -411,6 +412,9 @@ class BuildRun:
         self.bus.status(self.id, Status.RUNNING.value, phase.value)
 
     def _output(self, stream: str, lines: list[str]) -> None:
+        # Cleaned once, here: the log tail, the diagnostics and the failed-preview page all
+        # come from these lines, as the event stream does.
+        lines = [clean_line(line) for line in lines]
         self.tail.extend(lines)
         self.step_output.extend(lines)
         self.bus.logs(self.id, self.phase.value, stream, lines)

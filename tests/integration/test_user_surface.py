@@ -82,3 +82,25 @@ def test_cli_submit_leaves_out_gitignored_files_and_sends_env(stack: Stack, tmp_
     assert "left out: .env (.gitignore)" in result.stderr
     build_id = result.stdout.strip().split("//")[1].split(".")[0]
     assert stack.preview(build_id, "/").text == "false from-file"
+
+
+COLOURED_FAILURE = r"""
+console.error("\x1b[36mvite v7.3.8 \x1b[32mbuilding for production...\x1b[39m");
+console.error("/workspace/src/app.js:3:7: ERROR: \x1b[1mExpected \";\" but found \"x\"\x1b[22m");
+process.exit(1);
+"""
+
+
+def test_no_terminal_escape_reaches_the_body_the_diagnostics_or_the_preview(
+    stack: Stack,
+) -> None:
+    reply = stack.client.submit_files(node_project(COLOURED_FAILURE), project="colours")
+    end = stack.wait(reply["id"])
+    assert end["status"] == "failed"
+    error = stack.client.build(reply["id"])["error"]
+    assert "vite v7.3.8 building for production..." in error["log_tail"]
+    item = error["diagnostics"]["items"][0]
+    assert (item["file"], item["line"]) == ("src/app.js", 3)
+    page = stack.preview(reply["id"], "/").text
+    for shown in (json.dumps(error), page):
+        assert "\x1b" not in shown and "\\u001b" not in shown and "[36m" not in shown
