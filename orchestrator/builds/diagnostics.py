@@ -17,6 +17,7 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from orchestrator.builds.install_errors import install_findings
 from orchestrator.live.logbus import clean_line
 
 CATEGORIES = (
@@ -56,17 +57,30 @@ _NODE_MODULE = re.compile(
 _NODE_IMPORTED_FROM = re.compile(r"imported from (\S+)")
 _NODE_LOCATION = re.compile(r"^(?P<file>(?:file://)?/workspace/\S+?):(?P<line>\d+)$")
 _JS_ERROR = re.compile(r"^(?P<kind>SyntaxError|TypeError|ReferenceError): (?P<msg>.+)$")
-# npm
-_NPM_NOT_IN_REGISTRY = re.compile(
-    r"npm (?:error|ERR!) 404 +'([^']+)' is not in (?:this|the npm) registry"
-)
-_NPM_NO_VERSION = re.compile(
-    r"npm (?:error|ERR!) notarget No matching version found for (\S+?)\.?$"
-)
+# npm (the dependency problems of every package manager are in install_errors.py)
 _NPM_CODE = re.compile(r"npm (?:error|ERR!) code (\w+)")
 _NPM_MISSING_SCRIPT = re.compile(r'npm (?:error|ERR!) Missing script: "([^"]+)"')
 _VITE_CONFIG = re.compile(r"failed to load config from (\S+)")
 _ERRORISH = re.compile(r"\b(error|failed|cannot|unable)\b", re.IGNORECASE)
+# Lines that only point elsewhere: never the diagnosis.
+_NOISE = re.compile(
+    r"A complete log of this run|For a full report see|^\S*(?:npm (?:error|ERR!))?\s*$"
+    r"|yarnpkg\.com/en/docs|This error happened while installing"
+)
+# What differs between two runs of the same failure: never in an item or a fingerprint.
+_VOLATILE = (
+    (re.compile(r"\d{4}-\d\d-\d\dT\d\d[_:]\d\d[_:]\d\d(?:[_.:]\d+)?Z?"), "<time>"),
+    (re.compile(r"(?:/cache|/tmp|/root|/home)/\S*"), "<path>"),
+    (re.compile(r"(?:(?<=in )|(?<=after ))\d+(?:\.\d+)?\s?(?:ms|s)\b"), "<duration>"),
+    (re.compile(r"\b(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{12,}\b"), "<id>"),
+)
+
+
+def scrub(message: str) -> str:
+    """A message without timestamps, cache or temporary paths, durations and random ids."""
+    for pattern, placeholder in _VOLATILE:
+        message = pattern.sub(placeholder, message)
+    return message
 
 
 def relative_path(path: str | None) -> str | None:
@@ -91,7 +105,7 @@ def _item(
     line: int | str | None = None,
     column: int | str | None = None,
 ) -> Item:
-    message = " ".join(message.split())
+    message = scrub(" ".join(message.split()))
     if len(message) > MAX_MESSAGE_CHARS:
         message = message[: MAX_MESSAGE_CHARS - 1] + "…"
     return {
@@ -201,25 +215,16 @@ def _node(lines: list[str]) -> Iterator[Item]:
 
 def _npm(lines: list[str]) -> Iterator[Item]:
     codes = set()
+    findings = list(install_findings(lines))
+    for category, message in findings:
+        yield _item(category, message, "package.json")
     for text in lines:
         stripped = text.strip()
-        if match := _NPM_NOT_IN_REGISTRY.search(stripped):
-            yield _item(
-                "missing_dependency",
-                f"package {match.group(1)} does not exist in the npm registry",
-                "package.json",
-            )
-        elif match := _NPM_NO_VERSION.search(stripped):
-            yield _item(
-                "missing_dependency",
-                f"no version of {match.group(1)} matches package.json",
-                "package.json",
-            )
-        elif match := _NPM_MISSING_SCRIPT.search(stripped):
+        if match := _NPM_MISSING_SCRIPT.search(stripped):
             yield _item("config", f'package.json has no "{match.group(1)}" script', "package.json")
         elif match := _NPM_CODE.search(stripped):
             codes.add(match.group(1))
-    if "ERESOLVE" in codes:
+    if "ERESOLVE" in codes and not any("peer dependency" in m for _, m in findings):
         yield _item(
             "config", "npm found conflicting peer dependency ranges (ERESOLVE)", "package.json"
         )
@@ -253,7 +258,11 @@ def _fallback(code: str | None, message: str, lines: list[str]) -> Item:
         return _item(code, message)
     if "no dist/" in message:
         return _item("config", message, "package.json")
-    errorish = [t.strip() for t in lines if _ERRORISH.search(t) and not t.startswith("[kiln]")]
+    errorish = [
+        t.strip()
+        for t in lines
+        if _ERRORISH.search(t) and not t.startswith("[kiln]") and not _NOISE.search(t.strip())
+    ]
     return _item("other", errorish[-1] if errorish else message)
 
 
