@@ -298,6 +298,25 @@ def diagnose(code: str | None, message: str, log: str) -> dict[str, Any]:
     }
 
 
+def where(item: Item) -> str:
+    """``file:line`` of an item (``file`` alone, or nothing, when that is all it has)."""
+    return ":".join(str(part) for part in (item.get("file"), item.get("line")) if part)
+
+
+def headline(message: str, report: dict[str, Any] | None) -> str:
+    """A failed build's one-line message: the first diagnosis, the step's exit as detail.
+
+    ``src/App.jsx:8: Unexpected closing "main" tag (the build failed with exit code 1)``
+    says more than the exit code alone; when the diagnosis is the message itself (a
+    timeout, a missing dist/), the message stays as it is.
+    """
+    items = (report or {}).get("items") or []
+    if not items or items[0]["message"] == message or message.startswith(items[0]["message"]):
+        return message
+    lead = f"{where(items[0])}: {items[0]['message']}" if where(items[0]) else items[0]["message"]
+    return f"{lead} ({message})" if message else lead
+
+
 def summary(report: dict[str, Any]) -> str:
     """The report as a few readable lines (for logs and prompts)."""
     lines = []

@@ -21,7 +21,7 @@ from rq import Retry
 from rq.suspension import is_suspended
 
 from orchestrator.builds import plan
-from orchestrator.builds.diagnostics import diagnose
+from orchestrator.builds.diagnostics import diagnose, headline
 from orchestrator.builds.provision import LayerProvider, LayerUse, root_scripts_step
 from orchestrator.builds.public import public_view
 from orchestrator.cache import gc
@@ -367,6 +367,7 @@ class BuildRun:
         report = None
         if status == Status.FAILED:
             report = diagnose(code, message or "", "\n".join(self.step_output))
+            message = headline(message or "", report)
         build = self.ctx.store.finish(
             self.id, status, code, message, tail, attempt=self.attempt, diagnostics=report
         )

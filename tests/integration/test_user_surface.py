@@ -101,6 +101,10 @@ def test_no_terminal_escape_reaches_the_body_the_diagnostics_or_the_preview(
     assert "vite v7.3.8 building for production..." in error["log_tail"]
     item = error["diagnostics"]["items"][0]
     assert (item["file"], item["line"]) == ("src/app.js", 3)
+    # The message leads with the diagnosis; the exit code is the detail.
+    assert error["message"] == (
+        'src/app.js:3: Expected ";" but found "x" (the build failed with exit code 1)'
+    )
     page = stack.preview(reply["id"], "/").text
     for shown in (json.dumps(error), page):
         assert "\x1b" not in shown and "\\u001b" not in shown and "[36m" not in shown

@@ -10,6 +10,7 @@ from orchestrator.builds.diagnostics import (
     MAX_ITEMS,
     MAX_MESSAGE_CHARS,
     diagnose,
+    headline,
     is_package,
     relative_path,
     summary,
@@ -221,3 +222,24 @@ def test_no_timestamp_cache_path_or_random_id_reaches_a_fallback_item() -> None:
     assert "A complete log" not in message
     assert "2026" not in message and "/cache/" not in message
     assert report["fingerprint"] == diagnose("install_failed", "x", again)["fingerprint"]
+
+
+def test_the_headline_leads_with_the_first_diagnosis_and_keeps_the_exit_code() -> None:
+    message = "the build failed with exit code 1"
+    report = diagnose("build_failed", message, log("vite_syntax"))
+    first = report["items"][0]
+    assert headline(message, report) == (
+        f"src/App.jsx:{first['line']}: {first['message']} (the build failed with exit code 1)"
+    )
+    install = diagnose(
+        "install_failed", "npm install failed with exit code 1", log("npm_enoversions")
+    )
+    assert headline("npm install failed with exit code 1", install).startswith(
+        "package.json: package react-dmo has no published versions"
+    )
+
+
+def test_the_headline_of_a_timeout_is_its_message() -> None:
+    message = "build exceeded the 600 s time limit"
+    assert headline(message, diagnose("timeout", message, "")) == message
+    assert headline(message, None) == message
