@@ -57,10 +57,25 @@ def _follow(client: KilnClient, build_id: str) -> dict[str, Any]:
     return end
 
 
+def _waited(body: dict[str, Any]) -> str:
+    """`` (waited 87.0 s in the queue)`` when the wait is worth a mention."""
+    waited = (body.get("queued_ms") or 0) / 1000
+    return f" (waited {waited:.1f} s in the queue)" if waited >= 0.5 else ""
+
+
+def _say_queued(client: KilnClient, reply: dict[str, Any], what: str) -> None:
+    """``build ID queued (project): number 3 in line`` right after a submit."""
+    place = ""
+    if reply.get("status") == "queued":
+        position = (client.build(reply["id"]).get("queue") or {}).get("position")
+        place = f": number {position} in line" if position else ""
+    err.print(f"build [bold]{reply['id']}[/bold] {what} ({reply['project']}){place}")
+
+
 def _report(end: dict[str, Any]) -> None:
     if end.get("status") == "succeeded":
         seconds = (end.get("duration_ms") or 0) / 1000
-        err.print(f"[green]succeeded[/green] in {seconds:.1f} s")
+        err.print(f"[green]succeeded[/green] in {seconds:.1f} s{_waited(end)}")
         out.print(end["preview_url"], soft_wrap=True)
         return
     error = end.get("error") or {}
@@ -150,7 +165,7 @@ def submit(
     if reply.get("reused_from"):
         err.print(f"build [bold]{reply['id']}[/bold] reused build {reply['reused_from']}")
     else:
-        err.print(f"build [bold]{reply['id']}[/bold] queued ({reply['project']})")
+        _say_queued(client, reply, "queued")
     if not follow:
         out.print(reply["id"])
         return
@@ -218,13 +233,16 @@ def list_builds(
     builds = _client().builds(project=project, status=status, limit=limit)
     table = Table()
     table.add_column("id", no_wrap=True, min_width=16)
-    for name in ("project", "status", "phase", "created", "seconds", "error"):
+    for name in ("project", "status", "phase", "created", "queued s", "seconds", "error"):
         table.add_column(name)
     for b in builds:
         seconds = f"{b['duration_ms'] / 1000:.1f}" if b.get("duration_ms") is not None else ""
+        queued = f"{b['queued_ms'] / 1000:.1f}" if b.get("queued_ms") is not None else ""
         code = (b.get("error") or {}).get("code", "")
         created = b["created_at"][:19].replace("T", " ")
-        table.add_row(b["id"], b["project"], b["status"], b["phase"], created, seconds, code)
+        table.add_row(
+            b["id"], b["project"], b["status"], b["phase"], created, queued, seconds, code
+        )
     out.print(table)
 
 

@@ -16,6 +16,7 @@ import redis
 from orchestrator.builds import jobs as queue
 from orchestrator.builds import reuse
 from orchestrator.builds.public import public_view
+from orchestrator.builds.queue_wait import positions
 from orchestrator.codegen.client import model_config
 from orchestrator.context import Context, cancel_key
 from orchestrator.errors import Conflict, InputError, NotFound, Unavailable
@@ -334,15 +335,29 @@ def build_log(ctx: Context, build_id: str) -> str:
     return "".join(e.data.get("text", "") + "\n" for e in events if e.event == "log")
 
 
+def queue_positions(ctx: Context, builds: list[Build]) -> dict[str, int]:
+    """Places in line of the queued ones among ``builds`` (no query when none is queued)."""
+    if not any(b.status == Status.QUEUED.value for b in builds):
+        return {}
+    return positions(ctx.store.queued_ids())
+
+
 def view(ctx: Context, build: Build) -> dict[str, object]:
     """The contract's JSON body of a build."""
-    return public_view(build, ctx.settings.preview_url(build.id), ctx.store.generation(build.id))
+    position = queue_positions(ctx, [build]).get(build.id)
+    return public_view(
+        build, ctx.settings.preview_url(build.id), ctx.store.generation(build.id), position
+    )
 
 
 def views(ctx: Context, builds: list[Build]) -> list[dict[str, object]]:
     """The contract's JSON bodies of several builds (one query for their generations)."""
     generations = ctx.store.generations([b.id for b in builds])
-    return [public_view(b, ctx.settings.preview_url(b.id), generations.get(b.id)) for b in builds]
+    places = queue_positions(ctx, builds)
+    return [
+        public_view(b, ctx.settings.preview_url(b.id), generations.get(b.id), places.get(b.id))
+        for b in builds
+    ]
 
 
 def list_templates(ctx: Context) -> list[dict[str, str]]:

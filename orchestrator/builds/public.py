@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from orchestrator.builds.diagnostics import diagnose
+from orchestrator.builds.queue_wait import queue_fields
 from orchestrator.records.models import Build, Generation, Status, aware
 
 
@@ -42,7 +43,10 @@ def generation_summary(generation: Generation) -> dict[str, Any]:
 
 
 def public_view(
-    build: Build, preview_url: str, generation: Generation | None = None
+    build: Build,
+    preview_url: str,
+    generation: Generation | None = None,
+    queue_position: int | None = None,
 ) -> dict[str, Any]:
     """The contract's JSON body for ``GET /api/v1/builds/{id}`` (and the SSE ``end`` event)."""
     error = None
@@ -58,7 +62,7 @@ def public_view(
             error["diagnostics"] = diagnose(
                 build.error_code, build.error_message or "", build.error_log_tail or ""
             )
-    body = {
+    body: dict[str, Any] = {
         "id": build.id,
         "project": build.project,
         "template": build.template,
@@ -74,8 +78,11 @@ def public_view(
         "preview_url": preview_url if build.status == Status.SUCCEEDED else None,
         "reused_from": build.reused_from,
         "cache": build.cache or {},
-        "env": sorted(build.env or {}),  # names only: values are the submitter's secrets
     }
+    # Issue 14's extensions, kept apart: build settings by name only (values are the
+    # submitter's secrets), and the time in the queue (queued_ms, queue.position/waited_ms).
+    body["env"] = sorted(build.env or {})
+    body |= queue_fields(build, queue_position)
     if generation is not None:
         body["generation"] = generation_summary(generation)
     return body

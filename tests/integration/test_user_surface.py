@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -29,10 +30,12 @@ ENV_MANIFEST = {
 }
 
 
-def kiln(stack: Stack, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def kiln(
+    stack: Stack, *args: str, cwd: Path | None = None, **env: str
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(Path(sys.executable).with_name("kiln")), *args],
-        env={**stack.env, "KILN_URL": stack.url},
+        env={**stack.env, "KILN_URL": stack.url, **env},
         capture_output=True,
         text=True,
         timeout=300,
@@ -108,3 +111,29 @@ def test_no_terminal_escape_reaches_the_body_the_diagnostics_or_the_preview(
     page = stack.preview(reply["id"], "/").text
     for shown in (json.dumps(error), page):
         assert "\x1b" not in shown and "\\u001b" not in shown and "[36m" not in shown
+
+
+def test_queue_position_and_wait_are_shown_everywhere(stack: Stack) -> None:
+    from tests.integration.conftest import WRITE_DIST
+
+    assert kiln(stack, "drain").returncode == 0
+    try:
+        first = stack.client.submit_files(node_project(WRITE_DIST + "//1"), project="q-a")
+        second = stack.client.submit_files(node_project(WRITE_DIST + "//2"), project="q-b")
+        time.sleep(2)
+        one, two = stack.client.build(first["id"]), stack.client.build(second["id"])
+        assert (one["status"], two["status"]) == ("queued", "queued")
+        assert one["queue"]["position"] == 1 and two["queue"]["position"] == 2
+        assert two["queue"]["waited_ms"] >= 1500 and two["queued_ms"] >= 1500
+        page = stack.preview(second["id"], "/").text
+        assert "queued: number 2 in line, waiting" in page
+        listed = kiln(stack, "ls", "--project", "q-b", COLUMNS="200")
+        assert listed.returncode == 0, listed.stderr
+        assert "queued s" in listed.stdout
+    finally:
+        assert kiln(stack, "drain", "--undo").returncode == 0
+    end = stack.wait(second["id"])
+    assert end["status"] == "succeeded" and end["queued_ms"] >= 2000
+    assert end["queue"] == {"position": None, "waited_ms": end["queued_ms"]}
+    listed = kiln(stack, "ls", "--project", "q-b", COLUMNS="200")
+    assert f"{end['queued_ms'] / 1000:.1f}" in listed.stdout
