@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from orchestrator.client import ApiError, KilnClient
-from orchestrator.project.upload import Selection, select_files
+from orchestrator.project.upload import Selection, folder_problem, select_files
 from orchestrator.settings import get_settings
 
 app = typer.Typer(
@@ -106,6 +106,19 @@ def _build_env(assignments: list[str], env_file: Path | None) -> dict[str, str]:
     return {}
 
 
+def _template_hint(client: KilnClient, directory: Path) -> str:
+    """What to do instead: start from a template (named, when the API lists them)."""
+    try:
+        names = ", ".join(t["name"] for t in client.templates())
+    except (ApiError, httpx.HTTPError):
+        names = ""
+    listed = f" (templates: {names})" if names else ""
+    return (
+        f"to start from a template, run `kiln submit --template NAME`{listed}, or "
+        f"`kiln submit {directory} --template NAME` to lay the folder's files over it"
+    )
+
+
 def _say_left_out(selection: Selection) -> None:
     """Tell the user which files stay home, so a missing file is never a surprise."""
     if not selection.left_out:
@@ -146,8 +159,9 @@ def submit(
     build_env = _build_env(env or [], env_file)
     client = _client()
     if directory is not None:
-        if not (directory / "package.json").is_file():
-            _fail(f"{directory} has no package.json", 2)
+        problem = folder_problem(directory, with_template=template is not None)
+        if problem:
+            _fail(f"{problem}; {_template_hint(client, directory)}", 2)
         selection = select_files(directory)
         _say_left_out(selection)
         reply = client.submit_dir(

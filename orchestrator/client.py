@@ -77,6 +77,10 @@ class KilnClient:
         body = {"prompt": prompt, **{k: v for k, v in fields.items() if v is not None}}
         return self._json(self.http.post("/api/v1/generate", json=body))  # type: ignore[no-any-return]
 
+    def templates(self) -> list[dict[str, Any]]:
+        """The bundled templates (name, description)."""
+        return self._json(self.http.get("/api/v1/templates"))["items"]  # type: ignore[no-any-return]
+
     def build(self, build_id: str) -> dict[str, Any]:
         """One build's record."""
         return self._json(self.http.get(f"/api/v1/builds/{build_id}"))  # type: ignore[no-any-return]

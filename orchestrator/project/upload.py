@@ -69,3 +69,23 @@ def select_files(root: Path) -> Selection:
             else:
                 selection.files.append(relative)
     return selection
+
+
+def folder_problem(path: Path, *, with_template: bool) -> str | None:
+    """Why ``path`` cannot be submitted as a project folder, in words; None when it can.
+
+    A missing path, a file, an empty folder and a folder without ``package.json`` are
+    different mistakes; each gets its own words. With a template, the folder is laid over
+    it, so the template's ``package.json`` may do.
+    """
+    if not path.exists():
+        return f"{path} does not exist"
+    if not path.is_dir():
+        return f"{path} is a file, not a project folder (give the folder with package.json)"
+    if with_template:
+        return None
+    if not any(path.iterdir()):
+        return f"{path} is an empty folder: there is nothing to build"
+    if not (path / "package.json").is_file():
+        return f"{path} has no package.json, so it is not a Node project"
+    return None

@@ -43,3 +43,82 @@ def test_operator_commands_say_which_installation_and_leave_the_folder_alone(
     assert f"installation {installation_root()}" in " ".join(result.output.split())
     assert str(tmp_path) not in result.output
     assert list(tmp_path.iterdir()) == []
+
+
+class FakeClient:
+    """Stands in for KilnClient: records calls, answers from canned bodies."""
+
+    def __init__(self, builds: dict[str, dict[str, Any]] | None = None) -> None:
+        self.calls: list[tuple[str, Any]] = []
+        self.bodies = builds or {}
+        self.http = type("H", (), {"base_url": "http://127.0.0.1:1"})()
+
+    def templates(self) -> list[dict[str, str]]:
+        return [{"name": "react"}, {"name": "react-ts"}, {"name": "vanilla"}]
+
+    def submit_dir(self, root: Path, selection: Any = None, **kw: Any) -> dict[str, Any]:
+        self.calls.append(("submit_dir", {"root": root, "files": selection.files, **kw}))
+        return {"id": "0123456789abcdef", "status": "queued", "project": "p"}
+
+    def submit_files(self, files: dict[str, str], **kw: Any) -> dict[str, Any]:
+        self.calls.append(("submit_files", kw))
+        return {"id": "0123456789abcdef", "status": "queued", "project": "p"}
+
+    def build(self, build_id: str) -> dict[str, Any]:
+        return self.bodies.get(build_id, {"id": build_id, "queue": {"position": 1}})
+
+
+@pytest.fixture()
+def client(monkeypatch: pytest.MonkeyPatch) -> FakeClient:
+    fake = FakeClient()
+    monkeypatch.setattr(cli, "_client", lambda: fake)
+    return fake
+
+
+@pytest.mark.parametrize(
+    ("make", "words"),
+    [
+        (lambda root: root / "missing", "does not exist"),
+        (lambda root: (root / "f.txt", (root / "f.txt").write_text("x"))[0], "is a file"),
+        (lambda root: (root / "e", (root / "e").mkdir())[0], "is an empty folder"),
+    ],
+)
+def test_submit_says_what_is_wrong_with_the_folder_and_suggests_a_template(
+    tmp_path: Path, client: FakeClient, make: Any, words: str
+) -> None:
+    result = invoke("submit", str(make(tmp_path)), "--no-follow")
+    assert result.exit_code == 2
+    said = " ".join(result.output.split())
+    assert words in said
+    assert "--template NAME" in said and "templates: react, react-ts, vanilla" in said
+    assert client.calls == []
+
+
+def test_submit_sends_env_and_says_what_it_left_out(tmp_path: Path, client: FakeClient) -> None:
+    (tmp_path / "package.json").write_text("{}")
+    (tmp_path / ".env.local").write_text("SECRET=1")
+    (tmp_path / "build.env").write_text("VITE_A=from-file\nVITE_B=file\n")
+    result = invoke(
+        "submit",
+        str(tmp_path),
+        "--env-file",
+        str(tmp_path / "build.env"),
+        "--env",
+        "VITE_B=flag",
+        "--no-follow",
+    )
+    assert result.exit_code == 0, result.output
+    assert "left out: .env.local" in " ".join(result.output.split())
+    ((_, sent),) = client.calls
+    assert sent["env"] == {"VITE_A": "from-file", "VITE_B": "flag"}
+    assert ".env.local" not in sent["files"]
+
+
+def test_a_bad_env_name_is_refused_before_anything_is_sent(
+    tmp_path: Path, client: FakeClient
+) -> None:
+    (tmp_path / "package.json").write_text("{}")
+    result = invoke("submit", str(tmp_path), "--env", "lower=x", "--no-follow")
+    assert result.exit_code == 2
+    assert "env name 'lower' is not allowed" in result.output
+    assert client.calls == []

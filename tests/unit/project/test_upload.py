@@ -59,3 +59,26 @@ def test_without_gitignore_everything_but_the_usual_folders_goes(tmp_path: Path)
     selection = select_files(tmp_path)
     assert selection.files == [".env", "package.json"]
     assert selection.left_out == {}
+
+
+def test_each_wrong_folder_gets_its_own_words(tmp_path: Path) -> None:
+    from orchestrator.project.upload import folder_problem
+
+    (tmp_path / "file.txt").write_text("x")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "no-manifest").mkdir()
+    (tmp_path / "no-manifest" / "index.html").write_text("x")
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "package.json").write_text("{}")
+    problems = {
+        name: folder_problem(tmp_path / name, with_template=False)
+        for name in ("missing", "file.txt", "empty", "no-manifest", "app")
+    }
+    assert problems["missing"] == f"{tmp_path / 'missing'} does not exist"
+    assert "is a file, not a project folder" in str(problems["file.txt"])
+    assert "is an empty folder" in str(problems["empty"])
+    assert "has no package.json" in str(problems["no-manifest"])
+    assert problems["app"] is None
+    # Laid over a template, a folder needs no package.json of its own.
+    assert folder_problem(tmp_path / "no-manifest", with_template=True) is None
+    assert folder_problem(tmp_path / "missing", with_template=True) is not None
