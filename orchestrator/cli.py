@@ -18,18 +18,46 @@ from rich.console import Console
 from rich.table import Table
 
 from orchestrator.client import ApiError, KilnClient
+from orchestrator.project.templates import list_templates
 from orchestrator.project.upload import Selection, folder_problem, select_files
 from orchestrator.settings import get_settings
 
+HELP = {"help_option_names": ["-h", "--help"]}
 app = typer.Typer(
     help="Kiln: build untrusted Vite projects in sandboxes and serve previews.",
     no_args_is_help=True,
     add_completion=False,
+    context_settings=HELP,
 )
-image_app = typer.Typer(help="The sandbox image.", no_args_is_help=True)
+image_app = typer.Typer(help="The sandbox image.", no_args_is_help=True, context_settings=HELP)
 app.add_typer(image_app, name="image")
-cache_app = typer.Typer(help="Build caches: dependency layers, npm cache.", no_args_is_help=True)
+cache_app = typer.Typer(
+    help="Build caches: dependency layers, npm cache.", no_args_is_help=True, context_settings=HELP
+)
 app.add_typer(cache_app, name="cache")
+TEMPLATES = ", ".join(t["name"] for t in list_templates(get_settings().templates_dir))
+TEMPLATE_HELP = f"Start from a bundled template: {TEMPLATES}."
+BuildId = Annotated[str, typer.Argument(help="A build id (16 hex digits, as submit prints).")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        out.print(f"kiln {version('kiln')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    _show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Kiln: build untrusted Vite projects in sandboxes and serve previews."""
 out = Console()
 err = Console(stderr=True)
 
@@ -133,10 +161,20 @@ def _say_left_out(selection: Selection) -> None:
 
 @app.command()
 def submit(
-    directory: Annotated[Path | None, typer.Argument(help="Project folder to build.")] = None,
-    template: Annotated[str | None, typer.Option(help="Start from a bundled template.")] = None,
-    project: Annotated[str | None, typer.Option(help="Project slug.")] = None,
-    follow: Annotated[bool, typer.Option("--follow/--no-follow", help="Stream logs.")] = True,
+    directory: Annotated[
+        Path | None,
+        typer.Argument(help="Project folder to build (with --template: laid over it)."),
+    ] = None,
+    template: Annotated[str | None, typer.Option(help=TEMPLATE_HELP, metavar="NAME")] = None,
+    project: Annotated[
+        str | None, typer.Option(help="Project slug (default: from package.json's name).")
+    ] = None,
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow/--no-follow", help="Stream the log to the end, or print the id and return."
+        ),
+    ] = True,
     fresh: Annotated[
         bool, typer.Option(help="Build even if identical input has already built.")
     ] = False,
@@ -164,6 +202,8 @@ def submit(
             _fail(f"{problem}; {_template_hint(client, directory)}", 2)
         selection = select_files(directory)
         _say_left_out(selection)
+        if template is not None:
+            err.print(f"laying the files of {directory} over template {template}")
         reply = client.submit_dir(
             directory,
             selection,
@@ -189,12 +229,15 @@ def submit(
 @app.command()
 def generate(
     prompt: Annotated[str, typer.Argument(help="What to build, in words.")],
-    template: Annotated[str | None, typer.Option(help="Start from a bundled template.")] = None,
+    template: Annotated[str | None, typer.Option(help=TEMPLATE_HELP, metavar="NAME")] = None,
     from_build: Annotated[
         str | None, typer.Option("--from", help="Edit the files of this earlier build.")
     ] = None,
     project: Annotated[str | None, typer.Option(help="Project slug.")] = None,
-    follow: Annotated[bool, typer.Option("--follow/--no-follow", help="Stream progress.")] = True,
+    follow: Annotated[
+        bool,
+        typer.Option("--follow/--no-follow", help="Stream progress, or print the id and return."),
+    ] = True,
 ) -> None:
     """Have the model write (or edit) a project, then follow its build and fixes to the preview."""
     client = _client()
@@ -215,7 +258,7 @@ def generate(
 
 
 @app.command()
-def status(build_id: str) -> None:
+def status(build_id: BuildId) -> None:
     """Show one build."""
     build = _client().build(build_id)
     for key in ("id", "project", "status", "phase", "created_at", "duration_ms", "preview_url"):
@@ -226,7 +269,7 @@ def status(build_id: str) -> None:
 
 @app.command()
 def logs(
-    build_id: str,
+    build_id: BuildId,
     follow: Annotated[bool, typer.Option("-f", "--follow", help="Follow until the end.")] = False,
 ) -> None:
     """Print a build's log (with -f, follow it live to the end)."""
@@ -261,18 +304,30 @@ def list_builds(
 
 
 @app.command()
-def cancel(build_id: str) -> None:
+def cancel(build_id: BuildId) -> None:
     """Cancel a queued or running build."""
     build = _client().cancel(build_id)
     err.print(f"cancel requested; build {build_id} is {build['status']}")
 
 
 @app.command()
-def retry(build_id: str) -> None:
-    """Build an ended build's source again, as a new build; prints the new id."""
-    reply = _client().retry(build_id)
-    err.print(f"build [bold]{reply['id']}[/bold] queued ({reply['project']}), retrying {build_id}")
-    out.print(reply["id"])
+def retry(
+    build_id: BuildId,
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow/--no-follow", help="Stream the log to the end, or print the id and return."
+        ),
+    ] = True,
+) -> None:
+    """Build an ended build's source again as a new build, and follow it like submit."""
+    client = _client()
+    reply = client.retry(build_id)
+    _say_queued(client, reply, f"retrying {build_id}, queued")
+    if not follow:
+        out.print(reply["id"])
+        return
+    _report(_follow(client, reply["id"]))
 
 
 def _installation() -> Any:

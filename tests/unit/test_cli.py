@@ -122,3 +122,70 @@ def test_a_bad_env_name_is_refused_before_anything_is_sent(
     assert result.exit_code == 2
     assert "env name 'lower' is not allowed" in result.output
     assert client.calls == []
+
+
+def test_h_and_version_work_everywhere() -> None:
+    assert invoke("-h").exit_code == 0
+    assert invoke("submit", "-h").exit_code == 0
+    assert invoke("cache", "ls", "-h").exit_code == 0
+    version = invoke("--version")
+    assert version.exit_code == 0 and version.output.startswith("kiln ")
+
+
+def test_every_argument_and_option_has_a_description() -> None:
+    import typer.main
+
+    group = typer.main.get_command(cli.app)
+    missing = []
+
+    def walk(command: Any, path: str) -> None:
+        for param in command.params:
+            if not getattr(param, "help", None) and param.name not in ("help", "_show_version"):
+                missing.append(f"{path} {param.name}")
+        for name, sub in getattr(command, "commands", {}).items():
+            walk(sub, f"{path} {name}")
+
+    walk(group, "kiln")
+    assert missing == []
+
+
+def test_template_help_lists_the_templates() -> None:
+    said = " ".join(invoke("submit", "-h").output.split())
+    assert "react, react-ts, vanilla" in said
+
+
+def test_a_folder_with_a_template_is_laid_over_it(tmp_path: Path, client: FakeClient) -> None:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "App.tsx").write_text("export default () => null")
+    result = invoke("submit", str(tmp_path), "--template", "react-ts", "--no-follow")
+    assert result.exit_code == 0, result.output
+    assert f"laying the files of {tmp_path} over template react-ts" in " ".join(
+        result.output.split()
+    )
+    ((_, sent),) = client.calls
+    assert sent["template"] == "react-ts" and sent["files"] == ["src/App.tsx"]
+
+
+def test_retry_follows_like_submit(client: FakeClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    end = {
+        "id": "fedcba9876543210",
+        "status": "succeeded",
+        "duration_ms": 2200,
+        "queued_ms": 0,
+        "preview_url": "http://fedcba9876543210.preview.localhost:8000/",
+    }
+
+    def events(build_id: str) -> Any:
+        yield "1-0", "log", {"text": "building"}
+        yield "2-0", "end", end
+
+    monkeypatch.setattr(
+        client, "retry", lambda build_id: {**end, "status": "queued", "project": "p"}, raising=False
+    )
+    monkeypatch.setattr(client, "events", events, raising=False)
+    result = invoke("retry", "0123456789abcdef")
+    assert result.exit_code == 0, result.output
+    assert "succeeded in 2.2 s" in result.output
+    assert result.stdout.strip().endswith(end["preview_url"])
+    no_follow = invoke("retry", "0123456789abcdef", "--no-follow")
+    assert no_follow.stdout.strip() == "fedcba9876543210"
