@@ -7,6 +7,7 @@ doctor) run on a Kiln host and call the library directly.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -15,8 +16,15 @@ from typing import Annotated, Any
 import httpx
 import typer
 from rich.console import Console
-from rich.table import Table
 
+from orchestrator.cli_output import (
+    ExitCode,
+    build_lines,
+    diagnosis_line,
+    exit_code_for,
+    print_table,
+    seconds,
+)
 from orchestrator.client import ApiError, KilnClient
 from orchestrator.project.templates import list_templates
 from orchestrator.project.upload import Selection, folder_problem, select_files
@@ -58,15 +66,23 @@ def _main(
     ] = False,
 ) -> None:
     """Kiln: build untrusted Vite projects in sandboxes and serve previews."""
-out = Console()
-err = Console(stderr=True)
+
+
+# soft_wrap: a long line (a URL, a message) is never broken by rich; the terminal wraps it.
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (for scripts).")]
 
 
 def _client() -> KilnClient:
     return KilnClient(os.environ.get("KILN_URL") or get_settings().api_url)
 
 
-def _fail(message: str, code: int = 1) -> None:
+def _json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2) + "\n")
+
+
+def _fail(message: str, code: int = ExitCode.BUILD_FAILED) -> None:
     err.print(f"[red]error:[/red] {message}")
     raise typer.Exit(code)
 
@@ -108,8 +124,7 @@ def _report(end: dict[str, Any]) -> None:
         return
     error = end.get("error") or {}
     for item in (error.get("diagnostics") or {}).get("items", []):
-        where = ":".join(str(p) for p in (item.get("file"), item.get("line")) if p)
-        err.print(f"  [{item.get('category')}] {where} {item.get('message')}")
+        err.print(f"  {diagnosis_line(item)}", markup=False)
     _fail(
         f"build {end.get('id')} {end.get('status')}: "
         f"{error.get('code', '?')}: {error.get('message', '')}"
@@ -128,9 +143,9 @@ def _build_env(assignments: list[str], env_file: Path | None) -> dict[str, str]:
         values |= dict(parse_assignment(a) for a in assignments)
         return check_env(values)
     except InputError as exc:
-        _fail(exc.message, 2)
+        _fail(exc.message, ExitCode.USAGE)
     except OSError as exc:
-        _fail(f"cannot read --env-file {env_file}: {exc.strerror}", 2)
+        _fail(f"cannot read --env-file {env_file}: {exc.strerror}", ExitCode.USAGE)
     return {}
 
 
@@ -193,13 +208,13 @@ def submit(
 ) -> None:
     """Submit a project folder (or a template) and follow its build to the preview URL."""
     if directory is None and template is None:
-        _fail("give a project folder or --template NAME", 2)
+        _fail("give a project folder or --template NAME", ExitCode.USAGE)
     build_env = _build_env(env or [], env_file)
     client = _client()
     if directory is not None:
         problem = folder_problem(directory, with_template=template is not None)
         if problem:
-            _fail(f"{problem}; {_template_hint(client, directory)}", 2)
+            _fail(f"{problem}; {_template_hint(client, directory)}", ExitCode.USAGE)
         selection = select_files(directory)
         _say_left_out(selection)
         if template is not None:
@@ -258,13 +273,14 @@ def generate(
 
 
 @app.command()
-def status(build_id: BuildId) -> None:
-    """Show one build."""
+def status(build_id: BuildId, as_json: JsonFlag = False) -> None:
+    """Show one build: what it is, how long it waited and ran, and why it failed."""
     build = _client().build(build_id)
-    for key in ("id", "project", "status", "phase", "created_at", "duration_ms", "preview_url"):
-        out.print(f"{key:12} {build.get(key)}")
-    if build.get("error"):
-        out.print(f"{'error':12} {build['error']['code']}: {build['error']['message']}")
+    if as_json:
+        _json(build)
+        return
+    for name, value in build_lines(build):
+        out.print(f"{name:14} {value}", markup=False, highlight=False)
 
 
 @app.command()
@@ -283,24 +299,33 @@ def logs(
 @app.command("ls")
 def list_builds(
     project: Annotated[str | None, typer.Option(help="Only this project.")] = None,
-    status: Annotated[str | None, typer.Option(help="Only this status.")] = None,
+    status: Annotated[
+        str | None,
+        typer.Option(help="Only this status: queued, running, succeeded, failed, cancelled."),
+    ] = None,
     limit: Annotated[int, typer.Option(help="How many.")] = 20,
+    as_json: JsonFlag = False,
 ) -> None:
     """List builds, newest first."""
     builds = _client().builds(project=project, status=status, limit=limit)
-    table = Table()
-    table.add_column("id", no_wrap=True, min_width=16)
-    for name in ("project", "status", "phase", "created", "queued s", "seconds", "error"):
-        table.add_column(name)
-    for b in builds:
-        seconds = f"{b['duration_ms'] / 1000:.1f}" if b.get("duration_ms") is not None else ""
-        queued = f"{b['queued_ms'] / 1000:.1f}" if b.get("queued_ms") is not None else ""
-        code = (b.get("error") or {}).get("code", "")
-        created = b["created_at"][:19].replace("T", " ")
-        table.add_row(
-            b["id"], b["project"], b["status"], b["phase"], created, queued, seconds, code
-        )
-    out.print(table)
+    if as_json:
+        _json(builds)
+        return
+    rows = [
+        [
+            b["id"],
+            b["project"],
+            b["status"],
+            b["phase"],
+            b["created_at"][:19].replace("T", " "),
+            seconds(b.get("queued_ms")),
+            seconds(b.get("duration_ms")),
+            (b.get("error") or {}).get("code", ""),
+        ]
+        for b in builds
+    ]
+    columns = ("id", "project", "status", "phase", "created", "queued s", "ran s", "error")
+    print_table(out, columns, rows)
 
 
 @app.command()
@@ -351,38 +376,40 @@ def _ops_context() -> Any:
 
 
 @app.command()
-def workers() -> None:
+def workers(as_json: JsonFlag = False) -> None:
     """The build workers registered on this Kiln's queue."""
     from orchestrator.ops import views as ops
 
     rows = ops.workers(_ops_context())
-    table = Table()
-    for name in ("name", "state", "build", "last heartbeat", "ok", "failed"):
-        table.add_column(name, no_wrap=name == "name")
-    for w in rows:
-        table.add_row(
+    if as_json:
+        _json(rows)
+        return
+    table = [
+        [
             w["name"],
             str(w["state"]),
             w["build"] or "",
             w["last_heartbeat"] or "",
             str(w["succeeded_jobs"]),
             str(w["failed_jobs"]),
-        )
-    out.print(table)
+        ]
+        for w in rows
+    ]
+    print_table(out, ("name", "state", "build", "last heartbeat", "ok", "failed"), table)
     err.print(f"{len(rows)} worker(s)")
 
 
 @app.command("queue")
-def queue_command() -> None:
+def queue_command(as_json: JsonFlag = False) -> None:
     """Running and queued builds (from the database) and the Redis queue's own counts."""
     from orchestrator.ops import views as ops
 
     summary = ops.queue_summary(_ops_context())
-    table = Table()
-    for name in ("id", "project", "status", "phase", "worker", "attempts", "age s"):
-        table.add_column(name, no_wrap=name == "id")
-    for b in summary["builds"]:
-        table.add_row(
+    if as_json:
+        _json(summary)
+        return
+    rows = [
+        [
             b["id"],
             b["project"],
             b["status"],
@@ -390,8 +417,10 @@ def queue_command() -> None:
             b["worker"] or "",
             str(b["attempts"]),
             f"{b['age_s']:.0f}",
-        )
-    out.print(table)
+        ]
+        for b in summary["builds"]
+    ]
+    print_table(out, ("id", "project", "status", "phase", "worker", "attempts", "age s"), rows)
     err.print(
         f"running {summary['running']}, queued {summary['queued']} "
         f"(oldest waits {summary['oldest_wait_s']:.0f} s); Redis: queue "
@@ -509,25 +538,38 @@ def image_build(
 
 
 @cache_app.command("ls")
-def cache_ls() -> None:
+def cache_ls(as_json: JsonFlag = False) -> None:
     """List the dependency layers, least recently used first."""
     import time
 
     from orchestrator.cache.layers import layer_store
 
-    entries = layer_store(_installation()).entries()
-    table = Table()
-    for name in ("key", "MB", "files", "last used", "created"):
-        table.add_column(name)
-    for e in sorted(entries, key=lambda e: e.last_used):
-        table.add_row(
+    entries = sorted(layer_store(_installation()).entries(), key=lambda e: e.last_used)
+    if as_json:
+        _json(
+            [
+                {
+                    "key": e.key,
+                    "size_bytes": e.size_bytes,
+                    "files": e.files,
+                    "last_used": e.last_used,
+                    "created": e.created,
+                }
+                for e in entries
+            ]
+        )
+        return
+    rows = [
+        [
             e.key,
             f"{e.size_bytes / 1e6:.0f}",
             str(e.files),
             time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e.last_used)),
             time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e.created)),
-        )
-    out.print(table)
+        ]
+        for e in entries
+    ]
+    print_table(out, ("key", "MB", "files", "last used", "created"), rows)
     err.print(f"{len(entries)} layers, {sum(e.size_bytes for e in entries) / 1e6:.0f} MB")
 
 
@@ -581,28 +623,34 @@ def cache_warm() -> None:
 
 
 @app.command()
-def doctor() -> None:
+def doctor(as_json: JsonFlag = False) -> None:
     """A full diagnostic: engine, runtimes, image, Redis, database, disk, proxy, workers."""
     from orchestrator.ops.doctor import run_checks
 
     _installation()
-    ok = True
+    checks = []
     for name, passed, detail in run_checks():
-        mark = "[green]ok[/green]  " if passed else "[red]FAIL[/red]"
-        out.print(f"{mark} {name:14} {detail}")
-        ok = ok and passed
-    raise typer.Exit(0 if ok else 1)
+        checks.append({"check": name, "ok": passed, "detail": detail})
+        if not as_json:
+            mark = "[green]ok[/green]  " if passed else "[red]FAIL[/red]"
+            out.print(f"{mark} {name:14} {detail}")
+    if as_json:
+        _json(checks)
+    ok = all(c["ok"] for c in checks)
+    raise typer.Exit(ExitCode.OK if ok else ExitCode.BUILD_FAILED)
 
 
 def main() -> None:
-    """Entry point of the ``kiln`` script; API errors become one red line and exit 1."""
+    """Entry point of the ``kiln`` script: API errors become one red line and an exit code
+    from the table in orchestrator/cli_output.py (2 refused, 3 unreachable, 4 busy, ...)."""
     try:
         app()
     except ApiError as exc:
         err.print(f"[red]error:[/red] {exc.code}: {exc.message}")
-        sys.exit(1)
+        sys.exit(exit_code_for(exc.http_status))
     except httpx.TransportError as exc:
         err.print(
-            f"[red]error:[/red] cannot reach the Kiln API at {_client().http.base_url}: {exc}"
+            f"[red]error:[/red] cannot reach the Kiln API at {_client().http.base_url}: {exc} "
+            "(is it running? set KILN_URL to its address)"
         )
-        sys.exit(1)
+        sys.exit(ExitCode.UNREACHABLE)

@@ -189,3 +189,42 @@ def test_retry_follows_like_submit(client: FakeClient, monkeypatch: pytest.Monke
     assert result.stdout.strip().endswith(end["preview_url"])
     no_follow = invoke("retry", "0123456789abcdef", "--no-follow")
     assert no_follow.stdout.strip() == "fedcba9876543210"
+
+
+def test_status_json_and_plain(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.unit.test_cli_output import FAILED
+
+    fake = FakeClient({"0123456789abcdef": FAILED})
+    monkeypatch.setattr(cli, "_client", lambda: fake)
+    plain = invoke("status", "0123456789abcdef")
+    assert 'diagnosis      [syntax] src/App.jsx:8 Unexpected closing "main" tag' in plain.stdout
+    assert "template" not in plain.stdout and "None" not in plain.stdout
+    import json
+
+    assert json.loads(invoke("status", "0123456789abcdef", "--json").stdout) == FAILED
+
+
+@pytest.mark.parametrize(("status", "code"), [(400, 2), (404, 2), (429, 4), (500, 5)])
+def test_main_exits_with_the_tables_code(
+    monkeypatch: pytest.MonkeyPatch, status: int, code: int
+) -> None:
+    from orchestrator.client import ApiError
+
+    def refuse(build_id: str) -> Any:
+        raise ApiError(status, "some_code", "refused")
+
+    fake = FakeClient()
+    monkeypatch.setattr(fake, "build", refuse)
+    monkeypatch.setattr(cli, "_client", lambda: fake)
+    monkeypatch.setattr("sys.argv", ["kiln", "status", "0123456789abcdef"])
+    with pytest.raises(SystemExit) as exited:
+        cli.main()
+    assert exited.value.code == code
+
+
+def test_an_unreachable_api_exits_3(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KILN_URL", "http://127.0.0.1:9")  # nothing listens on the discard port
+    monkeypatch.setattr("sys.argv", ["kiln", "status", "0123456789abcdef"])
+    with pytest.raises(SystemExit) as exited:
+        cli.main()
+    assert exited.value.code == 3
