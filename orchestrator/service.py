@@ -243,8 +243,11 @@ def submit_generation(
     config = model_config(ctx.settings)
     if config is None:
         raise Unavailable(
-            "code generation needs a model: set KILN_OPENAI_API_KEY (or OPENAI_API_KEY) and, "
-            "for another OpenAI-compatible endpoint, KILN_OPENAI_BASE_URL and KILN_OPENAI_MODEL",
+            "code generation needs a model and none is configured: set KILN_OPENAI_API_KEY "
+            "(or OPENAI_API_KEY) and, for another OpenAI-compatible endpoint, "
+            "KILN_OPENAI_BASE_URL and KILN_OPENAI_MODEL, in the environment of the API and of "
+            "the workers or in the .env of the Kiln installation, then restart both "
+            "(`kiln doctor` shows the model configuration they read)",
             code="generation_unavailable",
         )
     prompt = prompt.strip()
