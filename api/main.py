@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from starlette.routing import Host
 
 from api.errors import install_error_handlers
@@ -14,10 +15,15 @@ from orchestrator.settings import get_settings
 def create_app() -> FastAPI:
     """Build the application; the preview host route comes first so it never reaches the API."""
     settings = get_settings()
-    app = FastAPI(
+    # /docs and /redoc with Swagger UI's and ReDoc's files served from the fastapi-offline
+    # package, not a CDN: Kiln hosts often reach no internet. No validator badge either
+    # (Swagger UI would fetch it from validator.swagger.io).
+    app = FastAPIOffline(
         title="Kiln",
         version="0.1.0",
         description="Builds untrusted Vite projects in sandbox containers and serves previews.",
+        static_url="/docs-assets",
+        swagger_ui_parameters={"validatorUrl": None},
     )
     app.router.routes.append(Host(f"{{build_id}}.{settings.preview_domain}", app=preview_app))
     app.include_router(builds.router)
