@@ -310,7 +310,8 @@ def list_builds(
 ) -> list[Build]:
     """Builds, newest first."""
     if status is not None and status not in {s.value for s in Status}:
-        raise InputError(f"unknown status {status!r}")
+        valid = ", ".join(s.value for s in Status)
+        raise InputError(f"unknown status {status!r}; the statuses are {valid}")
     if not 1 <= limit <= 500:
         raise InputError("limit must be between 1 and 500")
     return ctx.store.list(project=project, status=status, limit=limit)

@@ -14,10 +14,16 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import CtxDep
 from orchestrator import service
 from orchestrator.context import Context
-from orchestrator.errors import InputError, PayloadTooLarge
+from orchestrator.errors import InputError, PayloadTooLarge, UnsupportedMediaType
 from orchestrator.live.event_stream import follow
 from orchestrator.live.logbus import Event, check_event_id
-from orchestrator.project.input import files_from_mapping, files_from_tar, input_limits
+from orchestrator.project.input import (
+    MB,
+    files_from_mapping,
+    files_from_tar,
+    input_limits,
+    too_large,
+)
 from orchestrator.records.models import Build
 
 router = APIRouter(prefix="/api/v1", tags=["builds"])
@@ -64,12 +70,15 @@ async def read_body(request: Request, limit: int) -> bytes:
     """The request body, refused as soon as it grows past ``limit`` bytes."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"request body is larger than {limit} bytes")
+        raise too_large("the request body", int(declared), limit, "KILN_MAX_UPLOAD_MB")
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise PayloadTooLarge(f"request body is larger than {limit} bytes")
+            raise PayloadTooLarge(
+                f"the request body is larger than {limit / MB:g} MB, the limit "
+                "(KILN_MAX_UPLOAD_MB; a JSON body may be 1.4 times the project's size)"
+            )
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -170,10 +179,9 @@ async def submit_build(
             )
         )
     else:
-        raise InputError(
+        raise UnsupportedMediaType(
             "send application/json, application/gzip or application/x-tar "
-            f"(got {content_type or 'no content type'!r})",
-            code="unsupported_media_type",
+            f"(got {content_type or 'no content type'!r})"
         )
     return submit_reply(ctx, build)
 

@@ -137,3 +137,56 @@ def test_queue_position_and_wait_are_shown_everywhere(stack: Stack) -> None:
     assert end["queue"] == {"position": None, "waited_ms": end["queued_ms"]}
     listed = kiln(stack, "ls", "--project", "q-b", COLUMNS="200")
     assert f"{end['queued_ms'] / 1000:.1f}" in listed.stdout
+
+
+def test_http_errors_say_what_they_mean(stack: Stack) -> None:
+    with stack.http() as http:
+        text = http.post("/api/v1/builds", content=b"hi", headers={"Content-Type": "text/plain"})
+        assert text.status_code == 415
+        assert text.json()["error"]["code"] == "unsupported_media_type"
+        body = json.dumps({"files": {"package.json": "{}"}}).encode()
+        gz = http.post("/api/v1/builds", content=body, headers={"Content-Type": "application/gzip"})
+        assert gz.status_code == 400
+        message = gz.json()["error"]["message"]
+        assert message.startswith("the body is not a gzip or tar archive") and "bz2" not in message
+        big = http.post(
+            "/api/v1/builds",
+            json={"template": "react", "files": {"big.bin": "x" * int(11.4 * 1024 * 1024)}},
+        )
+        assert big.status_code == 413
+        assert big.json()["error"]["message"] == (
+            "file big.bin is 11.4 MB; the limit is 10 MB (KILN_MAX_FILE_MB)"
+        )
+        listed = http.get("/api/v1/builds", params={"status": "done"})
+        assert listed.status_code == 400
+        assert "queued, running, succeeded, failed, cancelled" in listed.json()["error"]["message"]
+
+
+def test_docs_are_served_offline_by_the_real_server(stack: Stack) -> None:
+    with stack.http() as http:
+        page = http.get("/docs").text
+        assert "/docs-assets/swagger-ui-bundle.js" in page and "cdn.jsdelivr" not in page
+        assert http.get("/docs-assets/swagger-ui-bundle.js").status_code == 200
+        assert "/docs-assets/redoc.standalone.js" in http.get("/redoc").text
+
+
+def test_cli_exit_codes_and_json_against_the_real_api(stack: Stack, tmp_path: Path) -> None:
+    missing = kiln(stack, "status", "0123456789abcdef")
+    assert missing.returncode == 2 and "not_found" in missing.stderr
+    refused = kiln(stack, "ls", "--status", "done")
+    assert refused.returncode == 2 and "the statuses are" in refused.stderr
+    unreachable = kiln(stack, "ls", KILN_URL="http://127.0.0.1:9")
+    assert unreachable.returncode == 3 and "cannot reach the Kiln API" in unreachable.stderr
+    failing = kiln(stack, "submit", "--template", "vanilla", "--no-follow")
+    assert failing.returncode == 0
+    build_id = failing.stdout.strip()
+    stack.wait(build_id)
+    listed = json.loads(kiln(stack, "ls", "--json").stdout)
+    assert build_id in {b["id"] for b in listed}
+    piped = kiln(stack, "ls")
+    header, *rows = piped.stdout.splitlines()
+    assert header.split("\t")[:3] == ["id", "project", "status"]
+    assert any(row.split("\t")[0] == build_id for row in rows)
+    status = kiln(stack, "status", build_id)
+    assert "None" not in status.stdout and "succeeded" in status.stdout
+    assert kiln(stack, "submit", str(tmp_path / "nope")).returncode == 2

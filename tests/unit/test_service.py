@@ -92,3 +92,17 @@ def test_generate_without_a_model_says_where_the_key_goes() -> None:
     assert refused.value.code == "generation_unavailable"
     for words in ("KILN_OPENAI_API_KEY", "the API and of the workers", ".env", "restart"):
         assert words in message
+
+
+def test_an_unknown_status_filter_lists_the_valid_ones() -> None:
+    from types import SimpleNamespace
+    from typing import cast
+
+    from orchestrator.context import Context
+    from orchestrator.service import list_builds
+
+    with pytest.raises(InputError) as refused:
+        list_builds(cast(Context, SimpleNamespace()), status="done")
+    assert refused.value.message == (
+        "unknown status 'done'; the statuses are queued, running, succeeded, failed, cancelled"
+    )
