@@ -308,10 +308,12 @@ def headline(message: str, report: dict[str, Any] | None) -> str:
 
     ``src/App.jsx:8: Unexpected closing "main" tag (the build failed with exit code 1)``
     says more than the exit code alone; when the diagnosis is the message itself (a
-    timeout, a missing dist/), the message stays as it is.
+    timeout, a missing dist/) or only a guess (category ``other``), the message stays.
     """
     items = (report or {}).get("items") or []
-    if not items or items[0]["message"] == message or message.startswith(items[0]["message"]):
+    if not items or items[0]["category"] == "other":  # a guess is no headline
+        return message
+    if items[0]["message"] == message or message.startswith(items[0]["message"]):
         return message
     lead = f"{where(items[0])}: {items[0]['message']}" if where(items[0]) else items[0]["message"]
     return f"{lead} ({message})" if message else lead

@@ -48,3 +48,12 @@ class Step:
     failure_code: str
     # The submit's build settings (project/build_env.py); only the build step has any.
     env: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    """What steps run with (the image, its Node, the platform): with a lockfile, a layer's key."""
+
+    image_id: str
+    node_version: str
+    platform: str

@@ -243,3 +243,10 @@ def test_the_headline_of_a_timeout_is_its_message() -> None:
     message = "build exceeded the 600 s time limit"
     assert headline(message, diagnose("timeout", message, "")) == message
     assert headline(message, None) == message
+
+
+def test_a_guessed_diagnosis_is_no_headline() -> None:
+    message = "npm install failed with exit code 1"
+    report = diagnose("install_failed", message, "npm error code E999\nnpm error odd")
+    assert report["category"] == "other"
+    assert headline(message, report) == message
