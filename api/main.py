@@ -8,7 +8,7 @@ from starlette.routing import Host
 
 from api.errors import install_error_handlers
 from api.preview import preview_app
-from api.routes import builds, generate, meta
+from api.routes import builds, generate, meta, ops
 from orchestrator.settings import get_settings
 
 
@@ -29,6 +29,7 @@ def create_app() -> FastAPI:
     app.include_router(builds.router)
     app.include_router(generate.router)
     app.include_router(meta.router)
+    app.include_router(ops.router)
     # Move the preview host to the front: FastAPI added its docs routes before it.
     routes = app.router.routes
     routes.sort(key=lambda route: not isinstance(route, Host))

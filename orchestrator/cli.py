@@ -369,6 +369,26 @@ def _installation() -> Any:
     return s
 
 
+def _api_view(name: str) -> dict[str, Any] | None:
+    """An operator view from the API at KILN_URL when it answers (None: read locally)."""
+    client = _client()
+    try:
+        view = client.ops_view(name)
+    except httpx.TransportError:
+        return None  # no API here: the installation's own settings say where to look
+    except ApiError as exc:
+        if exc.http_status == 404:
+            return None  # an older API without operator views
+        raise
+    where = view.pop("installation", {})
+    err.print(
+        f"[dim]installation behind the API at {client.http.base_url}: instance "
+        f"{where.get('instance')}, queue {where.get('queue')}[/dim]",
+        soft_wrap=True,
+    )
+    return view
+
+
 def _ops_context() -> Any:
     from orchestrator.context import Context
 
@@ -380,7 +400,8 @@ def workers(as_json: JsonFlag = False) -> None:
     """The build workers registered on this Kiln's queue."""
     from orchestrator.ops import views as ops
 
-    rows = ops.workers(_ops_context())
+    view = _api_view("workers")
+    rows = view["items"] if view is not None else ops.workers(_ops_context())
     if as_json:
         _json(rows)
         return
@@ -404,7 +425,7 @@ def queue_command(as_json: JsonFlag = False) -> None:
     """Running and queued builds (from the database) and the Redis queue's own counts."""
     from orchestrator.ops import views as ops
 
-    summary = ops.queue_summary(_ops_context())
+    summary = _api_view("queue") or ops.queue_summary(_ops_context())
     if as_json:
         _json(summary)
         return

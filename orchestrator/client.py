@@ -77,6 +77,10 @@ class KilnClient:
         body = {"prompt": prompt, **{k: v for k, v in fields.items() if v is not None}}
         return self._json(self.http.post("/api/v1/generate", json=body))  # type: ignore[no-any-return]
 
+    def ops_view(self, name: str) -> dict[str, Any]:
+        """An operator's read-only view (``queue``, ``workers``) as the API's Kiln sees it."""
+        return self._json(self.http.get(f"/api/v1/ops/{name}", timeout=5))  # type: ignore[no-any-return]
+
     def templates(self) -> list[dict[str, Any]]:
         """The bundled templates (name, description)."""
         return self._json(self.http.get("/api/v1/templates"))["items"]  # type: ignore[no-any-return]

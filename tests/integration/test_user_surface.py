@@ -190,3 +190,13 @@ def test_cli_exit_codes_and_json_against_the_real_api(stack: Stack, tmp_path: Pa
     status = kiln(stack, "status", build_id)
     assert "None" not in status.stdout and "succeeded" in status.stdout
     assert kiln(stack, "submit", str(tmp_path / "nope")).returncode == 2
+
+
+def test_operator_views_come_from_the_api_from_any_folder(stack: Stack, tmp_path: Path) -> None:
+    result = kiln(stack, "queue", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"installation behind the API at {stack.url}" in result.stderr
+    assert {"running", "queued", "builds"} <= set(json.loads(result.stdout))
+    workers = kiln(stack, "workers", cwd=tmp_path)
+    assert workers.returncode == 0 and "1 worker(s)" in workers.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing created in the caller's folder

@@ -25,6 +25,7 @@ def test_operator_commands_say_which_installation_and_leave_the_folder_alone(
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("KILN_VAR_DIR", raising=False)
+    monkeypatch.setenv("KILN_URL", "http://127.0.0.1:9")  # no API answers: read locally
     get_settings.cache_clear()
     summary = {
         "builds": [],
@@ -228,3 +229,31 @@ def test_an_unreachable_api_exits_3(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(SystemExit) as exited:
         cli.main()
     assert exited.value.code == 3
+
+
+def test_read_only_operator_commands_ask_the_api_first(
+    tmp_path: Path, client: FakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    views = {
+        "workers": {
+            "installation": {"instance": "kiln", "queue": "kiln-builds"},
+            "items": [
+                {
+                    "name": "kiln.1",
+                    "state": "busy",
+                    "build": "0123456789abcdef",
+                    "last_heartbeat": None,
+                    "succeeded_jobs": 3,
+                    "failed_jobs": 0,
+                }
+            ],
+        }
+    }
+    monkeypatch.setattr(client, "ops_view", lambda name: dict(views[name]), raising=False)
+    result = invoke("workers")
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "installation behind the API at http://127.0.0.1:1: instance kiln" in said
+    assert "kiln.1" in result.stdout and "0123456789abcdef" in result.stdout
+    assert list(tmp_path.iterdir()) == []
