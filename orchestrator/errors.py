@@ -3,6 +3,7 @@
     KilnError                      every error Kiln raises on purpose
     ├── InputError (400)           the submitted project or request is unacceptable
     │   ├── PayloadTooLarge (413)  the upload exceeds a size bound
+    │   ├── UnsupportedMediaType (415)  the body is neither JSON nor a tar/gzip archive
     │   └── UnsupportedDependency  a dependency from git, a URL or outside the project
     ├── NotFound (404)             no such build, template or file
     ├── Conflict (409)             the request does not fit the build's state
@@ -89,6 +90,13 @@ class PayloadTooLarge(InputError):
 
     http_status = 413
     code = ErrorCode.PAYLOAD_TOO_LARGE
+
+
+class UnsupportedMediaType(InputError):
+    """Raised when a submit's Content-Type is neither JSON nor a tar or gzip archive."""
+
+    http_status = 415
+    code = ErrorCode.UNSUPPORTED_MEDIA_TYPE
 
 
 class UnsupportedDependency(InputError):
