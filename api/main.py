@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from starlette.routing import Host
 
+from api.deps import api_hub
 from api.errors import install_error_handlers
 from api.preview import preview_app
-from api.routes import builds, generate, meta
+from api.routes import builds, generate, live, meta
 from orchestrator.settings import get_settings
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """On shutdown, followers get an ``error`` event with their resume id, not a silent close."""
+    yield
+    if api_hub.cache_info().currsize:
+        await api_hub().close()
 
 
 def create_app() -> FastAPI:
@@ -18,15 +31,26 @@ def create_app() -> FastAPI:
         title="Kiln",
         version="0.1.0",
         description="Builds untrusted Vite projects in sandbox containers and serves previews.",
+        lifespan=lifespan,
     )
     app.router.routes.append(Host(f"{{build_id}}.{settings.preview_domain}", app=preview_app))
     app.include_router(builds.router)
     app.include_router(generate.router)
+    app.include_router(live.router)
     app.include_router(meta.router)
     # Move the preview host to the front: FastAPI added its docs routes before it.
     routes = app.router.routes
     routes.sort(key=lambda route: not isinstance(route, Host))
     install_error_handlers(app)
+    if settings.cors_origin_list:
+        # Exact origins only; the WebSocket checks the same list (live.protocol.origin_allowed).
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origin_list,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["Content-Type", "Last-Event-ID", "Idempotency-Key", "Authorization"],
+            max_age=600,
+        )
     return app
 
 

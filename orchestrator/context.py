@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 
 from orchestrator.db import get_engine
 from orchestrator.egress.service import proxy_url
-from orchestrator.errors import Unavailable
+from orchestrator.errors import NotFound, Unavailable
 from orchestrator.logbus import LogBus
 from orchestrator.sandbox import Sandbox, SandboxOptions, sandbox_uid
 from orchestrator.settings import Settings, get_settings
@@ -52,7 +52,18 @@ class Context:
     @cached_property
     def bus(self) -> LogBus:
         """Build event streams."""
-        return LogBus(self.redis, self.settings.artifacts_dir, self.settings.log_stream_ttl_s)
+        return LogBus(
+            self.redis,
+            self.settings.artifacts_dir,
+            self.settings.log_stream_ttl_s,
+            project_of=self._project_of,
+        )
+
+    def _project_of(self, build_id: str) -> str | None:
+        try:
+            return self.store.get(build_id).project
+        except NotFound:
+            return None
 
     @cached_property
     def docker(self) -> docker.DockerClient:

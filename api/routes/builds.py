@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
@@ -11,11 +12,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import CtxDep
+from api.deps import CtxDep, HubDep
 from orchestrator import service
 from orchestrator.context import Context
 from orchestrator.errors import InputError, PayloadTooLarge
-from orchestrator.event_stream import follow
+from orchestrator.live.follow import follow_build, guarded
+from orchestrator.live.hub import Hub
 from orchestrator.logbus import Event, check_event_id
 from orchestrator.models import Build
 from orchestrator.project_input import files_from_mapping, files_from_tar
@@ -198,33 +200,48 @@ def build_logs(build_id: str, ctx: CtxDep) -> str:
 
 
 def to_sse(event: Event) -> ServerSentEvent:
-    """One stored event as an SSE message."""
-    return ServerSentEvent(data=json.dumps(event.data), event=event.event, id=event.id)
+    """One stored event as an SSE message (an error before any event has no id)."""
+    return ServerSentEvent(data=json.dumps(event.data), event=event.event, id=event.id or None)
+
+
+def sse_response(ctx: Context, events: AsyncIterator[Event]) -> EventSourceResponse:
+    """Stream events as SSE; a client that takes nothing for a while is dropped."""
+
+    async def stream() -> AsyncIterator[ServerSentEvent]:
+        async for event in guarded(events):
+            yield to_sse(event)
+
+    return EventSourceResponse(
+        stream(),
+        ping=ctx.settings.sse_ping_s,
+        send_timeout=ctx.settings.live_send_timeout_s,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+def build_follower(
+    ctx: Context, hub: Hub, build_id: str, after: str | None
+) -> AsyncIterator[Event]:
+    """A build's events after ``after`` (replay, live, ``end``) — for SSE and the WebSocket."""
+    return follow_build(
+        hub,
+        build_id,
+        after=after,
+        archive=lambda: ctx.bus.read_archive(build_id),
+        load_build=lambda: service.get_build(ctx, build_id),
+        end_body=lambda build: service.view(ctx, build),
+    )
 
 
 @router.get("/builds/{build_id}/events")
 async def build_events(
     build_id: str,
     ctx: CtxDep,
+    hub: HubDep,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
     after: str | None = None,
 ) -> EventSourceResponse:
     """Server-sent events: ``status``, ``log`` and finally ``end``; resumable by Last-Event-ID."""
     resume = check_event_id(last_event_id or after)
     await run_in_threadpool(service.get_build, ctx, build_id)
-
-    async def stream() -> Any:
-        events = follow(
-            ctx.aredis,
-            build_id,
-            after=resume,
-            archive=lambda: ctx.bus.read_archive(build_id),
-            load_build=lambda: service.get_build(ctx, build_id),
-            end_body=lambda build: service.view(ctx, build),
-        )
-        async for event in events:
-            yield to_sse(event)
-
-    return EventSourceResponse(
-        stream(), ping=ctx.settings.sse_ping_s, headers={"Cache-Control": "no-store"}
-    )
+    return sse_response(ctx, build_follower(ctx, hub, build_id, resume))
