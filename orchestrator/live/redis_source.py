@@ -15,6 +15,8 @@ from orchestrator.logbus import Event, decode_entries
 BATCH = 500
 COMMAND_CONNECTIONS = 8
 WAKE_TTL_S = 3600
+CLIENT_NAME = "kiln-live"  # how the hub's connections show in CLIENT LIST
+CLIENT_NAME = "kiln-live"  # how the hub's connections show in CLIENT LIST
 
 
 class RedisSource:
@@ -29,6 +31,7 @@ class RedisSource:
                 timeout=timeout,
                 socket_timeout=timeout,
                 socket_connect_timeout=5,
+                client_name=CLIENT_NAME,
             )
         )
         self._commands = aioredis.Redis(
@@ -38,6 +41,7 @@ class RedisSource:
                 timeout=30,
                 socket_timeout=30,
                 socket_connect_timeout=5,
+                client_name=CLIENT_NAME,
             )
         )
         # Each process's own wake-up stream: an entry there ends the pending XREAD early.
