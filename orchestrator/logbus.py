@@ -10,6 +10,7 @@ import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,18 @@ class Event:
     def to_json(self) -> str:
         """One line of the archive."""
         return json.dumps({"id": self.id, "event": self.event, "data": self.data})
+
+    # One event object goes to every follower in a process; encode it once for all of them.
+    @cached_property
+    def data_json(self) -> str:
+        """The data as JSON (one line: JSON escapes newlines)."""
+        return json.dumps(self.data)
+
+    @cached_property
+    def sse(self) -> bytes:
+        """The event as an SSE message (no ``id:`` line when it has no id)."""
+        head = f"id: {self.id}\r\n" if self.id else ""
+        return f"{head}event: {self.event}\r\ndata: {self.data_json}\r\n\r\n".encode()
 
 
 def stream_key(build_id: str) -> str:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import CtxDep, HubDep
@@ -199,17 +198,12 @@ def build_logs(build_id: str, ctx: CtxDep) -> str:
     return service.build_log(ctx, build_id)
 
 
-def to_sse(event: Event) -> ServerSentEvent:
-    """One stored event as an SSE message (an error before any event has no id)."""
-    return ServerSentEvent(data=json.dumps(event.data), event=event.event, id=event.id or None)
-
-
 def sse_response(ctx: Context, events: AsyncIterator[Event]) -> EventSourceResponse:
     """Stream events as SSE; a client that takes nothing for a while is dropped."""
 
-    async def stream() -> AsyncIterator[ServerSentEvent]:
+    async def stream() -> AsyncIterator[bytes]:
         async for event in guarded(events):
-            yield to_sse(event)
+            yield event.sse
 
     return EventSourceResponse(
         stream(),

@@ -61,12 +61,11 @@ class LiveSocket:
         self.pumps: dict[str, asyncio.Task[None]] = {}
         self._send_lock = asyncio.Lock()
 
-    async def send(self, frame: dict[str, Any]) -> None:
+    async def send(self, frame: dict[str, Any] | str) -> None:
         """Send one frame; a client that takes nothing for a while is disconnected."""
+        text = frame if isinstance(frame, str) else json.dumps(frame)
         async with self._send_lock:
-            await asyncio.wait_for(
-                self.ws.send_text(json.dumps(frame)), self.ctx.settings.live_send_timeout_s
-            )
+            await asyncio.wait_for(self.ws.send_text(text), self.ctx.settings.live_send_timeout_s)
 
     async def serve(self) -> None:
         """Answer the client's messages until it goes."""

@@ -138,8 +138,10 @@ class Subscription:
         event = self.take()
         if event is not None:
             return event
+        # asyncio.timeout, not wait_for: no task per wait (this runs per event per follower).
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._ready.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._ready.wait()
         return self.take()
 
 

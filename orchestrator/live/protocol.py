@@ -73,9 +73,11 @@ def parse_request(text: str) -> Request:
     return Request(action, kind, target, check_event_id(after))
 
 
-def event_frame(channel: str, event: Event) -> dict[str, Any]:
-    """An event as a WebSocket frame (an error before any event has a null id)."""
-    return {"channel": channel, "id": event.id or None, "event": event.event, "data": event.data}
+def event_frame(channel: str, event: Event) -> str:
+    """An event as a WebSocket frame (an error before any event has a null id); the data's
+    JSON is the event's, encoded once for every follower."""
+    head = json.dumps({"channel": channel, "id": event.id or None, "event": event.event})
+    return f'{head[:-1]}, "data": {event.data_json}}}'
 
 
 def error_frame(code: str, message: str, channel: str | None = None) -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from orchestrator.errors import InputError
@@ -59,9 +61,14 @@ def test_channel_names() -> None:
 
 
 def test_frames() -> None:
-    frame = event_frame("build:ab", Event("1-0", "log", {"text": "hi"}))
-    assert frame == {"channel": "build:ab", "id": "1-0", "event": "log", "data": {"text": "hi"}}
-    assert event_frame("build:ab", Event("", "error", {}))["id"] is None
+    frame = json.loads(event_frame("build:ab", Event("1-0", "log", {"text": 'hi\n"x"'})))
+    assert frame == {
+        "channel": "build:ab",
+        "id": "1-0",
+        "event": "log",
+        "data": {"text": 'hi\n"x"'},
+    }
+    assert json.loads(event_frame("build:ab", Event("", "error", {})))["id"] is None
     assert error_frame("not_found", "no build", "build:ab") == {
         "error": {"code": "not_found", "message": "no build"},
         "channel": "build:ab",
