@@ -13,12 +13,15 @@ from api.deps import api_hub
 from api.errors import install_error_handlers
 from api.preview import preview_app
 from api.routes import builds, generate, live, meta
+from orchestrator.records.db import require_current
 from orchestrator.settings import get_settings
 
 
 @asynccontextmanager
-async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """On shutdown, followers get an ``error`` event with their resume id, not a silent close."""
+async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    """Refuse to start on a database that is behind (DatabaseBehind: `kiln db upgrade`); on
+    shutdown, followers get an ``error`` event with their resume id, not a silent close."""
+    require_current()
     yield
     if api_hub.cache_info().currsize:
         await api_hub().close()

@@ -11,11 +11,10 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from orchestrator.artifacts import DIST, cache_control, resolve_preview
 from orchestrator.context import api_context
 from orchestrator.errors import NotFound
-from orchestrator.models import Build
-from orchestrator.plan import Status
+from orchestrator.records.models import Build, Status
+from orchestrator.storage.artifacts import cache_control, resolve_preview
 
 BUILD_ID = re.compile(r"[a-f0-9]{16}")
 mimetypes.add_type("text/javascript", ".js")
@@ -32,7 +31,7 @@ def preview_response(build_id: str, path: str, method: str) -> Response:
     if not BUILD_ID.fullmatch(build_id):
         return PlainTextResponse("no such preview", status_code=404)
     ctx = api_context()
-    root = ctx.settings.artifacts_dir / build_id / DIST
+    root = ctx.layout.dist(build_id)
     if not root.is_dir():
         try:
             return status_page(ctx.store.get(build_id))

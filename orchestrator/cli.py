@@ -32,6 +32,8 @@ image_app = typer.Typer(help="The sandbox image.", no_args_is_help=True)
 app.add_typer(image_app, name="image")
 cache_app = typer.Typer(help="Build caches: dependency layers, npm cache.", no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
+db_app = typer.Typer(help="The database schema (Alembic migrations).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
 out = Console()
 err = Console(stderr=True)
 
@@ -239,7 +241,7 @@ def _ops_context() -> Any:
 @app.command()
 def workers() -> None:
     """The build workers registered on this Kiln's queue."""
-    from orchestrator import ops
+    from orchestrator.ops import views as ops
 
     rows = ops.workers(_ops_context())
     table = Table()
@@ -261,7 +263,7 @@ def workers() -> None:
 @app.command("queue")
 def queue_command() -> None:
     """Running and queued builds (from the database) and the Redis queue's own counts."""
-    from orchestrator import ops
+    from orchestrator.ops import views as ops
 
     summary = ops.queue_summary(_ops_context())
     table = Table()
@@ -294,7 +296,7 @@ def drain(
     """Stop workers taking new builds; running builds finish (--undo resumes)."""
     import time
 
-    from orchestrator import ops
+    from orchestrator.ops import views as ops
 
     ctx = _ops_context()
     if undo:
@@ -322,7 +324,7 @@ def gc(
     dry_run: Annotated[bool, typer.Option(help="Only say what would go.")] = False,
 ) -> None:
     """Remove old builds' artifacts, logs and sources, orphan containers and networks."""
-    from orchestrator import ops
+    from orchestrator.ops import views as ops
 
     report = ops.gc(_ops_context(), keep=keep, keep_days=keep_days, dry_run=dry_run, caches=caches)
     verb = "would remove" if dry_run else "removed"
@@ -347,6 +349,7 @@ def serve(
 
     settings = get_settings()
     configure_logging(settings.log_format)
+    _require_current_database()
     uvicorn.run(
         "api.main:app",
         host=host or settings.host,
@@ -362,9 +365,54 @@ def worker(
     burst: Annotated[bool, typer.Option(help="Stop when the queue is empty.")] = False,
 ) -> None:
     """Run a build worker (an RQ worker on Kiln's queue)."""
-    from orchestrator.worker import run_worker
+    from orchestrator.errors import DatabaseBehind
+    from orchestrator.ops.worker import run_worker
 
-    run_worker(burst=burst)
+    try:
+        run_worker(burst=burst)  # checks the database before anything else
+    except DatabaseBehind as exc:
+        _fail(exc.message)
+
+
+def _require_current_database() -> None:
+    from orchestrator.errors import DatabaseBehind
+    from orchestrator.records.db import require_current
+
+    try:
+        require_current()
+    except DatabaseBehind as exc:
+        _fail(exc.message)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Bring the database to the newest schema revision (does nothing when it is there)."""
+    from orchestrator.records.db import make_engine, upgrade
+
+    engine = make_engine(get_settings().db_url)
+    try:
+        before, after = upgrade(engine)
+    finally:
+        engine.dispose()
+    if before.up_to_date:
+        out.print(f"database already {after.describe()}")
+    else:
+        out.print(f"database upgraded: it was {before.describe()}; now {after.describe()}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Where the database's schema is; exits 1 when it is behind this Kiln."""
+    from orchestrator.records.db import make_engine, schema_state
+
+    engine = make_engine(get_settings().db_url)
+    try:
+        state = schema_state(engine)
+    finally:
+        engine.dispose()
+    out.print(f"database {state.describe()}")
+    if not state.up_to_date:
+        _fail("run `kiln db upgrade`")
 
 
 @image_app.command("build")
@@ -373,7 +421,7 @@ def image_build(
 ) -> None:
     """Make the sandbox image (from a registry if reachable, else from Debian packages)."""
     from orchestrator.context import Context
-    from orchestrator.sandbox_image import SandboxImageError, ensure_image
+    from orchestrator.sandbox.image import SandboxImageError, ensure_image
 
     ctx = Context(get_settings())
     s = ctx.settings
@@ -459,7 +507,7 @@ def cache_warm() -> None:
     """Make the bundled templates' dependency layers now (a starting worker does this too)."""
     import logging
 
-    from orchestrator.cache.warm import warm_templates
+    from orchestrator.builds.warm import warm_templates
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     for name, outcome in warm_templates(get_settings()).items():
@@ -469,7 +517,7 @@ def cache_warm() -> None:
 @app.command()
 def doctor() -> None:
     """A full diagnostic: engine, runtimes, image, Redis, database, disk, proxy, workers."""
-    from orchestrator.doctor import run_checks
+    from orchestrator.ops.doctor import run_checks
 
     ok = True
     for name, passed, detail in run_checks():
@@ -484,7 +532,7 @@ def main() -> None:
     try:
         app()
     except ApiError as exc:
-        err.print(f"[red]error:[/red] {exc.code}: {exc.message}")
+        err.print(f"[red]error:[/red] {exc.api_code}: {exc.message}")
         sys.exit(1)
     except httpx.TransportError as exc:
         err.print(

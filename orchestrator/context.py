@@ -9,13 +9,15 @@ import docker
 import redis
 import redis.asyncio as aioredis
 
-from orchestrator.db import get_engine
-from orchestrator.egress.service import proxy_url
 from orchestrator.errors import NotFound, Unavailable
-from orchestrator.logbus import LogBus
-from orchestrator.sandbox import Sandbox, SandboxOptions, sandbox_uid
+from orchestrator.live.logbus import LogBus
+from orchestrator.records.db import get_engine
+from orchestrator.records.store import BuildStore
+from orchestrator.sandbox.egress.service import proxy_url
+from orchestrator.sandbox.protocol import StepRunner
+from orchestrator.sandbox.runner import Sandbox, SandboxOptions, sandbox_uid
 from orchestrator.settings import Settings, get_settings
-from orchestrator.store import BuildStore
+from orchestrator.storage.layout import StorageLayout
 
 
 def cancel_key(build_id: str) -> str:
@@ -28,6 +30,22 @@ class Context:
     """Everything a request handler or a worker job talks to."""
 
     settings: Settings
+
+    @classmethod
+    def with_parts(
+        cls,
+        settings: Settings,
+        *,
+        redis_client: redis.Redis,
+        sandbox: StepRunner | None = None,
+        store: BuildStore | None = None,
+    ) -> Context:
+        """A context with its Redis client (step runner, store) given: fakes in unit tests."""
+        ctx = cls(settings)
+        parts = {"redis": redis_client, "sandbox": sandbox, "store": store}
+        # What the cached properties below would have made.
+        vars(ctx).update({name: part for name, part in parts.items() if part is not None})
+        return ctx
 
     @cached_property
     def redis(self) -> redis.Redis:
@@ -45,6 +63,11 @@ class Context:
         )
 
     @cached_property
+    def layout(self) -> StorageLayout:
+        """Where builds' sources and artifacts are stored."""
+        return StorageLayout(self.settings.artifacts_dir, self.settings.sources_dir)
+
+    @cached_property
     def store(self) -> BuildStore:
         """Build records."""
         return BuildStore(get_engine(self.settings.db_url))
@@ -54,7 +77,7 @@ class Context:
         """Build event streams."""
         return LogBus(
             self.redis,
-            self.settings.artifacts_dir,
+            self.layout,
             self.settings.log_stream_ttl_s,
             project_of=self._project_of,
         )
@@ -74,7 +97,7 @@ class Context:
             raise Unavailable(f"the Docker engine is not reachable: {exc}") from exc
 
     @cached_property
-    def sandbox(self) -> Sandbox:
+    def sandbox(self) -> StepRunner:
         """The sandbox that runs build steps."""
         s = self.settings
         ca_bundle = s.ca_bundle if s.ca_bundle and s.ca_bundle.is_file() else None

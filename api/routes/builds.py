@@ -14,12 +14,12 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import CtxDep, HubDep
 from orchestrator import service
 from orchestrator.context import Context
-from orchestrator.errors import InputError, PayloadTooLarge
+from orchestrator.errors import ErrorCode, InputError, PayloadTooLarge
 from orchestrator.live.follow import follow_build, guarded
 from orchestrator.live.hub import Hub
-from orchestrator.logbus import Event, check_event_id
-from orchestrator.models import Build
-from orchestrator.project_input import files_from_mapping, files_from_tar
+from orchestrator.live.logbus import Event, check_event_id
+from orchestrator.project.input import files_from_mapping, files_from_tar, input_limits
+from orchestrator.records.models import Build
 
 router = APIRouter(prefix="/api/v1", tags=["builds"])
 
@@ -121,7 +121,7 @@ async def submit_build(
     ``Idempotency-Key`` makes a retried submit return the build the first one made;
     ``supersede`` cancels the project's older queued builds. A full queue answers 429 with
     ``Retry-After``; a nearly full disk 507."""
-    limits = service.input_limits(ctx)
+    limits = input_limits(ctx.settings)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/json":
         body = await read_body(request, int(limits.max_total_bytes * JSON_OVERHEAD))
@@ -157,7 +157,7 @@ async def submit_build(
         raise InputError(
             "send application/json, application/gzip or application/x-tar "
             f"(got {content_type or 'no content type'!r})",
-            code="unsupported_media_type",
+            code=ErrorCode.UNSUPPORTED_MEDIA_TYPE,
         )
     return submit_reply(ctx, build)
 

@@ -17,12 +17,12 @@ from api.deps import CtxDep, HubDep
 from api.routes.builds import build_follower, sse_response
 from orchestrator import service
 from orchestrator.context import Context
-from orchestrator.errors import KilnError
+from orchestrator.errors import ErrorCode, KilnError
 from orchestrator.live import protocol
 from orchestrator.live.feed import check_project, project_key, read_feed_archive
 from orchestrator.live.follow import follow_feed, guarded
 from orchestrator.live.hub import Hub
-from orchestrator.logbus import Event, check_event_id
+from orchestrator.live.logbus import Event, check_event_id
 
 router = APIRouter(prefix="/api/v1", tags=["live"])
 
@@ -33,7 +33,7 @@ def feed_follower(ctx: Context, hub: Hub, project: str, after: str | None) -> As
         hub,
         project_key(project),
         after=after,
-        archive=lambda: read_feed_archive(ctx.settings.artifacts_dir, project),
+        archive=lambda: read_feed_archive(ctx.layout.feed_archive(project)),
     )
 
 
@@ -96,7 +96,9 @@ class LiveSocket:
             else:
                 pump = self.pumps.pop(request.channel, None)
                 if pump is None:
-                    raise KilnError(f"not subscribed to {request.channel}", code="not_subscribed")
+                    raise KilnError(
+                        f"not subscribed to {request.channel}", code=ErrorCode.NOT_SUBSCRIBED
+                    )
                 pump.cancel()
         except KilnError as exc:
             await self.send(protocol.error_frame(exc.code, exc.message, request.channel))
@@ -104,7 +106,9 @@ class LiveSocket:
     async def subscribe(self, request: protocol.Request) -> None:
         """Start pumping one channel into the socket."""
         if request.channel in self.pumps:
-            raise KilnError(f"already subscribed to {request.channel}", code="already_subscribed")
+            raise KilnError(
+                f"already subscribed to {request.channel}", code=ErrorCode.ALREADY_SUBSCRIBED
+            )
         if request.kind == "build":
             await run_in_threadpool(service.get_build, self.ctx, request.target)
             events = build_follower(self.ctx, self.hub, request.target, request.after)

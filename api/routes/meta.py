@@ -12,7 +12,7 @@ from sqlalchemy import text
 from api.deps import CtxDep
 from orchestrator import service
 from orchestrator.context import Context
-from orchestrator.metrics import KilnCollector
+from orchestrator.ops.metrics import KilnCollector
 
 router = APIRouter()
 

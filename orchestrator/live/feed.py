@@ -20,8 +20,8 @@ from typing import Any
 
 import redis
 
-from orchestrator import logbus
-from orchestrator.errors import InputError
+from orchestrator.errors import ErrorCode, InputError
+from orchestrator.live import logbus
 
 FEED_CAP = 2000
 LOCK_S = 30
@@ -37,13 +37,8 @@ def project_key(project: str) -> str:
 def check_project(project: str) -> str:
     """Validate a project slug taken from a request."""
     if not PROJECT.fullmatch(project):
-        raise InputError(f"invalid project {project[:70]!r}", code="invalid_project")
+        raise InputError(f"invalid project {project[:70]!r}", code=ErrorCode.INVALID_PROJECT)
     return project
-
-
-def feed_archive_path(artifacts_dir: Path, project: str) -> Path:
-    """Where a project's archived feed entries are kept (beside the artifacts, not in them)."""
-    return artifacts_dir.parent / "feeds" / project / "events.jsonl"
 
 
 def build_event(build_id: str, status: str, phase: str) -> dict[str, Any]:
@@ -53,25 +48,26 @@ def build_event(build_id: str, status: str, phase: str) -> dict[str, Any]:
 
 def publish_project_event(
     client: redis.Redis,
-    artifacts_dir: Path,
+    archive: Path,
     project: str,
     event: str,
     data: dict[str, Any],
     *,
     cap: int = FEED_CAP,
 ) -> str:
-    """Append one event to a project's feed; returns its id. For builds and dev sessions."""
+    """Append one event to a project's feed (``archive``: where its oldest entries go,
+    ``StorageLayout.feed_archive``); returns its id. For builds and dev sessions."""
     key = project_key(project)
     pipe = client.pipeline(transaction=False)
     pipe.xadd(key, {"event": event, "data": json.dumps(data)})
     pipe.xlen(key)
     raw_id, length = pipe.execute()
     if length > cap + cap // 2:
-        archive_oldest(client, artifacts_dir, project, cap)
+        archive_oldest(client, archive, project, cap)
     return raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
 
 
-def archive_oldest(client: redis.Redis, artifacts_dir: Path, project: str, cap: int) -> int:
+def archive_oldest(client: redis.Redis, path: Path, project: str, cap: int) -> int:
     """Move the entries beyond the newest ``cap`` to the archive; returns how many moved."""
     key = project_key(project)
     lock = f"kiln:project:{project}:archiving"
@@ -82,7 +78,6 @@ def archive_oldest(client: redis.Redis, artifacts_dir: Path, project: str, cap: 
         if excess <= 0:
             return 0
         events = logbus.decode_entries(client.xrange(key, count=excess))
-        path = feed_archive_path(artifacts_dir, project)
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("a", encoding="utf-8") as archive:
             archive.write("".join(e.to_json() + "\n" for e in events))
@@ -93,6 +88,6 @@ def archive_oldest(client: redis.Redis, artifacts_dir: Path, project: str, cap: 
         client.delete(lock)
 
 
-def read_feed_archive(artifacts_dir: Path, project: str) -> list[logbus.Event]:
+def read_feed_archive(path: Path) -> list[logbus.Event]:
     """A project's archived feed entries, oldest first (empty when nothing was archived)."""
-    return logbus.read_archive(feed_archive_path(artifacts_dir, project)) or []
+    return logbus.read_archive(path) or []

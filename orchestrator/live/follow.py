@@ -15,10 +15,10 @@ from collections.abc import AsyncIterator, Callable
 
 import anyio.to_thread
 
+from orchestrator.errors import ErrorCode
 from orchestrator.live.hub import FollowerCut, Hub
-from orchestrator.logbus import Event, id_after, stream_key
-from orchestrator.models import Build
-from orchestrator.plan import Status
+from orchestrator.live.logbus import Event, id_after, stream_key
+from orchestrator.records.models import Build, Status
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,9 @@ async def follow_feed(
             recent = await hub.source.range(key, after)
             archived = await anyio.to_thread.run_sync(archive)
         except Exception as exc:
-            raise FollowerCut("unavailable", f"the feed cannot be read: {exc}", after) from exc
+            raise FollowerCut(
+                ErrorCode.UNAVAILABLE, f"the feed cannot be read: {exc}", after
+            ) from exc
         older = [e for e in archived if not recent or id_after(recent[0].id, e.id)]
         for event in sub.admit(older + recent):
             yield event
@@ -109,7 +111,7 @@ async def guarded(events: AsyncIterator[Event]) -> AsyncIterator[Event]:
             yield event
     except Exception as exc:
         log.exception("live: a follower's stream failed")
-        yield FollowerCut("internal_error", f"the stream failed: {exc}", last).event()
+        yield FollowerCut(ErrorCode.INTERNAL_ERROR, f"the stream failed: {exc}", last).event()
 
 
 def after_id(events: list[Event], after: str | None) -> list[Event]:

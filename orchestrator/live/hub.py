@@ -26,8 +26,8 @@ from collections import deque
 from collections.abc import Iterable
 from typing import Protocol
 
-from orchestrator.errors import Unavailable
-from orchestrator.logbus import Event, id_after
+from orchestrator.errors import ErrorCode, Unavailable
+from orchestrator.live.logbus import Event, id_after
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ class StreamSource(Protocol):
 class FollowerCut(Exception):
     """Raised to a follower's consumer when the hub had to drop it; it may resume."""
 
-    def __init__(self, code: str, message: str, last_id: str | None) -> None:
+    def __init__(self, code: ErrorCode, message: str, last_id: str | None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
@@ -97,7 +97,7 @@ class Subscription:
             return False
         if len(self._queue) >= self._limit:
             self.close(
-                "slow_consumer",
+                ErrorCode.SLOW_CONSUMER,
                 f"follower fell {self._limit} events behind; resume with Last-Event-ID",
             )
             return False
@@ -105,7 +105,7 @@ class Subscription:
         self._ready.set()
         return True
 
-    def close(self, code: str, message: str) -> None:
+    def close(self, code: ErrorCode, message: str) -> None:
         """Cut the follower: its consumer gets FollowerCut at its next read."""
         if self._cut is None:
             self._cut = FollowerCut(code, message, self.last_id)
@@ -231,7 +231,7 @@ class Hub:
             return sub.admit(await self.source.range(sub.key, sub.last_id))
         except Exception as exc:
             message = f"the event stream cannot be read: {exc}"
-            raise FollowerCut("unavailable", message, sub.last_id) from exc
+            raise FollowerCut(ErrorCode.UNAVAILABLE, message, sub.last_id) from exc
 
     async def close(self) -> None:
         """Stop the reader and cut every follower."""
@@ -240,7 +240,9 @@ class Hub:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
             self._reader = None
-        self._cut_everyone("shutting_down", "the API is restarting; resume with Last-Event-ID")
+        self._cut_everyone(
+            ErrorCode.SHUTTING_DOWN, "the API is restarting; resume with Last-Event-ID"
+        )
         with contextlib.suppress(Exception):
             await self.source.close()
 
@@ -268,7 +270,9 @@ class Hub:
                 failing_since = failing_since or now
                 log.warning("live hub: read failed (%s); retrying in %.1f s", exc, backoff)
                 if now - failing_since > self.outage_s:
-                    self._cut_everyone("unavailable", f"the event stream cannot be read: {exc}")
+                    self._cut_everyone(
+                        ErrorCode.UNAVAILABLE, f"the event stream cannot be read: {exc}"
+                    )
                     failing_since = None
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
@@ -279,7 +283,7 @@ class Hub:
                 if channel is not None:
                     self.cut_total += channel.publish(events)
 
-    def _cut_everyone(self, code: str, message: str) -> None:
+    def _cut_everyone(self, code: ErrorCode, message: str) -> None:
         for channel in self.channels.values():
             for sub in channel.subscriptions:
                 sub.close(code, message)

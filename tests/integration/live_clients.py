@@ -14,7 +14,8 @@ import httpx
 import redis
 from httpx_sse import aconnect_sse
 
-from orchestrator.logbus import LogBus
+from orchestrator.live.logbus import LogBus
+from orchestrator.storage.layout import StorageLayout
 
 
 @dataclass
@@ -78,7 +79,8 @@ async def wait_started(started: asyncio.Semaphore, count: int, timeout: float = 
 
 def writer(redis_url: str, var_dir: Path) -> LogBus:
     """A LogBus on the stack's Redis and artifacts, as a worker would hold."""
-    return LogBus(redis.Redis.from_url(redis_url), var_dir / "artifacts", 600)
+    layout = StorageLayout(var_dir / "artifacts", var_dir / "sources")
+    return LogBus(redis.Redis.from_url(redis_url), layout, 600)
 
 
 def timed_lines(bus: LogBus, build_id: str, count: int, *, width: int = 40) -> None:

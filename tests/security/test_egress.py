@@ -13,8 +13,9 @@ import docker
 import pytest
 
 from orchestrator.context import Context
-from orchestrator.plan import Limits, Phase, Step
-from orchestrator.sandbox import hand_over
+from orchestrator.records.models import Phase
+from orchestrator.sandbox.runner import hand_over
+from orchestrator.sandbox.step import Limits, Step
 from orchestrator.settings import Settings
 from tests.integration.conftest import Stack, _free_port, node_project
 from tests.security.conftest import Beside, Decoy
@@ -113,7 +114,7 @@ def test_the_install_network_reaches_only_the_proxy_and_the_proxy_only_the_regis
 def test_an_allowlisted_name_that_resolves_to_a_private_address_is_refused() -> None:
     port = _free_port()
     proxy = subprocess.Popen(
-        [sys.executable, "-m", "orchestrator.egress", "127.0.0.1", str(port), "localhost"],
+        [sys.executable, "-m", "orchestrator.sandbox.egress", "127.0.0.1", str(port), "localhost"],
         stdout=subprocess.PIPE,
     )
     try:

@@ -1,5 +1,5 @@
 from api.preview import status_page
-from orchestrator.models import Build
+from orchestrator.records.models import Build
 
 
 def test_a_running_build_shows_a_self_refreshing_progress_page() -> None:

@@ -11,8 +11,8 @@ import pytest
 from api.routes.builds import parse_json_submit, submit_reply
 from orchestrator.context import Context
 from orchestrator.errors import InputError
-from orchestrator.logbus import Event
-from orchestrator.models import Build
+from orchestrator.live.logbus import Event
+from orchestrator.records.models import Build
 from orchestrator.settings import Settings
 
 # ------------------------------------------------------------- SSE encoding

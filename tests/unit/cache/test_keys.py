@@ -11,7 +11,6 @@ import pytest
 from orchestrator.cache.keys import (
     KEY_CHARS,
     Toolchain,
-    has_dependencies,
     input_key,
     layer_key,
     layer_manifest,
@@ -19,9 +18,9 @@ from orchestrator.cache.keys import (
     project_refusal,
     resolution_key,
     resolution_manifest,
-    root_install_scripts,
     source_digest,
 )
+from orchestrator.project.npm import has_dependencies, root_install_scripts
 
 TOOLS = Toolchain(image_id="sha256:aaa", node_version="22.11.0", platform="linux/amd64")
 ARGV = ["npm", "ci", "--ignore-scripts"]

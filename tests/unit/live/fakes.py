@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from orchestrator.logbus import Event, id_after
+from orchestrator.live.logbus import Event, id_after
 
 
 class FakeSource:

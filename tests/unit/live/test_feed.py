@@ -10,7 +10,10 @@ import pytest
 
 from orchestrator.errors import InputError
 from orchestrator.live import feed
-from orchestrator.logbus import LogBus, id_after
+from orchestrator.live.logbus import LogBus, id_after
+from orchestrator.storage.layout import StorageLayout
+
+LAYOUT = StorageLayout(Path("/var/kiln/artifacts"), Path("/var/kiln/sources"))
 
 
 class FakeRedis:
@@ -76,39 +79,39 @@ def test_check_project_refuses(slug: str) -> None:
 
 def test_feed_archives_the_oldest_entries_and_keeps_every_one(tmp_path: Path) -> None:
     client = FakeRedis()
-    artifacts = tmp_path / "artifacts"
+    archive = tmp_path / "feeds" / "shop" / "events.jsonl"
     ids = [
-        feed.publish_project_event(client, artifacts, "shop", "build", {"n": n}, cap=10)  # type: ignore[arg-type]
+        feed.publish_project_event(client, archive, "shop", "build", {"n": n}, cap=10)  # type: ignore[arg-type]
         for n in range(40)
     ]
     stream = client.streams[feed.project_key("shop")]
     assert 10 <= len(stream) <= 15
-    archived = feed.read_feed_archive(artifacts, "shop")
+    archived = feed.read_feed_archive(archive)
     assert [e.id for e in archived] + [i for i, _ in stream] == ids
     assert [e.data["n"] for e in archived] == list(range(len(archived)))
-    assert feed.feed_archive_path(artifacts, "shop").parent.parent == tmp_path / "feeds"
+    assert LAYOUT.feed_archive("shop") == Path("/var/kiln/feeds/shop/events.jsonl")
 
 
 def test_feed_does_not_archive_while_another_writer_holds_the_lock(tmp_path: Path) -> None:
     client = FakeRedis()
-    artifacts = tmp_path / "artifacts"
+    archive = tmp_path / "feeds" / "shop" / "events.jsonl"
     client.keys["kiln:project:shop:archiving"] = "1"
     for n in range(20):
-        feed.publish_project_event(client, artifacts, "shop", "build", {"n": n}, cap=4)  # type: ignore[arg-type]
+        feed.publish_project_event(client, archive, "shop", "build", {"n": n}, cap=4)  # type: ignore[arg-type]
     assert len(client.streams[feed.project_key("shop")]) == 20
-    assert feed.read_feed_archive(artifacts, "shop") == []
+    assert feed.read_feed_archive(archive) == []
 
 
 def test_logbus_writes_status_and_end_to_the_project_feed(tmp_path: Path) -> None:
     client = FakeRedis()
-    artifacts = tmp_path / "artifacts"
     asked: list[str] = []
 
     def project_of(build_id: str) -> str:
         asked.append(build_id)
         return "shop"
 
-    bus = LogBus(client, artifacts, 60, project_of=project_of)  # type: ignore[arg-type]
+    layout = StorageLayout(tmp_path / "artifacts", tmp_path / "sources")
+    bus = LogBus(client, layout, 60, project_of=project_of)  # type: ignore[arg-type]
     bus.status("b1", "queued", "queued", "shop")
     bus.status("b1", "running", "installing")
     bus.status("b1", "running", "building")
@@ -128,7 +131,7 @@ def test_logbus_writes_status_and_end_to_the_project_feed(tmp_path: Path) -> Non
 
 def test_logbus_without_a_project_writes_only_the_build_stream(tmp_path: Path) -> None:
     client = FakeRedis()
-    artifacts = tmp_path / "artifacts"
-    bus = LogBus(client, artifacts, 60, project_of=lambda build_id: None)  # type: ignore[arg-type]
+    layout = StorageLayout(tmp_path / "artifacts", tmp_path / "sources")
+    bus = LogBus(client, layout, 60, project_of=lambda build_id: None)  # type: ignore[arg-type]
     bus.status("b1", "running", "building")
     assert list(client.streams) == ["kiln:build:b1:events"]

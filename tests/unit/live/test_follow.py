@@ -10,8 +10,8 @@ import pytest
 from orchestrator.live import follow as follow_module
 from orchestrator.live.follow import follow_build, follow_feed, guarded
 from orchestrator.live.hub import Hub
-from orchestrator.logbus import Event, stream_key
-from orchestrator.models import Build
+from orchestrator.live.logbus import Event, stream_key
+from orchestrator.records.models import Build
 from tests.unit.live.fakes import FakeSource
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from orchestrator.errors import Unavailable
 from orchestrator.live.hub import Channel, FollowerCut, Hub, Subscription
-from orchestrator.logbus import Event
+from orchestrator.live.logbus import Event
 from tests.unit.live.fakes import FakeSource
 
 

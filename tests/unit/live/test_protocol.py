@@ -7,6 +7,7 @@ import json
 import pytest
 
 from orchestrator.errors import InputError
+from orchestrator.live.logbus import Event
 from orchestrator.live.protocol import (
     Request,
     error_frame,
@@ -14,7 +15,6 @@ from orchestrator.live.protocol import (
     origin_allowed,
     parse_request,
 )
-from orchestrator.logbus import Event
 
 GOOD = [
     ('{"subscribe": {"build": "0a1b"}}', Request("subscribe", "build", "0a1b")),
