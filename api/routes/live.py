@@ -72,7 +72,14 @@ class LiveSocket:
         keepalive = asyncio.create_task(self._keepalive())
         try:
             while True:
-                await self.handle(await self.ws.receive_text())
+                message = await self.ws.receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+                text = message.get("text")
+                if text is None:  # a binary frame: answer, do not close
+                    await self.send(protocol.error_frame(ErrorCode.INVALID_INPUT, "send text"))
+                    continue
+                await self.handle(text)
         except (WebSocketDisconnect, TimeoutError):
             pass
         finally:

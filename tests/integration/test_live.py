@@ -134,6 +134,8 @@ def test_websocket_ids_equal_sse_ids_and_bad_requests_keep_the_socket(quiet: Sta
         async with ws_connect(ws_url) as ws, many_client(quiet.url) as client:
             await ws.send("not json")
             assert json.loads(await ws.recv())["error"]["code"] == "invalid_input"
+            await ws.send(b"\x00binary")
+            assert json.loads(await ws.recv())["error"]["code"] == "invalid_input"
             await ws.send(json.dumps({"subscribe": {"build": "0000000000000000"}}))
             missing = json.loads(await ws.recv())
             assert missing["error"]["code"] == "not_found"
