@@ -7,21 +7,26 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 from starlette.routing import Host
 
+from api.deps import api_hub
 from api.errors import as_answered, install_error_handlers
 from api.preview import preview_app
-from api.routes import builds, generate, meta, ops
+from api.routes import builds, generate, live, meta, ops
 from orchestrator.records.db import require_current
 from orchestrator.settings import get_settings
 
 
 @asynccontextmanager
 async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-    """Refuse to start on a database that is behind (DatabaseBehind: `kiln db upgrade`)."""
+    """Refuse to start on a database that is behind (DatabaseBehind: `kiln db upgrade`); on
+    shutdown, followers get an ``error`` event with their resume id, not a silent close."""
     require_current()
     yield
+    if api_hub.cache_info().currsize:
+        await api_hub().close()
 
 
 def describe_as_answered(app: FastAPI) -> None:
@@ -53,12 +58,22 @@ def create_app() -> FastAPI:
     app.router.routes.append(Host(f"{{build_id}}.{settings.preview_domain}", app=preview_app))
     app.include_router(builds.router)
     app.include_router(generate.router)
+    app.include_router(live.router)
     app.include_router(meta.router)
     app.include_router(ops.router)
     # Move the preview host to the front: FastAPI added its docs routes before it.
     routes = app.router.routes
     routes.sort(key=lambda route: not isinstance(route, Host))
     install_error_handlers(app)
+    if settings.cors_origin_list:
+        # Exact origins only; the WebSocket checks the same list (live.protocol.origin_allowed).
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origin_list,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["Content-Type", "Last-Event-ID", "Idempotency-Key", "Authorization"],
+            max_age=600,
+        )
     return app
 
 

@@ -104,6 +104,11 @@ class Settings(BaseSettings):
     log_stream_ttl_s: int = 3600
     sse_ping_s: int = 15
 
+    # The live channel (orchestrator/live): follower queues and browsers on other origins.
+    live_queue_limit: int = 1000  # events a follower may fall behind before it is cut
+    live_send_timeout_s: float = 30.0  # a client that takes no bytes this long is dropped
+    cors_origins: str = ""  # exact origins, comma-separated; none by default
+
     # Reliability and operations.
     log_format: str = "json"  # json (one object per line, with build_id) or text
     # Labels every container/network; cleanup touches only its own. Empty: default_instance.
@@ -153,6 +158,11 @@ class Settings(BaseSettings):
     def api_url(self) -> str:
         """The API's public base URL, without a trailing slash."""
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        """The origins allowed to call the API from a browser (REST, SSE, WebSocket)."""
+        return [o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip()]
 
     @property
     def db_url(self) -> str:

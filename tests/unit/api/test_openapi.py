@@ -31,6 +31,7 @@ ERRORS: dict[tuple[str, str], set[int]] = {
     ("get", "/metrics"): set(),
     ("get", "/healthz"): {503},
     ("get", "/api/v1/ops/queue"): {503},
+    ("get", "/api/v1/projects/{project}/events"): {400},
     ("get", "/api/v1/ops/workers"): {503},
 }
 
@@ -160,6 +161,13 @@ CASES: list[tuple[tuple[str, str], int, dict[str, Any], Any, Callable[..., httpx
         {},
         None,
         lambda c, _: c.post("/api/v1/builds", content=b"x", headers={"Content-Type": "text/x"}),
+    ),
+    (
+        ("get", "/api/v1/projects/{project}/events"),
+        400,
+        {},
+        None,
+        lambda c, _: c.get("/api/v1/projects/Not_A_Slug/events"),
     ),
     (("get", "/api/v1/ops/queue"), 503, {}, None, lambda c, _: c.get("/api/v1/ops/queue")),
     (("get", "/api/v1/ops/workers"), 503, {}, None, lambda c, _: c.get("/api/v1/ops/workers")),
