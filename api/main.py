@@ -3,31 +3,26 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
-from starlette.routing import Host
 
 from api.errors import install_error_handlers
-from api.preview import preview_app
+from api.preview import PreviewHost
 from api.routes import builds, generate, meta
 from orchestrator.settings import get_settings
 
 
 def create_app() -> FastAPI:
-    """Build the application; the preview host route comes first so it never reaches the API."""
-    settings = get_settings()
+    """Build the API application (previews are answered in front of it, by ``PreviewHost``)."""
     app = FastAPI(
         title="Kiln",
         version="0.1.0",
         description="Builds untrusted Vite projects in sandbox containers and serves previews.",
     )
-    app.router.routes.append(Host(f"{{build_id}}.{settings.preview_domain}", app=preview_app))
     app.include_router(builds.router)
     app.include_router(generate.router)
     app.include_router(meta.router)
-    # Move the preview host to the front: FastAPI added its docs routes before it.
-    routes = app.router.routes
-    routes.sort(key=lambda route: not isinstance(route, Host))
     install_error_handlers(app)
     return app
 
 
-app = create_app()
+api_app = create_app()
+app = PreviewHost(api_app, get_settings().preview_domain)

@@ -7,6 +7,7 @@
     ├── NotFound (404)             no such build, template or file
     ├── Conflict (409)             the request does not fit the build's state
     ├── Unavailable (503)          a dependency (Redis, Docker, the model) is not there
+    │   └── StorageUnavailable     the object store did not answer (after its retries)
     ├── Overloaded (429)           the queue is full (overall or for the project): retry later
     ├── InsufficientStorage (507)  the disk under var/ is nearly full: no new builds
     ├── BuildError                 a build failed; carries the contract's error code
@@ -73,6 +74,12 @@ class Unavailable(KilnError):
 
     http_status = 503
     code = "unavailable"
+
+
+class StorageUnavailable(Unavailable):
+    """Raised when the object store (or the local artifact folder) cannot be read or written."""
+
+    code = "storage_unavailable"
 
 
 class Overloaded(KilnError):

@@ -38,7 +38,7 @@ from orchestrator.sandbox import workspace
 from orchestrator.sandbox.runner import StepResult, hand_over
 from orchestrator.sandbox.step import Limits, Step
 from orchestrator.settings import get_settings
-from orchestrator.storage.artifacts import OutputLimits, publish
+from orchestrator.storage.artifacts import OutputLimits
 from orchestrator.storage.disk import free_disk_mb
 from orchestrator.storage.layout import DIST
 
@@ -157,9 +157,11 @@ class BuildRun:
             raise BuildError(
                 f"the build server's disk is nearly full ({free_mb:.0f} MB free)", code="disk_full"
             )
-        source = self.ctx.layout.source(self.id)
         workspace.create(self.workspace, self.settings.workspace_mb)
-        with tarfile.open(source) as archive:  # written by the API from a checked file map
+        with (
+            self.ctx.storage.open_source(self.id) as source,
+            tarfile.open(fileobj=source) as archive,  # written by the API from a checked file map
+        ):
             archive.extractall(self.workspace, filter="data")
         hand_over(self.workspace, self.ctx.sandbox.options.uid)
         return parse_package_json({"package.json": (self.workspace / "package.json").read_bytes()})
@@ -344,7 +346,7 @@ class BuildRun:
             max_bytes=self.settings.max_dist_mb * 1024 * 1024,
             max_files=self.settings.max_dist_files,
         )
-        files, size = publish(self.workspace / DIST, self.ctx.layout.dist(self.id), limits)
+        files, size = self.ctx.storage.publish(self.workspace / DIST, self.id, limits)
         self.bus.note(self.id, self.phase, f"published {files} files ({size / 1024:.0f} KiB)")
 
     def _finish(self, status: Status, code: str | None = None, message: str | None = None) -> None:
@@ -358,7 +360,7 @@ class BuildRun:
             self.bus.note(self.id, self.phase, f"{status.value}: {message}")
         # A copy beside the artifacts, before the end event: a client may at once ask for
         # a generation that edits this build.
-        self.ctx.layout.keep_source(self.id)
+        self.ctx.storage.keep_source(self.id)
         report = None
         if status == Status.FAILED:
             report = diagnose(code, message or "", "\n".join(self.step_output))

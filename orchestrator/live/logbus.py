@@ -7,17 +7,18 @@ whether the events come from the live stream or from the archive that outlives i
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import redis
 
-from orchestrator.errors import InputError
-from orchestrator.storage.layout import StorageLayout
+from orchestrator.errors import InputError, StorageUnavailable
+from orchestrator.storage.build_storage import BuildStorage
 
+log = logging.getLogger("kiln.logbus")
 MAX_LINE_CHARS = 4000
 EVENT_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
 # CSI/OSC escape sequences, then any other C0/C1 control character but tab (lines come
@@ -88,9 +89,9 @@ def decode_entries(entries: Iterable[tuple[Any, dict[Any, Any]]]) -> list[Event]
 class LogBus:
     """Writes a build's events (the worker and the service) and reads its archive."""
 
-    def __init__(self, client: redis.Redis, layout: StorageLayout, ttl_s: int) -> None:
+    def __init__(self, client: redis.Redis, storage: BuildStorage, ttl_s: int) -> None:
         self.redis = client
-        self.layout = layout
+        self.storage = storage
         self.ttl_s = ttl_s
 
     def publish(self, build_id: str, event: str, data: dict[str, Any]) -> str:
@@ -122,33 +123,34 @@ class LogBus:
         """Every event still in the live stream."""
         return decode_entries(self.redis.xrange(stream_key(build_id)))
 
-    def archive_path(self, build_id: str) -> Path:
-        """Where a finished build's events are kept."""
-        return self.layout.events_archive(build_id)
-
     def archive(self, build_id: str) -> None:
-        """Copy the stream to the artifact store and let the stream expire."""
+        """Copy the stream to the artifact store and let the stream expire.
+
+        With the store down the stream is left without expiry: followers still read it
+        live, and ``kiln gc`` removes it with the build."""
         events = self.history(build_id)
-        path = self.archive_path(build_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text("".join(e.to_json() + "\n" for e in events), encoding="utf-8")
-        tmp.replace(path)
+        try:
+            self.storage.write_events(build_id, encode_archive(events))
+        except StorageUnavailable as exc:
+            log.warning("event log of build %s not archived: %s", build_id, exc.message)
+            return
         self.redis.expire(stream_key(build_id), self.ttl_s)
 
     def read_archive(self, build_id: str) -> list[Event] | None:
         """A finished build's events, or None when there is no archive (yet)."""
-        return read_archive(self.archive_path(build_id))
+        raw = self.storage.read_events(build_id)
+        return None if raw is None else decode_archive(raw)
 
 
-def read_archive(path: Path) -> list[Event] | None:
-    """Parse an archive file written by ``LogBus.archive``."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        return None
+def encode_archive(events: list[Event]) -> bytes:
+    """The archive's form: one JSON event per line."""
+    return "".join(e.to_json() + "\n" for e in events).encode()
+
+
+def decode_archive(raw: bytes) -> list[Event]:
+    """Parse an archive written by ``LogBus.archive``."""
     events = []
-    for line in lines:
-        raw = json.loads(line)
-        events.append(Event(raw["id"], raw["event"], raw["data"]))
+    for line in raw.decode("utf-8").splitlines():
+        item = json.loads(line)
+        events.append(Event(item["id"], item["event"], item["data"]))
     return events

@@ -157,5 +157,6 @@ def run_checks() -> Iterator[Check]:
     yield _run("egress", egress)
     yield _run("workspace", workspace_quota)
     yield _run("disk", disk)
+    yield _run("storage", ctx.storage.check)
     yield _run("workers", workers)
     yield _run("containers", leftovers)
