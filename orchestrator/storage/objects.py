@@ -411,7 +411,14 @@ class S3Objects:
 
     def check_bucket(self) -> None:
         """Raise StorageUnavailable unless the bucket is there and answers."""
-        self._call("find the bucket", lambda: self.client.head_bucket(Bucket=self.bucket))
+        try:
+            self._call("find the bucket", lambda: self.client.head_bucket(Bucket=self.bucket))
+        except StorageUnavailable:
+            raise
+        except Exception as exc:
+            if missing(exc):
+                raise StorageUnavailable(f"there is no bucket {self.bucket!r}") from exc
+            raise
 
 
 def _is_botocore(exc: BaseException) -> bool:

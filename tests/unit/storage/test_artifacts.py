@@ -158,6 +158,4 @@ def test_describe_tree_lists_every_file_with_size_type_and_hash(dist: Path) -> N
     assert script.content_type == "text/javascript; charset=utf-8"
     assert script.sha256 == hashlib.sha256(b"console.log(1)").hexdigest()
     assert manifest.files["index.html"].content_type == "text/html; charset=utf-8"
-    assert manifest.total_bytes == sum(
-        p.stat().st_size for p in dist.rglob("*") if p.is_file()
-    )
+    assert manifest.total_bytes == sum(p.stat().st_size for p in dist.rglob("*") if p.is_file())
