@@ -310,10 +310,14 @@ class S3Objects:
             for key, path, ctype in items:
                 self.put_file(key, path, ctype)
             return
-        with ThreadPoolExecutor(self.threads, thread_name_prefix="kiln-upload") as pool:
+        pool = ThreadPoolExecutor(self.threads, thread_name_prefix="kiln-upload")
+        try:
             futures = [pool.submit(self.put_file, k, p, c) for k, p, c in items]
             for future in futures:
-                future.result()  # the first failure is raised; the others finish or fail too
+                future.result()  # the first failure is raised...
+        finally:
+            # ...and the files not yet started are not tried (each would spend its retries).
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def get_bytes(self, key: str) -> bytes | None:
         def read() -> bytes:
