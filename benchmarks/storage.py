@@ -97,6 +97,7 @@ def kiln_serve(var_dir: Path, env: dict[str, str], workers: int) -> Iterator[int
         "KILN_LOG_FORMAT": "text",
         **env,
     }
+    var_dir.mkdir(parents=True, exist_ok=True)
     log = (var_dir / "serve.log").open("ab")
     kiln = str(Path(sys.executable).with_name("kiln"))
     process = subprocess.Popen(
@@ -203,17 +204,18 @@ def ttfb(port: int, host: str, path: str) -> float:
     with httpx.Client(timeout=30) as client:
         started = time.perf_counter()
         with client.stream("GET", f"http://127.0.0.1:{port}{path}", headers={"Host": host}) as r:
-            next(r.iter_raw(), b"")
+            chunks = r.iter_raw()
+            next(chunks, b"")
             elapsed = time.perf_counter() - started
             assert r.status_code == 200, (r.status_code, path)
-            for _ in r.iter_raw():
+            for _ in chunks:
                 pass
     return elapsed
 
 
 def pct(samples: list[float], q: float) -> float:
     ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))] * 1000
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] * 1000
 
 
 def main() -> None:
@@ -258,6 +260,7 @@ def main() -> None:
         # the folder store's "move" is a copy there too; here scratch and var share one.
         local_times = publish_times(dist, local, args.reps, scratch)
         s3_times = publish_times(dist, remote, args.reps, scratch)
+        print("publish", local_times, s3_times, flush=True)
         results["publish_ms"] = {
             "local": median_ms(local_times),
             "s3": median_ms(s3_times),
@@ -272,10 +275,12 @@ def main() -> None:
         with nginx(dist, scratch) as port:
             for name, path in rows.items():
                 serving[name]["nginx"] = wrk(port, host, path, args.duration, scratch)
+                print(name, "nginx", serving[name]["nginx"], flush=True)
         with kiln_serve(local_var, {}, args.workers) as port:
             for name, path in rows.items():
                 ttfb(port, host, path)  # known and in memory from here on
                 serving[name]["kiln_local"] = wrk(port, host, path, args.duration, scratch)
+                print(name, "kiln_local", serving[name]["kiln_local"], flush=True)
         cold_ids = []
         for i in range(args.cold):
             cold_id = uuid.uuid4().hex[:16]

@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     # Serving previews (api/preview.py).
     serve_workers: int = 0  # API processes; 0: one per CPU, at most 4
     preview_memory_mb: int = 64  # hot files kept in memory by each API process
-    preview_memory_file_kb: int = 1024  # larger files are streamed, never held in memory
+    preview_memory_file_kb: int = 4096  # larger files are streamed, never held in memory
     preview_cache_mb: int = 2048  # files fetched from the object store, kept on local disk
     preview_recheck_s: float = 30.0  # a known build is re-checked (gc) after this long
 
