@@ -59,8 +59,9 @@ def copy_dist(dist: Path, into: Path, marker: str | None = None) -> Path:
     if marker:
         with (target / "index.html").open("a") as f:
             f.write(f"<!-- {marker} -->\n")
-        with (target / js_asset(target)).open("a") as f:
-            f.write(f"\n// {marker}\n")
+        for script in target.glob("assets/*.js"):
+            with script.open("a") as f:
+                f.write(f"\n// {marker}\n")
     return target
 
 
@@ -87,7 +88,10 @@ def publish_times(dist: Path, storage: BuildStorage, reps: int, scratch: Path) -
 
 
 @contextmanager
-def kiln_serve(var_dir: Path, env: dict[str, str], workers: int) -> Iterator[int]:
+def kiln_serve(
+    var_dir: Path, env: dict[str, str], workers: int, code: Path | None = None
+) -> Iterator[int]:
+    """``kiln serve`` on a free port; with ``code``, that checkout's API (one uvicorn process)."""
     port = free_port()
     full = {
         **os.environ,
@@ -100,8 +104,12 @@ def kiln_serve(var_dir: Path, env: dict[str, str], workers: int) -> Iterator[int
     var_dir.mkdir(parents=True, exist_ok=True)
     log = (var_dir / "serve.log").open("ab")
     kiln = str(Path(sys.executable).with_name("kiln"))
+    command = [kiln, "serve"]
+    if code is not None:
+        command = [sys.executable, "-m", "uvicorn", "api.main:app", "--port", str(port)]
+        full["PYTHONPATH"] = str(code)
     process = subprocess.Popen(
-        [kiln, "serve"], env=full, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT
+        command, env=full, stdout=log, stderr=subprocess.STDOUT, cwd=code or REPO_ROOT
     )
     try:
         deadline = time.monotonic() + 60
@@ -226,10 +234,34 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2, help="kiln serve processes")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="a checkout of Kiln before this change (git archive), served from the same folder",
+    )
+    parser.add_argument(
+        "--extra-kb",
+        type=int,
+        default=0,
+        help="also measure a JavaScript file of this size added to the dist (e.g. 280)",
+    )
     args = parser.parse_args()
     dist: Path = args.dist.resolve()
     asset = js_asset(dist)
     rows = {"index.html": "/", asset: "/" + asset}
+    scratch = Path(tempfile.mkdtemp(prefix="kiln-bench-storage-"))
+    if args.extra_kb:
+        # A copy of DIST with one more asset of that size (the issue's "280 KB JS" row),
+        # made from the real bundle's bytes.
+        bigger = scratch / "dist-with-extra"
+        shutil.copytree(dist, bigger)
+        body = (dist / asset).read_bytes()
+        extra = f"assets/extra-{args.extra_kb}k.js"
+        (bigger / extra).write_bytes(
+            (body * (1 + args.extra_kb * 1024 // len(body)))[: args.extra_kb * 1024]
+        )
+        dist = bigger
+        rows[extra] = "/" + extra
     results: dict[str, object] = {
         "files": sum(1 for p in dist.rglob("*") if p.is_file()),
         "bytes": sum(p.stat().st_size for p in dist.rglob("*") if p.is_file()),
@@ -238,7 +270,6 @@ def main() -> None:
         "cpus": os.cpu_count(),
         "loadavg_start": os.getloadavg()[0],
     }
-    scratch = Path(tempfile.mkdtemp(prefix="kiln-bench-storage-"))
     s3 = SeaweedS3(scratch / "seaweed").start()
     try:
         local_var = scratch / "var-local"
@@ -276,6 +307,11 @@ def main() -> None:
             for name, path in rows.items():
                 serving[name]["nginx"] = wrk(port, host, path, args.duration, scratch)
                 print(name, "nginx", serving[name]["nginx"], flush=True)
+        if args.baseline:
+            with kiln_serve(local_var, {}, 1, code=args.baseline.resolve()) as port:
+                for name, path in rows.items():
+                    serving[name]["kiln_before"] = wrk(port, host, path, args.duration, scratch)
+                    print(name, "kiln_before", serving[name]["kiln_before"], flush=True)
         with kiln_serve(local_var, {}, args.workers) as port:
             for name, path in rows.items():
                 ttfb(port, host, path)  # known and in memory from here on

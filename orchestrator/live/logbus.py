@@ -137,8 +137,14 @@ class LogBus:
         self.redis.expire(stream_key(build_id), self.ttl_s)
 
     def read_archive(self, build_id: str) -> list[Event] | None:
-        """A finished build's events, or None when there is no archive (yet)."""
-        raw = self.storage.read_events(build_id)
+        """A finished build's events, or None when there is no archive (yet), or the store
+        cannot be read just now (followers then read the live stream, which is kept
+        while an archive is missing)."""
+        try:
+            raw = self.storage.read_events(build_id)
+        except StorageUnavailable as exc:
+            log.warning("event archive of build %s not readable: %s", build_id, exc.message)
+            return None
         return None if raw is None else decode_archive(raw)
 
 

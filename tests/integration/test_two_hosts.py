@@ -14,6 +14,8 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
+import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +25,7 @@ from typing import Any
 import pytest
 
 from orchestrator.builds.jobs import worker_name
+from orchestrator.cache.layers import LayerStore
 from orchestrator.records.db import get_engine
 from orchestrator.records.store import BuildStore
 from orchestrator.storage import layout
@@ -68,7 +71,8 @@ class Hosts:
 @contextlib.contextmanager
 def database(folder: Path) -> Iterator[str]:
     if pg_bin("initdb") and pg_bin("postgres"):
-        with postgres_cluster(folder / "pg") as url:
+        # Outside pytest's private (0700) temp folder: the cluster runs as the postgres user.
+        with postgres_cluster(Path(tempfile.mkdtemp(prefix="kiln-pg-")) / "cluster") as url:
             yield url
     else:
         yield f"sqlite:///{folder / 'shared.db'}"
@@ -99,12 +103,26 @@ def hosts(tmp_path_factory: pytest.TempPathFactory, object_store: SeaweedS3) -> 
             yield Hosts(stack, object_store, prefix, db_url, worker_vars)
         finally:
             stack.stop()
+            for var in worker_vars.values():
+                unmount_under(var)
+
+
+def unmount_under(folder: Path) -> None:
+    """Unmount the loop filesystems (workspaces, dependency layers) a worker left under
+    ``folder``: a killed worker does not clean up."""
+    with contextlib.suppress(Exception):
+        LayerStore(folder / "cache" / "layers").unmount_all()
+    mounts = Path("/proc/self/mounts").read_text().splitlines()
+    for point in sorted((line.split()[1] for line in mounts), reverse=True):
+        if point.startswith(str(folder.resolve()) + "/"):
+            subprocess.run(["umount", "-l", point], check=False, capture_output=True)
 
 
 def submit(hosts: Hosts, label: str, build_js: str = WRITE_DIST) -> str:
     marker = f'fs.writeFileSync("dist/which.txt", {json.dumps(label)});\n'
     files = node_project(build_js + marker)
-    return str(hosts.stack.client.submit_files(files, project=f"two-hosts-{label}")["id"])
+    project = "two-hosts-" + label.replace(" ", "-")
+    return str(hosts.stack.client.submit_files(files, project=project)["id"])
 
 
 def test_builds_taken_by_either_worker_are_served_by_the_api(hosts: Hosts) -> None:
@@ -132,6 +150,7 @@ def test_a_workers_var_deleted_after_its_build_leaves_its_preview_served(hosts: 
     instance = hosts.stack.instance
     process = next(p for p in hosts.stack.workers if worker_name(instance, p.pid) == worker)
     hosts.stack.kill_worker(process)  # the host is gone...
+    unmount_under(hosts.worker_vars[worker])  # (as its reboot would)
     shutil.rmtree(hosts.worker_vars[worker])  # ...and its disk with it
     page = hosts.stack.preview(build_id, "/which.txt")
     assert page.status_code == 200 and page.text == "before the wipe"

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator.errors import InputError
+from orchestrator.errors import InputError, StorageUnavailable
 from orchestrator.live.logbus import (
     MAX_LINE_CHARS,
     Event,
@@ -203,3 +203,12 @@ def test_logbus_reads_the_archive_of_a_build(tmp_path: Path) -> None:
 def test_stream_key() -> None:
     assert stream_key("0123456789abcdef") == "kiln:build:0123456789abcdef:events"
     assert stream_key("a") != stream_key("b")
+
+
+def test_an_unreadable_store_reads_as_no_archive(tmp_path: Path) -> None:
+    class Down(LocalObjects):
+        def get_bytes(self, key: str) -> bytes | None:
+            raise StorageUnavailable("down")
+
+    bus = LogBus(client=None, storage=BuildStorage(Down(tmp_path)), ttl_s=60)  # type: ignore[arg-type]
+    assert bus.read_archive("b1") is None
