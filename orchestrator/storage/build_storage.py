@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from orchestrator.errors import BuildError, StorageUnavailable
+from orchestrator.errors import BuildError, ErrorCode, StorageUnavailable
 from orchestrator.storage import layout
 from orchestrator.storage.artifacts import OutputLimits, check_output, describe_tree
 from orchestrator.storage.manifest import INDEX, Entry, Manifest
@@ -77,7 +77,8 @@ class BuildStorage:
                 found = self.objects.download(key, local)
             except StorageUnavailable as exc:
                 raise BuildError(
-                    f"could not fetch the build's source: {exc.message}", code="storage_error"
+                    f"could not fetch the build's source: {exc.message}",
+                    code=ErrorCode.STORAGE_ERROR,
                 ) from exc
             if not found:
                 raise BuildError(f"the source of build {build_id} is not in the store")
@@ -130,7 +131,7 @@ class BuildStorage:
             with contextlib.suppress(StorageUnavailable):
                 self.discard_upload(build_id)  # else the reconciler does it later
             raise BuildError(
-                f"could not store the build output: {exc.message}", code="storage_error"
+                f"could not store the build output: {exc.message}", code=ErrorCode.STORAGE_ERROR
             ) from exc
         return counts
 

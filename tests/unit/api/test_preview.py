@@ -10,6 +10,7 @@ from starlette.testclient import TestClient
 from api.preview import PreviewHost, PreviewServer, status_page
 from orchestrator.context import Context
 from orchestrator.errors import StorageUnavailable
+from orchestrator.records.db import get_engine, upgrade
 from orchestrator.records.models import Build
 from orchestrator.settings import Settings
 from orchestrator.storage.artifacts import OutputLimits
@@ -52,6 +53,7 @@ SCRIPT = b"console.log('x');" * 20_000  # 340 KB: above a 64 KB in-memory bound 
 
 def preview_host(tmp_path: Path, **settings: object) -> tuple[PreviewHost, Context]:
     ctx = Context(Settings(var_dir=tmp_path, preview_memory_file_kb=64, **settings))  # type: ignore[arg-type]
+    upgrade(get_engine(ctx.settings.db_url))  # the schema, as `kiln db upgrade` makes it
     dist = tmp_path / "dist"
     for name, body in {
         "index.html": INDEX,
