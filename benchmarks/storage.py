@@ -120,7 +120,8 @@ def kiln_serve(
             except httpx.HTTPError:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"kiln serve did not start; see {var_dir / 'serve.log'}")
+                tail = (var_dir / "serve.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"kiln serve did not start:\n{tail}")
             time.sleep(0.3)
         yield port
     finally:
