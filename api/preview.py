@@ -83,10 +83,11 @@ class HotFiles:
 
     def get(self, sha256: str) -> bytes | None:
         """A held body (counts as a use), or None."""
-        body = self._bodies.get(sha256)
-        if body is not None:
-            self._bodies.move_to_end(sha256)
-        return body
+        with self._lock:  # put() runs in worker threads
+            body = self._bodies.get(sha256)
+            if body is not None:
+                self._bodies.move_to_end(sha256)
+            return body
 
     def put(self, sha256: str, body: bytes) -> None:
         """Hold a body, dropping the least recently used past the budget."""
