@@ -48,6 +48,9 @@ class SeaweedS3:
                 "filer.port.grpc",
                 "s3.port",
                 "s3.port.grpc",
+                # Fixed defaults otherwise (8181, 9101): two servers on one machine would clash.
+                "s3.port.iceberg",
+                "s3.port.lance",
             )
         }
         self.process: subprocess.Popen[bytes] | None = None
