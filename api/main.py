@@ -5,9 +5,11 @@ from __future__ import annotations
 from fastapi import FastAPI
 from starlette.routing import Host
 
+from api.auth import TokenGate
+from api.dashboard import install_dashboard
 from api.errors import install_error_handlers
 from api.preview import preview_app
-from api.routes import builds, generate, meta
+from api.routes import builds, generate, meta, overview
 from orchestrator.settings import get_settings
 
 
@@ -23,10 +25,16 @@ def create_app() -> FastAPI:
     app.include_router(builds.router)
     app.include_router(generate.router)
     app.include_router(meta.router)
+    app.include_router(overview.router)
+    install_dashboard(app, settings.dashboard_dir)  # last: it answers every other path
     # Move the preview host to the front: FastAPI added its docs routes before it.
     routes = app.router.routes
     routes.sort(key=lambda route: not isinstance(route, Host))
     install_error_handlers(app)
+    if settings.api_token:
+        app.add_middleware(
+            TokenGate, token=settings.api_token, preview_domain=settings.preview_domain
+        )
     return app
 
 

@@ -43,8 +43,10 @@ def tar_project(root: Path) -> bytes:
 class KilnClient:
     """Talks to one Kiln API."""
 
-    def __init__(self, base_url: str, timeout: float = 30.0) -> None:
-        self.http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout)
+    def __init__(self, base_url: str, timeout: float = 30.0, token: str | None = None) -> None:
+        token = os.environ.get("KILN_API_TOKEN") if token is None else token
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout, headers=headers)
 
     def _json(self, response: httpx.Response) -> Any:
         if response.is_success:
