@@ -38,7 +38,7 @@ from orchestrator.sandbox.step import Step
 LAYER_INSTALL_ARGV = ["npm", "ci", *plan.NPM_FLAGS]
 RESOLVE_ARGV = ["npm", "install", "--package-lock-only", *plan.NPM_FLAGS]
 
-StepRunner = Callable[[Step, Path], None]
+RunInFolder = Callable[[Step, Path], None]  # runs a step in a folder; raises BuildError
 
 
 def layer_install_step() -> Step:
@@ -99,7 +99,7 @@ class LayerProvider:
     resolutions: ResolutionStore
     toolchain: Toolchain
     registry: str
-    run: StepRunner  # runs a step in a folder, with npm's retries; raises BuildError
+    run: RunInFolder  # with the package manager's retries (see pipeline)
     note: Callable[[str], None]  # a [kiln] line in the build's log
     wait: Callable[[], None]  # called while waiting for a lock; raises when cancelled
     prepare_dir: Callable[[Path], None]  # hand a folder to the sandbox user

@@ -137,6 +137,9 @@ def run_checks() -> Iterator[Check]:
             raise RuntimeError(f"no worker is registered on queue {s.queue_name}; " + line)
         return line
 
+    def instance() -> str:
+        return f"{s.instance} ({s.instance_source}); its janitor touches only this label"
+
     def leftovers() -> str:
         mine = {"label": f"kiln.instance={s.instance}"}
         containers = ctx.docker.containers.list(all=True, sparse=True, filters=mine)
@@ -146,6 +149,7 @@ def run_checks() -> Iterator[Check]:
             "network(s) (the janitor removes those of builds that no longer run)"
         )
 
+    yield _run("instance", instance)
     yield _run("docker", docker_engine)
     yield _run("runtime", runtime)
     yield _run("redis", redis_server)

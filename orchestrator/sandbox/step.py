@@ -46,3 +46,12 @@ class Step:
     argv: list[str]
     network: bool
     failure_code: ErrorCode
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    """What steps run with (the image, its Node, the platform): with a lockfile, a layer's key."""
+
+    image_id: str
+    node_version: str
+    platform: str
