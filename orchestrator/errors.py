@@ -61,6 +61,7 @@ class ErrorCode(StrEnum):
     GENERATION_UNAVAILABLE = "generation_unavailable"
     SANDBOX_IMAGE_ERROR = "sandbox_image_error"
     HTTP_ERROR = "http_error"  # any other HTTP error Starlette raises
+    UNHEALTHY = "unhealthy"  # GET /healthz: Redis, the database or Docker does not answer
     INTERNAL_ERROR = "internal_error"
 
 
