@@ -22,10 +22,11 @@ HTTP_CODES = {
 # What each error status means, with the codes it carries (orchestrator/errors.py).
 ERROR_STATUSES: dict[int, str] = {
     400: "Refused before anything was enqueued: `invalid_input` (a bad body, parameter or "
-    "header), `unsupported_dependency`, `unsupported_media_type`.",
+    "header), `unsupported_dependency`.",
     404: "`not_found`: no such build, template or generation.",
     409: "`conflict`: the request does not fit the build's state.",
     413: "`payload_too_large`: the upload, a file or the file count exceeds its bound.",
+    415: "`unsupported_media_type`: the body is neither JSON nor a tar or gzip archive.",
     429: "`queue_full`: too many queued builds, overall or for the project; see Retry-After.",
     503: "`unavailable` (the queue's Redis) or `generation_unavailable` (no model configured).",
     507: "`disk_full`: the disk under var/ is nearly full; no new builds.",

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
 
+from orchestrator.builds.queue_wait import positions, queued_ms
 from orchestrator.context import api_context
 from orchestrator.errors import NotFound
 from orchestrator.records.models import Build, Status
@@ -34,7 +35,9 @@ def preview_response(build_id: str, path: str, method: str) -> Response:
     root = ctx.layout.dist(build_id)
     if not root.is_dir():
         try:
-            return status_page(ctx.store.get(build_id))
+            build = ctx.store.get(build_id)
+            queued = build.status == Status.QUEUED.value
+            return status_page(build, positions(ctx.store.queued_ids()) if queued else None)
         except NotFound:
             return PlainTextResponse(f"no build {build_id}", status_code=404)
     found = resolve_preview(root, path)
@@ -45,7 +48,17 @@ def preview_response(build_id: str, path: str, method: str) -> Response:
     return FileResponse(file, headers=headers)
 
 
-def status_page(build: Build) -> HTMLResponse:
+def waiting_words(build: Build, places: dict[str, int] | None) -> str:
+    """``queued: number 3 in line, waiting 12 s`` (or just the phase once it runs)."""
+    if build.status != Status.QUEUED.value:
+        return escape(build.phase)
+    waited = (queued_ms(build) or 0) / 1000
+    place = (places or {}).get(build.id)
+    where = f"number {place} in line, " if place else ""
+    return f"queued: {where}waiting {waited:.0f} s for a worker"
+
+
+def status_page(build: Build, places: dict[str, int] | None = None) -> HTMLResponse:
     """What the preview URL shows before (or instead of) the app: progress, or the error.
 
     Clients open the preview as soon as they submit; a building page refreshes itself
@@ -53,7 +66,7 @@ def status_page(build: Build) -> HTMLResponse:
     """
     if not Status(build.status).finished:
         title = "Building…"
-        body = f"<p>Build <code>{build.id}</code> is {escape(build.phase)}.</p>"
+        body = f"<p>Build <code>{build.id}</code> is {waiting_words(build, places)}.</p>"
         refresh = '<meta http-equiv="refresh" content="2">'
         status_code, headers = 503, {"Retry-After": "2", "Cache-Control": "no-store"}
     else:

@@ -3,6 +3,7 @@
     KilnError                      every error Kiln raises on purpose
     ├── InputError (400)           the submitted project or request is unacceptable
     │   ├── PayloadTooLarge (413)  the upload exceeds a size bound
+    │   ├── UnsupportedMediaType (415)  the body is neither JSON nor a tar/gzip archive
     │   └── UnsupportedDependency  a dependency from git, a URL or outside the project
     ├── NotFound (404)             no such build, template or file
     ├── Conflict (409)             the request does not fit the build's state
@@ -62,6 +63,12 @@ class ErrorCode(StrEnum):
     SANDBOX_IMAGE_ERROR = "sandbox_image_error"
     HTTP_ERROR = "http_error"  # any other HTTP error Starlette raises
     UNHEALTHY = "unhealthy"  # GET /healthz: Redis, the database or Docker does not answer
+    # The live channel (orchestrator/live): stream errors and WebSocket error frames.
+    INVALID_PROJECT = "invalid_project"
+    SLOW_CONSUMER = "slow_consumer"
+    SHUTTING_DOWN = "shutting_down"
+    NOT_SUBSCRIBED = "not_subscribed"
+    ALREADY_SUBSCRIBED = "already_subscribed"
     INTERNAL_ERROR = "internal_error"
 
 
@@ -90,6 +97,13 @@ class PayloadTooLarge(InputError):
 
     http_status = 413
     code = ErrorCode.PAYLOAD_TOO_LARGE
+
+
+class UnsupportedMediaType(InputError):
+    """Raised when a submit's Content-Type is neither JSON nor a tar or gzip archive."""
+
+    http_status = 415
+    code = ErrorCode.UNSUPPORTED_MEDIA_TYPE
 
 
 class UnsupportedDependency(InputError):

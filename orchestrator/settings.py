@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -22,15 +23,25 @@ def default_instance(var_dir: Path) -> str:
     return f"kiln-{digest[:8]}"
 
 
+def installation_root() -> Path:
+    """The Kiln installation this process belongs to: ``KILN_HOME``, else the repository
+    the ``kiln`` package was installed from (never the caller's current folder)."""
+    return Path(os.environ.get("KILN_HOME") or REPO_ROOT).resolve()
+
+
 class Settings(BaseSettings):
     """All of Kiln's knobs with their embedded defaults (see README, "Configuration")."""
 
-    model_config = SettingsConfigDict(env_prefix="KILN_", env_file=".env", extra="ignore")
+    # The installation's .env, not the caller's: a project folder's .env is the project's.
+    model_config = SettingsConfigDict(
+        env_prefix="KILN_", env_file=installation_root() / ".env", extra="ignore"
+    )
 
-    # Where things live.
+    # Where things live (relative to the installation, so `kiln doctor` run from any folder
+    # looks at the same database and caches as the API and the workers).
     host: str = "127.0.0.1"
     port: int = 8000
-    var_dir: Path = Path("var")
+    var_dir: Path = Field(default_factory=lambda: installation_root() / "var")
     database_url: str = ""  # empty: SQLite at <var_dir>/kiln.db
     redis_url: str = "redis://127.0.0.1:6379/0"
     templates_dir: Path = REPO_ROOT / "templates"
@@ -93,6 +104,11 @@ class Settings(BaseSettings):
     log_stream_ttl_s: int = 3600
     sse_ping_s: int = 15
 
+    # The live channel (orchestrator/live): follower queues and browsers on other origins.
+    live_queue_limit: int = 1000  # events a follower may fall behind before it is cut
+    live_send_timeout_s: float = 30.0  # a client that takes no bytes this long is dropped
+    cors_origins: str = ""  # exact origins, comma-separated; none by default
+
     # Reliability and operations.
     log_format: str = "json"  # json (one object per line, with build_id) or text
     # Labels every container/network; cleanup touches only its own. Empty: default_instance.
@@ -142,6 +158,11 @@ class Settings(BaseSettings):
     def api_url(self) -> str:
         """The API's public base URL, without a trailing slash."""
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        """The origins allowed to call the API from a browser (REST, SSE, WebSocket)."""
+        return [o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip()]
 
     @property
     def db_url(self) -> str:

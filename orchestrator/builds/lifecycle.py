@@ -21,7 +21,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from orchestrator.builds.diagnostics import diagnose
+from orchestrator.builds.diagnostics import diagnose, headline
 from orchestrator.builds.outcome import Outcome
 from orchestrator.builds.public import public_view
 from orchestrator.context import Context
@@ -93,6 +93,7 @@ def finish(
     report = None
     if status == Status.FAILED:
         report = diagnose(code, message or "", outcome.log)
+        message = headline(message or "", report)  # the diagnosis first, the exit as detail
     build = ctx.store.finish(
         build_id,
         status,

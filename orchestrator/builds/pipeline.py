@@ -32,6 +32,7 @@ from orchestrator.cache.layers import layer_store
 from orchestrator.cache.resolutions import ResolutionStore
 from orchestrator.context import Context
 from orchestrator.errors import BuildError, ErrorCode, KilnError, SandboxError
+from orchestrator.live.logbus import clean_line
 from orchestrator.logs import build_context
 from orchestrator.project.input import parse_package_json
 from orchestrator.records.counters import observe
@@ -84,6 +85,7 @@ class BuildRun:
         self.step_output: deque[str] = deque(maxlen=STEP_OUTPUT_LINES)  # the last step's
         self.phase = Phase.QUEUED
         self.limits = Limits(self.settings.timeout_s, self.settings.memory_mb, self.settings.cpus)
+        self.env: dict[str, str] = {}  # the submit's build settings, for the build step only
         self.attempt_no = 0
         self.log_budget = self.settings.max_log_mb * 1024 * 1024
         self.layer: LayerUse | None = None
@@ -129,6 +131,7 @@ class BuildRun:
 
     def _run_claimed(self, build: Build) -> None:
         self.limits = Limits(**build.limits) if build.limits else self.limits
+        self.env = dict(build.env or {})
         self.phase = Phase.PREPARING  # claim() recorded it
         if self.rounds.first_phase != self.phase:
             self.enter(self.rounds.first_phase)
@@ -287,7 +290,9 @@ class BuildRun:
     # -- build and publish ---------------------------------------------------------------
 
     def _build(self, manifest: Manifest) -> None:
-        step = plan.build_step(manifest)
+        step = plan.build_step(manifest, self.env)
+        if self.env:  # by name only: the values may be secrets
+            self.note(f"build settings (env): {', '.join(self.env)}")
         try:
             self._run(step)
         except BuildError as exc:
@@ -379,6 +384,9 @@ class BuildRun:
             raise Cancelled()
 
     def _output(self, stream: str, lines: list[str]) -> None:
+        # Cleaned once, here: the log tail, the diagnostics and the failed-preview page all
+        # come from these lines, as the event stream does.
+        lines = [clean_line(line) for line in lines]
         self.tail.extend(lines)
         self.step_output.extend(lines)
         self.bus.logs(self.id, self.phase.value, stream, lines)

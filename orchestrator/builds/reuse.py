@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 
 import docker.errors
@@ -24,7 +25,7 @@ from orchestrator.records.models import Build
 log = logging.getLogger("kiln.cache")
 
 
-def input_digest(ctx: Context, files: Files) -> str | None:
+def input_digest(ctx: Context, files: Files, env: Mapping[str, str] | None = None) -> str | None:
     """The reuse key of a project on this server, or None when the image cannot be seen."""
     try:
         image_id = ctx.sandbox.toolchain().image_id
@@ -33,7 +34,7 @@ def input_digest(ctx: Context, files: Files) -> str | None:
         return None
     s = ctx.settings
     settings = {"registry": s.npm_registry, "node_major": s.node_major}
-    return input_key(source_digest(files), image_id=image_id, settings=settings)
+    return input_key(source_digest(files), image_id=image_id, settings=settings, env=env)
 
 
 def link_tree(source: Path, destination: Path) -> None:

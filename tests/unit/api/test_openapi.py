@@ -18,7 +18,7 @@ from tests.unit.api.conftest import OfflineAPI
 
 # Every route, and the error statuses it answers (orchestrator/errors.py, api/errors.py).
 ERRORS: dict[tuple[str, str], set[int]] = {
-    ("post", "/api/v1/builds"): {400, 404, 413, 429, 503, 507},
+    ("post", "/api/v1/builds"): {400, 404, 413, 415, 429, 503, 507},
     ("get", "/api/v1/builds"): {400},
     ("get", "/api/v1/builds/{build_id}"): {404},
     ("post", "/api/v1/builds/{build_id}/cancel"): {404, 409},
@@ -30,6 +30,9 @@ ERRORS: dict[tuple[str, str], set[int]] = {
     ("get", "/api/v1/templates"): set(),
     ("get", "/metrics"): set(),
     ("get", "/healthz"): {503},
+    ("get", "/api/v1/ops/queue"): {503},
+    ("get", "/api/v1/projects/{project}/events"): {400},
+    ("get", "/api/v1/ops/workers"): {503},
 }
 
 
@@ -150,8 +153,24 @@ CASES: list[tuple[tuple[str, str], int, dict[str, Any], Any, Callable[..., httpx
         400,
         {},
         None,
+        lambda c, _: c.post("/api/v1/builds", json={"files": {"../x": "y"}}),
+    ),
+    (
+        ("post", "/api/v1/builds"),
+        415,
+        {},
+        None,
         lambda c, _: c.post("/api/v1/builds", content=b"x", headers={"Content-Type": "text/x"}),
     ),
+    (
+        ("get", "/api/v1/projects/{project}/events"),
+        400,
+        {},
+        None,
+        lambda c, _: c.get("/api/v1/projects/Not_A_Slug/events"),
+    ),
+    (("get", "/api/v1/ops/queue"), 503, {}, None, lambda c, _: c.get("/api/v1/ops/queue")),
+    (("get", "/api/v1/ops/workers"), 503, {}, None, lambda c, _: c.get("/api/v1/ops/workers")),
     (("post", "/api/v1/builds"), 404, {}, None, lambda c, _: submit(c, template="nope")),
     (("post", "/api/v1/builds"), 413, {"max_upload_mb": 0}, None, lambda c, _: submit(c)),
     (("post", "/api/v1/builds"), 429, {"max_queued": 1}, queued, lambda c, _: submit(c)),

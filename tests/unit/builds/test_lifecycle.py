@@ -66,7 +66,8 @@ def test_finish_records_the_outcome_and_sends_one_end(kiln: Kiln) -> None:
     assert ended.error_diagnostics is not None
     assert ended.error_diagnostics["category"] == "type_error"  # from outcome.log
     body = kiln.end(build.id)
-    assert body["error"]["message"] == "it broke"
+    # The message leads with the first diagnosis; the step's own words stay as detail.
+    assert body["error"]["message"] == "src/a.ts:1: TS2304: Cannot find name 'x'. (it broke)"
     assert "[kiln] failed: it broke" in kiln.log(build.id)
 
 

@@ -413,3 +413,38 @@ def test_a_drained_worker_puts_the_build_back(kiln: Kiln) -> None:
     retry = BuildRun(build.id, kiln.ctx).run()
     assert retry is not None
     assert kiln.ctx.store.get(build.id).status == "queued"
+
+
+# ---------------------------------------------------------- build settings (issue 14)
+
+
+def test_a_submits_env_reaches_the_build_step_only_and_is_logged_by_name(kiln: Kiln) -> None:
+    kiln.script(scripted({"build": BUILT}))
+    from dataclasses import asdict
+
+    from orchestrator.project.input import to_tar
+    from orchestrator.records.models import Build
+    from tests.unit.builds.conftest import LIMITS
+
+    build = Build(
+        project="app", limits=asdict(LIMITS), env={"VITE_API_URL": "https://secret.example"}
+    )
+    kiln.ctx.layout.write_source(build.id, to_tar(LOCKED))
+    kiln.ctx.store.add(build)
+    ended = kiln.run(build.id)
+    assert ended.status == "succeeded", ended.error_message
+    envs = {call.name: dict(call.step.env) for call in kiln.sandbox.calls}
+    assert envs.pop("build") == {"VITE_API_URL": "https://secret.example"}
+    assert envs and all(env == {} for env in envs.values()), envs  # install steps: none
+    log = kiln.log(build.id)
+    assert "build settings (env): VITE_API_URL" in log and "secret.example" not in log
+    assert kiln.end(build.id)["env"] == ["VITE_API_URL"]
+
+
+def test_output_lines_are_cleaned_before_the_tail_and_the_diagnosis(kiln: Kiln) -> None:
+    coloured = '\x1b[31m/workspace/src/a.js:3:7: ERROR: \x1b[1mExpected ";"\x1b[22m\x1b[39m'
+    kiln.script(scripted({"build": Script(exit_code=1, lines=[coloured])}))
+    build = kiln.build(NO_DEPENDENCIES)
+    assert build.status == "failed"
+    assert "\x1b" not in (build.error_log_tail or "") and "\x1b" not in (build.error_message or "")
+    assert build.error_message == 'src/a.js:3: Expected ";" (the build failed with exit code 1)'
