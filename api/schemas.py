@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from orchestrator.records.models import Status
+from orchestrator.records.models import ErrorCode, Status
 from orchestrator.records.public import BuildPublic, omitted_when_none
 
 
@@ -48,7 +48,7 @@ class TemplatesPublic(BaseModel):
 class ErrorDetail(BaseModel):
     """What went wrong: a stable ``code`` for programs, a ``message`` for people."""
 
-    code: str
+    code: ErrorCode
     message: str
 
 
