@@ -14,6 +14,7 @@ from sse_starlette import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import CtxDep, HubDep
+from api.errors import error_responses
 from api.routes.builds import build_follower, sse_response
 from orchestrator import service
 from orchestrator.context import Context
@@ -33,11 +34,27 @@ def feed_follower(ctx: Context, hub: Hub, project: str, after: str | None) -> As
         hub,
         project_key(project),
         after=after,
-        archive=lambda: read_feed_archive(ctx.layout.feed_archive(project)),
+        archive=lambda: read_feed_archive(ctx.bus.feed_archive(project)),
     )
 
 
-@router.get("/projects/{project}/events")
+PROJECT_EVENTS_DOC: dict[str, Any] = {
+    "description": (
+        '`text/event-stream`, never ending. `event: build`, data `{"id", "status", '
+        '"phase"}` when a build of the project is submitted or changes state; '
+        "`event: build_end`, data: the build's body (BuildPublic); the dev session's "
+        "`status`, `hmr` and `error` events. Every event has an `id:`; `Last-Event-ID` (or "
+        "`?after=`) resumes after it."
+    ),
+    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+}
+
+
+@router.get(
+    "/projects/{project}/events",
+    response_class=EventSourceResponse,
+    responses=error_responses(400, ok=PROJECT_EVENTS_DOC),
+)
 async def project_events(
     project: str,
     ctx: CtxDep,
