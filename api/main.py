@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -10,6 +12,7 @@ from starlette.routing import Host
 from api.errors import as_answered, install_error_handlers
 from api.preview import preview_app
 from api.routes import builds, generate, meta
+from orchestrator.records.db import require_current
 from orchestrator.settings import get_settings
 
 
@@ -21,6 +24,13 @@ class KilnAPI(FastAPI):
         return as_answered(super().openapi())
 
 
+@asynccontextmanager
+async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    """Refuse to start on a database that is behind (DatabaseBehind: `kiln db upgrade`)."""
+    require_current()
+    yield
+
+
 def create_app() -> FastAPI:
     """Build the application; the preview host route comes first so it never reaches the API."""
     settings = get_settings()
@@ -28,6 +38,7 @@ def create_app() -> FastAPI:
         title="Kiln",
         version="0.1.0",
         description="Builds untrusted Vite projects in sandbox containers and serves previews.",
+        lifespan=lifespan,
     )
     app.router.routes.append(Host(f"{{build_id}}.{settings.preview_domain}", app=preview_app))
     app.include_router(builds.router)

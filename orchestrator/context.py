@@ -14,6 +14,7 @@ from orchestrator.live.logbus import LogBus
 from orchestrator.records.db import get_engine
 from orchestrator.records.store import BuildStore
 from orchestrator.sandbox.egress.service import proxy_url
+from orchestrator.sandbox.protocol import StepRunner
 from orchestrator.sandbox.runner import Sandbox, SandboxOptions, sandbox_uid
 from orchestrator.settings import Settings, get_settings
 from orchestrator.storage.layout import StorageLayout
@@ -29,6 +30,22 @@ class Context:
     """Everything a request handler or a worker job talks to."""
 
     settings: Settings
+
+    @classmethod
+    def with_parts(
+        cls,
+        settings: Settings,
+        *,
+        redis_client: redis.Redis,
+        sandbox: StepRunner | None = None,
+        store: BuildStore | None = None,
+    ) -> Context:
+        """A context with its Redis client (step runner, store) given: fakes in unit tests."""
+        ctx = cls(settings)
+        parts = {"redis": redis_client, "sandbox": sandbox, "store": store}
+        # What the cached properties below would have made.
+        vars(ctx).update({name: part for name, part in parts.items() if part is not None})
+        return ctx
 
     @cached_property
     def redis(self) -> redis.Redis:
@@ -69,7 +86,7 @@ class Context:
             raise Unavailable(f"the Docker engine is not reachable: {exc}") from exc
 
     @cached_property
-    def sandbox(self) -> Sandbox:
+    def sandbox(self) -> StepRunner:
         """The sandbox that runs build steps."""
         s = self.settings
         ca_bundle = s.ca_bundle if s.ca_bundle and s.ca_bundle.is_file() else None

@@ -14,11 +14,11 @@ from datetime import timedelta
 import redis
 
 from orchestrator.builds import jobs as queue
-from orchestrator.builds import reuse
+from orchestrator.builds import lifecycle, reuse
 from orchestrator.builds.public import public_view
 from orchestrator.codegen.client import model_config
 from orchestrator.context import Context, cancel_key
-from orchestrator.errors import Conflict, InputError, NotFound, Unavailable
+from orchestrator.errors import Conflict, ErrorCode, InputError, NotFound, Unavailable
 from orchestrator.ops import admission
 from orchestrator.project import dependency_sources, templates
 from orchestrator.project.input import (
@@ -123,12 +123,12 @@ def admit(ctx: Context, project: str, *, ignore_project_queue: bool = False) -> 
     """Raise Overloaded (429) when the queue, overall or for ``project``, is full."""
     s = ctx.settings
     admission.check_queue(
-        queued=ctx.store.count(status=Status.QUEUED.value),
+        queued=ctx.store.count(status=Status.QUEUED),
         max_queued=s.max_queued,
         project=project,
         project_queued=0
         if ignore_project_queue
-        else ctx.store.count(status=Status.QUEUED.value, project=project),
+        else ctx.store.count(status=Status.QUEUED, project=project),
         max_per_project=s.max_queued_per_project,
     )
 
@@ -148,7 +148,7 @@ def record_and_enqueue(ctx: Context, build: Build, source_tar: bytes) -> tuple[B
             queue.build_queue(ctx.redis, ctx.settings.queue_name), build.id, Limits(**build.limits)
         )
     except redis.RedisError as exc:
-        ctx.store.finish(build.id, Status.FAILED, "queue_unavailable", str(exc), None)
+        lifecycle.fail_unqueued(ctx, build.id, str(exc))
         source.unlink(missing_ok=True)
         raise Unavailable(f"the build queue (Redis) is not reachable: {exc}") from exc
     return build, True
@@ -196,23 +196,9 @@ def supersede_older(ctx: Context, newer: Build) -> list[str]:
         if older.id == newer.id:
             continue
         queue.remove_queued(queue.build_queue(ctx.redis, ctx.settings.queue_name), older.id)
-        message = f"superseded by build {newer.id}"
-        if ctx.store.finish_queued(older.id, Status.CANCELLED, "superseded", message):
-            end_unstarted(ctx, older.id)
+        if lifecycle.supersede(ctx, older.id, newer.id):
             ended.append(older.id)
     return ended
-
-
-def end_unstarted(ctx: Context, build_id: str) -> None:
-    """Close the event stream of a build no worker will ever run (its source stays for
-    ``kiln retry`` until ``kiln gc``)."""
-    try:
-        ended = ctx.store.get(build_id)
-    except NotFound:
-        return
-    ctx.bus.status(build_id, ended.status, Phase.DONE.value)
-    ctx.bus.publish(build_id, "end", view(ctx, ended))
-    ctx.bus.archive(build_id)
 
 
 def submit_generation(
@@ -234,7 +220,7 @@ def submit_generation(
         raise Unavailable(
             "code generation needs a model: set KILN_OPENAI_API_KEY (or OPENAI_API_KEY) and, "
             "for another OpenAI-compatible endpoint, KILN_OPENAI_BASE_URL and KILN_OPENAI_MODEL",
-            code="generation_unavailable",
+            code=ErrorCode.GENERATION_UNAVAILABLE,
         )
     prompt = prompt.strip()
     if not prompt:
@@ -272,7 +258,7 @@ def submit_generation(
         ctx.bus.status(build.id, Status.QUEUED.value, Phase.QUEUED.value)
         queue.enqueue_generation(queue.build_queue(ctx.redis, s.queue_name), build.id, timeout)
     except redis.RedisError as exc:
-        ctx.store.finish(build.id, Status.FAILED, "queue_unavailable", str(exc), None)
+        lifecycle.fail_unqueued(ctx, build.id, str(exc))
         raise Unavailable(f"the build queue (Redis) is not reachable: {exc}") from exc
     return build
 
@@ -295,11 +281,13 @@ def list_builds(
     ctx: Context, *, project: str | None = None, status: str | None = None, limit: int = 50
 ) -> list[Build]:
     """Builds, newest first."""
-    if status is not None and status not in {s.value for s in Status}:
-        raise InputError(f"unknown status {status!r}")
+    try:
+        wanted = None if status is None else Status(status)
+    except ValueError:
+        raise InputError(f"unknown status {status!r}") from None
     if not 1 <= limit <= 500:
         raise InputError("limit must be between 1 and 500")
-    return ctx.store.list(project=project, status=status, limit=limit)
+    return ctx.store.list(project=project, status=wanted, limit=limit)
 
 
 def cancel_build(ctx: Context, build_id: str) -> Build:
@@ -310,8 +298,7 @@ def cancel_build(ctx: Context, build_id: str) -> Build:
     ctx.redis.set(cancel_key(build_id), "1", ex=CANCEL_FLAG_TTL_S)
     ctx.store.request_cancel(build_id)
     queue.remove_queued(queue.build_queue(ctx.redis, ctx.settings.queue_name), build_id)
-    if ctx.store.cancel_if_queued(build_id):
-        end_unstarted(ctx, build_id)  # no worker will ever see this build
+    lifecycle.cancel_queued(ctx, build_id)  # ends it, unless a worker has taken it
     return ctx.store.get(build_id)
 
 

@@ -18,7 +18,7 @@ from api.errors import error_responses
 from api.schemas import SubmitLinks, SubmitReply
 from orchestrator import service
 from orchestrator.context import Context
-from orchestrator.errors import InputError, PayloadTooLarge
+from orchestrator.errors import ErrorCode, InputError, PayloadTooLarge
 from orchestrator.live.event_stream import follow
 from orchestrator.live.logbus import Event, check_event_id
 from orchestrator.project.input import (
@@ -152,7 +152,7 @@ async def read_submission(
     raise InputError(
         "send application/json, application/gzip or application/x-tar "
         f"(got {content_type or 'no content type'!r})",
-        code="unsupported_media_type",
+        code=ErrorCode.UNSUPPORTED_MEDIA_TYPE,
     )
 
 

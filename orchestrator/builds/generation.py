@@ -7,34 +7,36 @@ its edits are applied and the project is built again. The loop ends at the first
 success, after ``generate_max_fix_rounds`` fixes, as soon as an error fingerprint comes
 back that a fix was already asked for, or when the error is not the project's (timeout,
 memory, sandbox). A client following the build's events sees every round and exactly one
-``end``.
+``end``. ``GenerationRounds`` is what a ``BuildRun`` runs in its rounds (composed, not
+inherited); the diagnosis of each round reads that round's failed step output.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from rq import Retry
 
 from orchestrator.builds.diagnostics import diagnose, summary
-from orchestrator.builds.pipeline import BuildRun, Cancelled, Outcome
-from orchestrator.builds.public import public_view
-from orchestrator.codegen.client import Deadline, ModelClient, model_config
+from orchestrator.builds.outcome import Outcome, outcome_of
+from orchestrator.builds.pipeline import BuildRun
+from orchestrator.codegen.client import Completion, Deadline, ModelClient, ModelConfig, model_config
 from orchestrator.codegen.edits import Edit, apply_answer
 from orchestrator.codegen.prompt import fix_messages, generation_messages
 from orchestrator.codegen.schema import RESPONSE_FORMAT, parse_answer
 from orchestrator.context import Context
-from orchestrator.errors import BuildError, GenerationError, KilnError
+from orchestrator.errors import ErrorCode, GenerationError, KilnError
 from orchestrator.logs import build_context
 from orchestrator.project import templates
 from orchestrator.project.input import Files, files_from_tar, input_limits, to_tar
-from orchestrator.records.models import Build, Generation, Phase, Status
+from orchestrator.records.models import Generation, Phase, Status
 from orchestrator.sandbox.egress.service import allowed_hosts
 from orchestrator.settings import get_settings
 
 log = logging.getLogger("kiln.codegen")
-FIXABLE = frozenset({"build_failed", "install_failed"})
+FIXABLE = frozenset({ErrorCode.BUILD_FAILED, ErrorCode.INSTALL_FAILED})
 
 
 def base_files(ctx: Context, generation: Generation) -> Files:
@@ -45,57 +47,83 @@ def base_files(ctx: Context, generation: Generation) -> Files:
     return templates.load_template(ctx.settings.templates_dir, generation.template or "")
 
 
-class GenerationRun(BuildRun):
-    """A build whose sources come from the model, rebuilt after each fix."""
+class Model(Protocol):
+    """What the rounds need of a model client (``codegen.client.ModelClient``)."""
+
+    config: ModelConfig
+
+    def complete(
+        self, messages: list[dict[str, str]], response_format: dict[str, Any]
+    ) -> Completion:
+        """One chat completion; GenerationError when it cannot be had."""
+        ...
+
+
+RetryHook = Callable[[str, float, int], None]
+ModelFactory = Callable[[ModelConfig, Deadline, RetryHook], Model]
+
+
+class GenerationRounds:
+    """The rounds of a generated build: generate, then build → diagnose → fix until it ends."""
 
     first_phase = Phase.GENERATING
 
-    def __init__(self, build_id: str, ctx: Context) -> None:
-        super().__init__(build_id, ctx)
-        self.generation: Generation | None = None
-        self.deadline = Deadline(ctx.settings.generate_budget_s)
-        self.asking = (0, "generate")  # the round and kind of the model call under way
+    def __init__(self, model: ModelFactory = ModelClient) -> None:
+        self.model = model
 
-    def _outcome(self) -> Outcome:
+    def __call__(self, run: BuildRun) -> Outcome:
         """Generate, build, fix: how the whole generation ended."""
-        return self._generate_and_build()
-
-    def _generate_and_build(self) -> Outcome:
         try:
-            return self._rounds()
-        except Cancelled:
-            return Outcome(Status.CANCELLED, "cancelled", "the build was cancelled")
-        except BuildError as exc:
-            if isinstance(exc, GenerationError):
-                self.step_output.clear()  # the report is about the model, not a build log
-            return Outcome(Status.FAILED, exc.code, exc.message)
-        except Exception as exc:  # a bug must still end the build
-            log.exception("generation %s crashed", self.id)
-            return Outcome(Status.FAILED, GenerationError.code, f"internal error: {exc}")
+            return _Generation(run, self.model).rounds()
+        except Exception as exc:
+            return outcome_of(
+                exc,
+                step_output="\n".join(run.step_output),
+                internal_code=GenerationError.code,
+                build_id=run.id,
+            )
 
-    def _rounds(self) -> Outcome:
+
+class _Generation:
+    """One generation's state across its rounds: the record, the budget, the model call."""
+
+    def __init__(self, run: BuildRun, model: ModelFactory) -> None:
+        self.run = run
+        self.id = run.id
+        self.ctx = run.ctx
+        self.settings = run.settings
+        self.model = model
+        self.deadline = Deadline(run.settings.generate_budget_s)
+        self.asking = (0, "generate")  # the round and kind of the model call under way
+        self.generation: Generation | None = None
+
+    def rounds(self) -> Outcome:
+        """Every round to the end; raises what ends the generation outside a build."""
+        run = self.run
         self.generation = self.ctx.store.generation(self.id)
         if self.generation is None:
             raise GenerationError(f"build {self.id} has no generation record")
         config = model_config(self.settings)
         if config is None:
-            raise GenerationError("no model is configured on the worker", code="model_error")
-        client = ModelClient(config, self.deadline, on_retry=self._retrying)
+            raise GenerationError(
+                "no model is configured on the worker", code=ErrorCode.MODEL_ERROR
+            )
+        client = self.model(config, self.deadline, self._retrying)
         max_chars = self.settings.generate_max_prompt_chars
         prompt = self.generation.prompt
         files = base_files(self.ctx, self.generation)
 
-        self._enter(Phase.GENERATING)
+        run.enter(Phase.GENERATING)
         messages = generation_messages(prompt, files, max_chars)
         files = self._ask(client, messages, files, round_no=0, kind="generate")
         fixes = self.settings.generate_max_fix_rounds
         seen: set[str] = set()  # fingerprints of the errors already sent back
         for round_no in range(fixes + 1):
-            self._enter(Phase.PREPARING)
-            outcome = self.run_once()
+            run.enter(Phase.PREPARING)
+            outcome = run.attempt()
             if outcome.status != Status.FAILED or outcome.code not in FIXABLE:
                 return outcome
-            report = diagnose(outcome.code, outcome.message or "", "\n".join(self.step_output))
+            report = diagnose(outcome.code, outcome.message or "", outcome.log)
             stop = None
             if report["fingerprint"] in seen:
                 stop = f"the same error came back (fingerprint {report['fingerprint']}); stopping"
@@ -113,7 +141,7 @@ class GenerationRun(BuildRun):
                 self._progress("stopped", round_no, "fix", stop, fingerprint=report["fingerprint"])
                 return outcome
             seen.add(report["fingerprint"])
-            self._enter(Phase.GENERATING)
+            run.enter(Phase.GENERATING)
             messages = fix_messages(
                 prompt, files, report, outcome.message or "", max_chars, summary(report)
             )
@@ -131,7 +159,7 @@ class GenerationRun(BuildRun):
 
     def _ask(
         self,
-        client: ModelClient,
+        client: Model,
         messages: list[dict[str, str]],
         files: Files,
         *,
@@ -140,12 +168,12 @@ class GenerationRun(BuildRun):
         fingerprint: str | None = None,
     ) -> Files:
         """Ask the model, apply its answer, write the new sources; the project after it."""
-        self._check_cancel()
+        self.run.check_cancel()
         self.asking = (round_no, kind)
         model = client.config.model
         self._progress("requesting", round_no, kind, f"asking {model} ({kind}, round {round_no})")
         completion = client.complete(messages, RESPONSE_FORMAT)
-        self._check_cancel()
+        self.run.check_cancel()
         usage = {
             "prompt_tokens": completion.prompt_tokens,
             "completion_tokens": completion.completion_tokens,
@@ -213,9 +241,9 @@ class GenerationRun(BuildRun):
     def _progress(self, state: str, round_no: int, kind: str, text: str, **data: Any) -> None:
         """A ``generation`` event for clients, and the same news as a Kiln log line."""
         body = {"state": state, "round": round_no, "kind": kind, "message": text, **data}
-        self.bus.publish(self.id, "generation", body)
+        self.ctx.bus.publish(self.id, "generation", body)
         for line in text.splitlines():
-            self.bus.note(self.id, self.phase, line)
+            self.run.note(line)
 
     def _retrying(self, reason: str, wait_s: float, attempt: int) -> None:
         self._progress(
@@ -226,16 +254,12 @@ class GenerationRun(BuildRun):
             attempt=attempt,
         )
 
-    def _end_body(self, build: Build) -> dict[str, Any]:
-        generation = self.ctx.store.generation(self.id)
-        return public_view(build, self.settings.preview_url(self.id), generation)
-
 
 def run_generation(build_id: str) -> Retry | None:
     """The RQ job: generate, build and fix one build in this worker process."""
     try:
         with build_context(build_id):
-            return GenerationRun(build_id, Context(get_settings())).run()
+            return BuildRun(build_id, Context(get_settings()), GenerationRounds()).run()
     except KilnError:
         log.exception("generation %s could not run", build_id)
         raise

@@ -1,7 +1,11 @@
-"""A build's life in the worker, top to bottom: prepare, install, build, publish, finish.
+"""A build's run in the worker, top to bottom: claim, its rounds, finish.
 
-``run_build`` is the RQ job. Every path ends in ``_finish``, which records the end state,
-emits the ``end`` event and archives the log, so no build is left ``running``.
+``BuildRun`` takes what runs in its rounds: a submitted build is ``OneRound`` (prepare,
+install, build, publish once); a generated one is ``generation.GenerationRounds``
+(generate → build → fix). Every path ends in ``lifecycle.finish``, which records the end
+state and sends the one ``end`` event, so no build is left ``running``. Steps run through
+a ``StepRunner`` (Docker, or the fake in unit tests); which install runs is decided in
+``install``. ``run_build`` is the RQ job.
 """
 
 from __future__ import annotations
@@ -14,28 +18,26 @@ import threading
 import time
 from collections import deque
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Protocol
 
-import redis
 from rq import Retry
 from rq.suspension import is_suspended
 
-from orchestrator.builds import plan
-from orchestrator.builds.diagnostics import diagnose
-from orchestrator.builds.provision import LayerProvider, LayerUse, root_scripts_step
-from orchestrator.builds.public import public_view
+from orchestrator.builds import install, lifecycle, plan
+from orchestrator.builds.install import CacheInfo, Manifest, Route
+from orchestrator.builds.outcome import SUCCEEDED, Cancelled, Outcome, outcome_of
+from orchestrator.builds.provision import LayerProvider, LayerUse
 from orchestrator.cache import gc
-from orchestrator.cache.layers import image_toolchain, layer_store
+from orchestrator.cache.layers import layer_store
 from orchestrator.cache.resolutions import ResolutionStore
 from orchestrator.context import Context
-from orchestrator.errors import BuildError, KilnError, SandboxError
+from orchestrator.errors import BuildError, ErrorCode, KilnError, SandboxError
 from orchestrator.logs import build_context
 from orchestrator.project.input import parse_package_json
-from orchestrator.project.npm import has_dependencies, root_install_scripts
-from orchestrator.records.counters import incr, observe
+from orchestrator.records.counters import observe
 from orchestrator.records.models import Build, Phase, Status, aware
 from orchestrator.sandbox import workspace
-from orchestrator.sandbox.runner import StepResult, hand_over
+from orchestrator.sandbox.protocol import StepResult, StepRunner
 from orchestrator.sandbox.step import Limits, Step
 from orchestrator.settings import get_settings
 from orchestrator.storage.artifacts import OutputLimits, publish
@@ -46,40 +48,52 @@ log = logging.getLogger("kiln.pipeline")
 STEP_OUTPUT_LINES = 2000  # enough of one step's output to recognise npm's error codes
 CAP_WAIT_S = 1.0  # pause before a build held back by its project's cap goes back in line
 CAP_RETRIES = 10_000  # RQ re-queues at most this often; then the reconciler re-enqueues
-READ_ONLY_MARKERS = ("EROFS", "read-only file system")
 
 
-class Cancelled(Exception):
-    """Raised inside the pipeline when the build's cancel flag is seen."""
+class Rounds(Protocol):
+    """What runs between a build's claim and its end; never raises but ``RedisError``."""
+
+    first_phase: Phase  # the phase a claimed build is announced in
+
+    def __call__(self, run: BuildRun) -> Outcome:
+        """Run the rounds on ``run``; how the build ended."""
+        ...
 
 
-class Outcome(NamedTuple):
-    """How one attempt at a build ended."""
+class OneRound:
+    """A submitted build: prepare, install, build and publish once."""
 
-    status: Status
-    code: str | None = None
-    message: str | None = None
+    first_phase = Phase.PREPARING
+
+    def __call__(self, run: BuildRun) -> Outcome:
+        """One attempt is the whole build."""
+        return run.attempt()
 
 
 class BuildRun:
-    """One attempt at one build, with everything it needs at hand."""
+    """One run of one build, with everything it needs at hand."""
 
-    first_phase = Phase.PREPARING  # the phase a claimed build is announced in
-
-    def __init__(self, build_id: str, ctx: Context) -> None:
+    def __init__(self, build_id: str, ctx: Context, rounds: Rounds | None = None) -> None:
         self.id = build_id
         self.ctx = ctx
+        self.rounds: Rounds = rounds or OneRound()
         self.settings = ctx.settings
         self.bus = ctx.bus
         self.workspace = self.settings.work_dir / build_id
         self.tail: deque[str] = deque(maxlen=self.settings.log_tail_lines)
-        self.step_output: deque[str] = deque(maxlen=STEP_OUTPUT_LINES)
+        self.step_output: deque[str] = deque(maxlen=STEP_OUTPUT_LINES)  # the last step's
         self.phase = Phase.QUEUED
         self.limits = Limits(self.settings.timeout_s, self.settings.memory_mb, self.settings.cpus)
-        self.attempt = 0
+        self.attempt_no = 0
         self.log_budget = self.settings.max_log_mb * 1024 * 1024
         self.layer: LayerUse | None = None
-        self.cache: dict[str, Any] = {}
+        self.cache: CacheInfo = {}
+        self.manager: install.PackageManager = install.NPM
+
+    @property
+    def runner(self) -> StepRunner:
+        """What runs this build's steps."""
+        return self.ctx.sandbox
 
     # -- the life of a build -------------------------------------------------------------
 
@@ -91,19 +105,21 @@ class BuildRun:
             return Retry(max=CAP_RETRIES)
         cap = self.settings.project_concurrency
         name = worker_name(self.settings.instance, os.getppid())
-        build = self.ctx.store.claim(self.id, worker=name, project_cap=cap)
+        build = lifecycle.claim(self.ctx, self.id, worker=name, project_cap=cap)
         if build is None:
             current = self.ctx.store.get(self.id)
             if current.status == Status.QUEUED.value and not current.cancel_requested:
                 time.sleep(CAP_WAIT_S)  # its project runs `cap` builds: back in line
                 return Retry(max=CAP_RETRIES)
             return None  # cancelled while queued, or already handled
-        self.attempt = build.attempts
-        log.info("build %s started (attempt %s, project %s)", self.id, self.attempt, build.project)
+        self.attempt_no = build.attempts
+        log.info(
+            "build %s started (attempt %s, project %s)", self.id, build.attempts, build.project
+        )
         if build.started_at is not None:
             wait = (aware(build.started_at) - aware(build.created_at)).total_seconds()
             observe(self.ctx.redis, self.settings.instance, "queue_wait_seconds", wait)
-        heartbeat = _Heartbeat(self.ctx, self.id, self.attempt, self.settings.build_lease_s)
+        heartbeat = _Heartbeat(self.ctx, self.id, self.attempt_no, self.settings.build_lease_s)
         heartbeat.start()
         try:
             self._run_claimed(build)
@@ -111,132 +127,129 @@ class BuildRun:
             heartbeat.stop()
         return None
 
-    def _run_claimed(self, build: Any) -> None:
+    def _run_claimed(self, build: Build) -> None:
         self.limits = Limits(**build.limits) if build.limits else self.limits
         self.phase = Phase.PREPARING  # claim() recorded it
-        if self.first_phase != self.phase:
-            self.phase = self.first_phase
-            self.ctx.store.set_phase(self.id, self.phase)
-        self.bus.status(self.id, Status.RUNNING.value, self.phase.value)
+        if self.rounds.first_phase != self.phase:
+            self.enter(self.rounds.first_phase)
+        else:
+            lifecycle.announce_running(self.ctx, self.id, self.phase)
         try:
-            self._finish(*self._outcome())
+            outcome = self.rounds(self)
+            lifecycle.finish(
+                self.ctx,
+                self.id,
+                outcome,
+                attempt=self.attempt_no,
+                phase=self.phase,
+                log_tail="\n".join(self.tail),
+                cache=dict(self.cache),
+            )
         finally:
             self._cleanup()
 
-    def _outcome(self) -> Outcome:
-        """Everything between claim and end; the code generator runs its rounds here."""
-        return self.run_once()
-
-    def run_once(self) -> Outcome:
+    def attempt(self) -> Outcome:
         """Prepare, install, build and publish once; how that went (the build is not ended).
 
-        The code generator's fix loop calls this once per round on the same build.
+        A generation calls this once per round on the same build.
         """
+        self.step_output.clear()
         try:
             manifest = self._prepare()
             self._install(manifest)
             self._build(manifest)
             self._publish()
-        except Cancelled:
-            return Outcome(Status.CANCELLED, "cancelled", "the build was cancelled")
-        except BuildError as exc:
-            return Outcome(Status.FAILED, exc.code, exc.message)
-        except redis.RedisError:
-            # Redis went away: leave the build running; its heartbeat stops and the reconciler
-            # runs it again once Redis is back (the events written so far are lost with Redis).
-            log.exception("build %s lost Redis", self.id)
-            raise
-        except Exception as exc:  # a bug or an engine fault must still end the build
-            log.exception("build %s crashed", self.id)
-            return Outcome(Status.FAILED, SandboxError.code, f"internal error: {exc}")
-        return Outcome(Status.SUCCEEDED)
+        except Exception as exc:
+            return outcome_of(
+                exc,
+                step_output="\n".join(self.step_output),
+                internal_code=SandboxError.code,
+                build_id=self.id,
+            )
+        return SUCCEEDED
 
-    def _prepare(self) -> dict[str, Any]:
+    def _prepare(self) -> Manifest:
         free_mb = free_disk_mb(self.settings.var_dir)
         if free_mb < self.settings.min_free_disk_mb:
             raise BuildError(
-                f"the build server's disk is nearly full ({free_mb:.0f} MB free)", code="disk_full"
+                f"the build server's disk is nearly full ({free_mb:.0f} MB free)",
+                code=ErrorCode.DISK_FULL,
             )
         source = self.ctx.layout.source(self.id)
         workspace.create(self.workspace, self.settings.workspace_mb)
         with tarfile.open(source) as archive:  # written by the API from a checked file map
             archive.extractall(self.workspace, filter="data")
-        hand_over(self.workspace, self.ctx.sandbox.options.uid)
+        self.runner.prepare_dir(self.workspace)
         return parse_package_json({"package.json": (self.workspace / "package.json").read_bytes()})
 
     def _lockfiles(self) -> dict[str, bytes]:
         return {
             name: (self.workspace / name).read_bytes()
-            for name in ("package-lock.json", "npm-shrinkwrap.json", *plan.OTHER_LOCKFILES)
+            for name in self.manager.lockfiles
             if (self.workspace / name).is_file()
         }
 
-    def _install(self, manifest: dict[str, Any]) -> None:
-        self._enter(Phase.INSTALLING)
+    # -- install -------------------------------------------------------------------------
+
+    def _install(self, manifest: Manifest) -> None:
+        self.enter(Phase.INSTALLING)
         self._release_layer()  # a generator's earlier round may hold one
         self.cache = {}
+        facts = install.InstallFacts.of(manifest)
         lockfiles = self._lockfiles()
-        if self.settings.cache_layers and not has_dependencies(manifest):
-            self.cache["layer"] = "none"
-            self.bus.note(self.id, self.phase, "no dependencies: nothing to install")
-            if root_install_scripts(manifest):
-                self._run(root_scripts_step(root_install_scripts(manifest)))
+        scripts = install.root_scripts(facts)
+        route = install.route(facts, cache_layers=self.settings.cache_layers)
+        if route is Route.NONE:
+            self.cache["layer"] = Route.NONE.value
+            self.note("no dependencies: nothing to install")
+            if scripts is not None:
+                self._run(scripts)
             return
-        if self._use_layer(manifest, lockfiles):
-            scripts = root_install_scripts(manifest)
-            if not scripts:
+        if route is Route.LAYER and self._use_layer(manifest, lockfiles):
+            if scripts is None:
                 return
             try:  # the project's own scripts: its container, the layer read-only, offline
-                self._run(root_scripts_step(scripts))
+                self._run(scripts)
                 return
             except BuildError as exc:
-                if not self._layer_refused_write(exc):
+                if not self._leave_layer(exc):
                     raise
         self._install_privately(manifest, lockfiles)
 
-    def _use_layer(self, manifest: dict[str, Any], lockfiles: dict[str, bytes]) -> bool:
+    def _use_layer(self, manifest: Manifest, lockfiles: dict[str, bytes]) -> bool:
         """Mount a shared dependency layer (made now if missing); False to install privately."""
-        if not self.settings.cache_layers:
-            return False
-        provider = LayerProvider(
-            layers=layer_store(self.settings),
-            resolutions=ResolutionStore(
-                self.settings.resolutions_dir, self.settings.resolution_ttl_s
-            ),
-            toolchain=image_toolchain(self.ctx.docker, self.settings.sandbox_image),
-            registry=self.settings.npm_registry,
-            run=self._run_install,
-            note=lambda text: self.bus.note(self.id, self.phase, text),
-            wait=self._check_cancel,
-            prepare_dir=lambda folder: hand_over(folder, self.ctx.sandbox.options.uid),
-        )
         top_level = sorted(p.name for p in self.workspace.iterdir())
-        self.layer = provider.provide(manifest, lockfiles, top_level)
+        self.layer = self._layer_provider().provide(manifest, lockfiles, top_level)
         if self.layer is None:
-            self.cache["layer"] = "private"
+            self.cache["layer"] = Route.PRIVATE.value
             return False
-        self.cache.update(layer=self.layer.outcome, layer_key=self.layer.key)
+        self.cache["layer"], self.cache["layer_key"] = self.layer.outcome, self.layer.key
         if self.layer.resolution:
             self.cache["resolution"] = self.layer.resolution
         return True
 
-    def _layer_refused_write(self, exc: BuildError) -> bool:
-        """After a failed step on a layer: was it a write into it? Then drop the layer."""
-        if self.layer is None or exc.code not in ("build_failed", "install_failed"):
-            return False
-        if not any(
-            "node_modules" in line and any(m.lower() in line.lower() for m in READ_ONLY_MARKERS)
-            for line in self.step_output
-        ):
-            return False
-        self.bus.note(
-            self.id,
-            self.phase,
-            "warning: the project writes into node_modules, which is a shared read-only "
-            "layer; installing its dependencies privately instead",
+    def _layer_provider(self) -> LayerProvider:
+        return LayerProvider(
+            layers=layer_store(self.settings),
+            resolutions=ResolutionStore(
+                self.settings.resolutions_dir, self.settings.resolution_ttl_s
+            ),
+            toolchain=self.runner.toolchain(),
+            registry=self.settings.npm_registry,
+            run=self._run_install,
+            note=self.note,
+            wait=self.check_cancel,
+            prepare_dir=self.runner.prepare_dir,
         )
+
+    def _leave_layer(self, exc: BuildError) -> bool:
+        """After a failed step on a layer: was it a write into it? Then drop the layer."""
+        on_layer = self.layer is not None
+        if not install.leave_layer(exc.code, list(self.step_output), on_layer=on_layer):
+            return False
+        self.note(install.LAYER_WRITE_WARNING)
         self._release_layer()
-        self.cache["layer"] = "private"
+        self.cache["layer"] = Route.PRIVATE.value
         mount_point = self.workspace / "node_modules"
         if mount_point.is_dir() and not any(mount_point.iterdir()):
             mount_point.rmdir()  # made by Docker (as root) for the layer's mount
@@ -247,51 +260,52 @@ class BuildRun:
             self.layer.release()
             self.layer = None
 
-    def _install_privately(self, manifest: dict[str, Any], lockfiles: dict[str, bytes]) -> None:
-        install = plan.plan_install(manifest, lockfiles)
-        for warning in install.warnings:
-            self.bus.note(self.id, self.phase, f"warning: {warning}")
-        self._run_install(install.step, self.workspace)
+    def _install_privately(self, manifest: Manifest, lockfiles: dict[str, bytes]) -> None:
+        chosen = self.manager.install_plan(manifest, lockfiles)
+        for warning in chosen.warnings:
+            self.note(f"warning: {warning}")
+        self._run_install(chosen.step, self.workspace)
         lock = self.workspace / "package-lock.json"
-        if plan.needs_lifecycle_scripts(manifest, lock.read_bytes() if lock.is_file() else None):
-            self._run(plan.lifecycle_step())
+        for step in self.manager.steps_after_install(
+            manifest, lock.read_bytes() if lock.is_file() else None
+        ):
+            self._run(step)
 
     def _run_install(self, step: Step, folder: Path) -> None:
-        """Run an install step in ``folder``, with the retry npm's own error suggests."""
+        """Run an install step in ``folder``, with the retries its own error suggests."""
         while True:
             try:
                 self._run(step, folder)
                 return
             except BuildError as exc:
-                output = "\n".join(self.step_output)
-                retry = (
-                    plan.install_fallback(step, output) if exc.code == step.failure_code else None
-                )
+                retry = install.retry_install(step, exc.code, list(self.step_output), self.manager)
                 if retry is None:
                     raise
-                step, reason = retry
-                self.bus.note(self.id, self.phase, f"warning: {reason}")
+                step = retry.step
+                self.note(retry.warning)
 
-    def _build(self, manifest: dict[str, Any]) -> None:
+    # -- build and publish ---------------------------------------------------------------
+
+    def _build(self, manifest: Manifest) -> None:
         step = plan.build_step(manifest)
         try:
             self._run(step)
         except BuildError as exc:
-            if not self._layer_refused_write(exc):
+            if not self._leave_layer(exc):
                 raise
             self._install_privately(manifest, self._lockfiles())
             self._run(step)
 
     def _run(self, step: Step, folder: Path | None = None) -> StepResult:
         """Run one step in the build's workspace (or in ``folder``, e.g. a layer's staging)."""
-        self._check_cancel()
-        self._enter(step.phase)
-        self.bus.note(self.id, self.phase, f"$ {' '.join(step.argv)}")
+        self.check_cancel()
+        self.enter(step.phase)
+        self.note(f"$ {' '.join(step.argv)}")
         self.step_output.clear()
         # Install steps hold the npm cache so that eviction does not trim it under them.
         holding = gc.using_npm_cache(self.settings) if step.network else contextlib.nullcontext()
         with holding:
-            result = self.ctx.sandbox.run_step(
+            result = self.runner.run_step(
                 step,
                 build_id=self.id,
                 limits=self.limits,
@@ -311,79 +325,28 @@ class BuildRun:
         self.log_budget -= result.output_bytes
         if result.cancelled:
             raise Cancelled()
-        if result.output_overflow:
-            raise BuildError(
-                f"the build wrote more than {self.settings.max_log_mb} MB of log output; "
-                f"Kiln stopped reading and ended the {step.name} step",
-                code="output_too_large",
-            )
-        if not result.ok and (
-            workspace.is_full(self.workspace) or plan.mentions_disk_full(self.step_output)
-        ):
-            raise BuildError(
-                f"the build filled its {self.settings.workspace_mb} MB workspace "
-                f"during {step.name}",
-                code="disk_full",
-            )
-        if not result.ok:
-            code, message = plan.classify_failure(
-                step,
-                result.exit_code,
-                oom_killed=result.oom_killed,
-                timed_out=result.timed_out,
-                limits=self.limits,
-            )
-            raise BuildError(message, code=code, exit_code=result.exit_code)
-        self.bus.note(self.id, self.phase, f"{step.name} finished in {result.seconds:.1f} s")
+        bounds = plan.StepBounds(self.limits, self.settings.max_log_mb, self.settings.workspace_mb)
+        full = not result.ok and workspace.is_full(self.workspace)
+        error = plan.step_error(step, result, self.step_output, bounds=bounds, disk_full=full)
+        if error is not None:
+            raise error
+        self.note(f"{step.name} finished in {result.seconds:.1f} s")
         return result
 
     def _publish(self) -> None:
-        self._check_cancel()
-        self._enter(Phase.PUBLISHING)
+        self.check_cancel()
+        self.enter(Phase.PUBLISHING)
         limits = OutputLimits(
             max_bytes=self.settings.max_dist_mb * 1024 * 1024,
             max_files=self.settings.max_dist_files,
         )
         files, size = publish(self.workspace / DIST, self.ctx.layout.dist(self.id), limits)
-        self.bus.note(self.id, self.phase, f"published {files} files ({size / 1024:.0f} KiB)")
-
-    def _finish(self, status: Status, code: str | None = None, message: str | None = None) -> None:
-        tail = "\n".join(self.tail) if code else None
-        if self.cache:
-            self.ctx.store.set_cache(self.id, self.cache)
-            for cache in ("layer", "resolution"):
-                if self.cache.get(cache) == "hit":
-                    incr(self.ctx.redis, self.settings.instance, "cache_hits_total", cache=cache)
-        if code:
-            self.bus.note(self.id, self.phase, f"{status.value}: {message}")
-        # A copy beside the artifacts, before the end event: a client may at once ask for
-        # a generation that edits this build.
-        self.ctx.layout.keep_source(self.id)
-        report = None
-        if status == Status.FAILED:
-            report = diagnose(code, message or "", "\n".join(self.step_output))
-        build = self.ctx.store.finish(
-            self.id, status, code, message, tail, attempt=self.attempt, diagnostics=report
-        )
-        log.info(
-            "build %s ended %s%s", self.id, status.value, f" ({code}: {message})" if code else ""
-        )
-        if build is None:
-            log.warning(
-                "build %s attempt %s was taken over; not recording its end", self.id, self.attempt
-            )
-            return
-        self.bus.status(self.id, status.value, Phase.DONE.value)
-        self.bus.publish(self.id, "end", self._end_body(build))
-        self.bus.archive(self.id)
-
-    def _end_body(self, build: Build) -> dict[str, Any]:
-        return public_view(build, self.settings.preview_url(self.id))
+        self.note(f"published {files} files ({size / 1024:.0f} KiB)")
 
     def _cleanup(self) -> None:
         self._release_layer()
         try:
-            self.ctx.sandbox.remove_build_containers(self.id)
+            self.runner.remove_build_containers(self.id)
         except Exception:
             log.exception("could not sweep containers of build %s", self.id)
         try:
@@ -397,23 +360,28 @@ class BuildRun:
             except Exception:
                 log.exception("cache eviction after build %s failed", self.id)
 
-    # -- helpers -------------------------------------------------------------------------
+    # -- what rounds use -----------------------------------------------------------------
 
-    def _enter(self, phase: Phase) -> None:
+    def enter(self, phase: Phase) -> None:
+        """Move the running build to ``phase`` (recorded and announced once)."""
         if phase == self.phase:
             return
         self.phase = phase
-        self.ctx.store.set_phase(self.id, phase)
-        self.bus.status(self.id, Status.RUNNING.value, phase.value)
+        lifecycle.enter_phase(self.ctx, self.id, phase)
+
+    def note(self, text: str) -> None:
+        """A ``[kiln]`` line in the build's log, in its current phase."""
+        self.bus.note(self.id, self.phase, text)
+
+    def check_cancel(self) -> None:
+        """Raise ``Cancelled`` once someone asked to cancel the build."""
+        if self.ctx.cancel_requested(self.id):
+            raise Cancelled()
 
     def _output(self, stream: str, lines: list[str]) -> None:
         self.tail.extend(lines)
         self.step_output.extend(lines)
         self.bus.logs(self.id, self.phase.value, stream, lines)
-
-    def _check_cancel(self) -> None:
-        if self.ctx.cancel_requested(self.id):
-            raise Cancelled()
 
 
 class _Heartbeat(threading.Thread):

@@ -32,13 +32,13 @@ from orchestrator.cache.keys import (
 from orchestrator.cache.layers import KeyLock, LayerStore
 from orchestrator.cache.resolutions import ResolutionStore
 from orchestrator.project.npm import NPM_LOCKFILES
-from orchestrator.records.models import Phase
+from orchestrator.records.models import ErrorCode, Phase
 from orchestrator.sandbox.step import Step
 
 LAYER_INSTALL_ARGV = ["npm", "ci", *plan.NPM_FLAGS]
 RESOLVE_ARGV = ["npm", "install", "--package-lock-only", *plan.NPM_FLAGS]
 
-StepRunner = Callable[[Step, Path], None]
+RunInFolder = Callable[[Step, Path], None]  # runs a step in a folder; raises BuildError
 
 
 def layer_install_step() -> Step:
@@ -48,20 +48,22 @@ def layer_install_step() -> Step:
         Phase.INSTALLING,
         list(LAYER_INSTALL_ARGV),
         network=True,
-        failure_code="install_failed",
+        failure_code=ErrorCode.INSTALL_FAILED,
     )
 
 
 def resolve_step() -> Step:
     """Resolve dependency ranges to a lockfile, installing nothing and running nothing."""
-    return Step("resolve", Phase.INSTALLING, list(RESOLVE_ARGV), True, "install_failed")
+    return Step("resolve", Phase.INSTALLING, list(RESOLVE_ARGV), True, ErrorCode.INSTALL_FAILED)
 
 
 def root_scripts_step(names: Sequence[str]) -> Step:
     """The project's own install scripts, offline, in the build's workspace."""
     allowed = [n for n in names if n in ("preinstall", "install", "postinstall")]
     command = " && ".join(f"npm run {name}" for name in allowed)
-    return Step("root-scripts", Phase.INSTALLING, ["sh", "-c", command], False, "install_failed")
+    return Step(
+        "root-scripts", Phase.INSTALLING, ["sh", "-c", command], False, ErrorCode.INSTALL_FAILED
+    )
 
 
 def _json(raw: bytes | None) -> dict[str, Any] | None:
@@ -97,7 +99,7 @@ class LayerProvider:
     resolutions: ResolutionStore
     toolchain: Toolchain
     registry: str
-    run: StepRunner  # runs a step in a folder, with npm's retries; raises BuildError
+    run: RunInFolder  # with the package manager's retries (see pipeline)
     note: Callable[[str], None]  # a [kiln] line in the build's log
     wait: Callable[[], None]  # called while waiting for a lock; raises when cancelled
     prepare_dir: Callable[[Path], None]  # hand a folder to the sandbox user

@@ -18,15 +18,15 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
 from orchestrator.builds import jobs as queue
-from orchestrator.builds.public import public_view
+from orchestrator.builds import lifecycle
+from orchestrator.builds.lifecycle import WORKER_LOST
 from orchestrator.context import Context
 from orchestrator.logs import build_context
-from orchestrator.records.models import Build, Phase, Status, utcnow
+from orchestrator.records.models import Build, utcnow
 from orchestrator.sandbox import workspace
 from orchestrator.sandbox.step import Limits
 
 log = logging.getLogger("kiln.recovery")
-WORKER_LOST = "worker_lost"
 PENDING_JOB_STATES = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED}
 
 
@@ -77,22 +77,13 @@ def recover_lost(ctx: Context, build: Build, reason: str) -> str | None:
     with contextlib.suppress(Exception):  # the janitor on the build's own host sweeps later
         ctx.sandbox.remove_build_containers(build.id)
     if should_retry(build.attempts, ctx.settings.max_attempts):
-        if not ctx.store.requeue_lost(build.id, build.attempts):
+        if not lifecycle.requeue_lost(ctx, build, reason):
             return None
-        note = f"{reason}; running it again (attempt {build.attempts + 1} of "
-        ctx.bus.note(build.id, Phase.QUEUED.value, note + f"{ctx.settings.max_attempts})")
-        ctx.bus.status(build.id, Status.QUEUED.value, Phase.QUEUED.value)
         enqueue_again(ctx, ctx.store.get(build.id))
         log.warning("build %s: %s; re-enqueued", build.id, reason)
         return "retried"
-    message = f"{reason}; gave up after {build.attempts} attempt(s)"
-    if not ctx.store.fail_lost(build.id, build.attempts, WORKER_LOST, message):
+    if not lifecycle.lose(ctx, build, reason):
         return None
-    ended = ctx.store.get(build.id)
-    ctx.bus.note(build.id, Phase.DONE.value, f"failed: {message}")
-    ctx.bus.status(build.id, Status.FAILED.value, Phase.DONE.value)
-    ctx.bus.publish(build.id, "end", public_view(ended, ctx.settings.preview_url(build.id)))
-    ctx.bus.archive(build.id)
     with contextlib.suppress(Exception):  # on another host; its janitor removes it
         workspace.remove(ctx.settings.work_dir / build.id)
     log.warning("build %s: %s; failed with %s", build.id, reason, WORKER_LOST)

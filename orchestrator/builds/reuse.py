@@ -15,11 +15,11 @@ from pathlib import Path
 
 import docker.errors
 
-from orchestrator.builds.public import public_view
+from orchestrator.builds import lifecycle
 from orchestrator.cache.keys import input_key, source_digest
 from orchestrator.context import Context
 from orchestrator.project.input import Files
-from orchestrator.records.models import Build, Phase, Status, utcnow
+from orchestrator.records.models import Build
 
 log = logging.getLogger("kiln.cache")
 
@@ -27,7 +27,7 @@ log = logging.getLogger("kiln.cache")
 def input_digest(ctx: Context, files: Files) -> str | None:
     """The reuse key of a project on this server, or None when the image cannot be seen."""
     try:
-        image_id = str(ctx.docker.images.get(ctx.settings.sandbox_image).id)
+        image_id = ctx.sandbox.toolchain().image_id
     except (docker.errors.DockerException, OSError) as exc:
         log.warning("identical-input reuse off for this submit: %s", exc)
         return None
@@ -66,15 +66,4 @@ def answer_from(ctx: Context, earlier: Build, build: Build, source_tar: bytes) -
     link_tree(ctx.layout.dist(earlier.id), destination)
     ctx.layout.write_source(build.id, source_tar)  # kept as a built one keeps it
     ctx.layout.keep_source(build.id)
-    now = utcnow()
-    build.status, build.phase = Status.SUCCEEDED.value, Phase.DONE.value
-    build.started_at = build.finished_at = now
-    build.reused_from = earlier.id
-    build.cache = {"reuse": "hit", "reused_from": earlier.id}
-    ctx.store.add(build)
-    note = f"identical input: reusing the artifact of build {earlier.id} (submit fresh to rebuild)"
-    ctx.bus.note(build.id, Phase.DONE.value, note)
-    ctx.bus.status(build.id, Status.SUCCEEDED.value, Phase.DONE.value)
-    ctx.bus.publish(build.id, "end", public_view(build, ctx.settings.preview_url(build.id)))
-    ctx.bus.archive(build.id)
-    return build
+    return lifecycle.answer_reused(ctx, build, earlier)

@@ -15,14 +15,13 @@ import sys
 from pathlib import Path
 
 from orchestrator.builds.provision import LayerProvider
-from orchestrator.cache.layers import image_toolchain, layer_store
+from orchestrator.cache.layers import layer_store
 from orchestrator.cache.resolutions import ResolutionStore
 from orchestrator.context import Context
 from orchestrator.errors import BuildError
 from orchestrator.project.input import parse_package_json
 from orchestrator.project.npm import NPM_LOCKFILES
 from orchestrator.project.templates import list_templates, load_template
-from orchestrator.sandbox.runner import hand_over
 from orchestrator.sandbox.step import Limits, Step
 from orchestrator.settings import Settings
 
@@ -51,12 +50,12 @@ def warm_templates(settings: Settings) -> dict[str, str]:
     provider = LayerProvider(
         layers=layer_store(settings),
         resolutions=ResolutionStore(settings.resolutions_dir, settings.resolution_ttl_s),
-        toolchain=image_toolchain(ctx.docker, settings.sandbox_image),
+        toolchain=ctx.sandbox.toolchain(),
         registry=settings.npm_registry,
         run=run,
         note=lambda text: log.info("%s", text),
         wait=lambda: None,
-        prepare_dir=lambda folder: hand_over(folder, ctx.sandbox.options.uid),
+        prepare_dir=ctx.sandbox.prepare_dir,
     )
     outcomes = {}
     for template in list_templates(settings.templates_dir):

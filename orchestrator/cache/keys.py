@@ -13,25 +13,16 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.project.npm import LAYER_FIELDS
+from orchestrator.sandbox.step import Toolchain
 
 LAYER_FORMAT = 1  # bump when a layer's layout changes: old layers then stop matching
 INPUT_FORMAT = 1  # bump when what a build does with its input changes
 KEY_CHARS = 40
 # Project settings that change what npm installs beyond what the lockfile records.
 UNSHAREABLE_FIELDS = ("overrides", "resolutions", "workspaces", "bundleDependencies")
-
-
-@dataclass(frozen=True)
-class Toolchain:
-    """What, besides the lockfile, decides a layer's bytes."""
-
-    image_id: str
-    node_version: str
-    platform: str
 
 
 def sha256_hex(data: bytes) -> str:

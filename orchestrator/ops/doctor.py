@@ -7,10 +7,10 @@ import socket
 from collections.abc import Callable, Iterator
 
 import httpx
-from sqlalchemy import text
 
 from orchestrator.context import Context
 from orchestrator.ops import views as ops
+from orchestrator.records.db import require_current
 from orchestrator.sandbox.egress.network import gateway_of
 from orchestrator.sandbox.egress.service import allowed_hosts
 from orchestrator.sandbox.image import SOURCE_DIR, image_digest
@@ -43,9 +43,9 @@ def run_checks() -> Iterator[Check]:
         return f"Redis {info.get('redis_version')} at {s.redis_url}"
 
     def database() -> str:
-        with ctx.store.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-        return ctx.store.engine.url.render_as_string(hide_password=True)
+        state = require_current(s.db_url)  # DatabaseBehind names `kiln db upgrade`
+        url = ctx.store.engine.url.render_as_string(hide_password=True)
+        return f"{url}, {state.describe()}"
 
     def sandbox_image() -> str:
         image = ctx.docker.images.get(s.sandbox_image)

@@ -2,6 +2,7 @@
 
 ``container_config`` is a pure translation from a step to Docker SDK arguments;
 ``Sandbox.run_step`` does the I/O: create, attach, start, stream, enforce, remove.
+``Sandbox`` is the Docker ``StepRunner`` (see ``protocol``; ``fake`` is the other one).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ import requests.exceptions
 from docker.types import LogConfig, Ulimit
 
 from orchestrator.errors import SandboxError
-from orchestrator.sandbox.step import Limits, Step
+from orchestrator.sandbox.protocol import OutputSink, StepResult
+from orchestrator.sandbox.step import Limits, Step, Toolchain
 
 WORKSPACE = "/workspace"
 NODE_MODULES = f"{WORKSPACE}/node_modules"
@@ -36,8 +38,6 @@ POLL_S = 0.2
 # bundled config and pre-bundles, babel/eslint caches). A build gets a private tmpfs on
 # each; the rest of the layer is read-only.
 SCRATCH_DIRS = (".tmp", ".vite", ".vite-temp", ".cache")
-
-OutputSink = Callable[[str, list[str]], None]
 
 
 @dataclass(frozen=True)
@@ -56,25 +56,6 @@ class SandboxOptions:
     npm_cache_dir: Path | None
     ca_bundle: Path | None
     instance: str = "kiln"
-
-
-@dataclass(frozen=True)
-class StepResult:
-    """How a step's container ended."""
-
-    exit_code: int
-    oom_killed: bool
-    timed_out: bool
-    cancelled: bool
-    seconds: float
-    output_bytes: int = 0
-    output_overflow: bool = False  # stopped for writing more than its output budget
-
-    @property
-    def ok(self) -> bool:
-        """True when the step exited 0 on its own."""
-        stopped = self.timed_out or self.cancelled or self.oom_killed or self.output_overflow
-        return self.exit_code == 0 and not stopped
 
 
 def sandbox_environment(step: Step, options: SandboxOptions) -> dict[str, str]:
@@ -236,6 +217,15 @@ def hand_over(root: Path, uid: int) -> None:
             os.chown(os.path.join(current, name), uid, uid, follow_symlinks=False)
 
 
+def image_toolchain(client: docker.DockerClient, image: str) -> Toolchain:
+    """The toolchain of a sandbox image: its id, Node version (its label), platform."""
+    found = client.images.get(image)
+    attrs = found.attrs or {}
+    node = (found.labels or {}).get("kiln.node.version") or "unknown"
+    platform = f"{attrs.get('Os', 'linux')}/{attrs.get('Architecture', 'unknown')}"
+    return Toolchain(image_id=str(found.id), node_version=str(node), platform=platform)
+
+
 def check_runtime(client: docker.DockerClient, runtime: str) -> str:
     """Describe the runtime steps without network use; SandboxError if it is not registered."""
     if not runtime:
@@ -347,6 +337,14 @@ class Sandbox:
             pass
         except (docker.errors.APIError, requests.exceptions.RequestException):
             pass  # the pipeline and the janitor sweep labelled leftovers later
+
+    def prepare_dir(self, folder: Path) -> None:
+        """Give a host folder to the sandbox user (see ``hand_over``)."""
+        hand_over(folder, self.options.uid)
+
+    def toolchain(self) -> Toolchain:
+        """The toolchain of this sandbox's image (asks the engine)."""
+        return image_toolchain(self.client, self.options.image)
 
     def remove_build_containers(self, build_id: str) -> int:
         """Force-remove every container of this instance labelled with ``build_id``."""

@@ -105,6 +105,8 @@ def test_limits_default_lower_and_clamp() -> None:
         ("build", 2, False, False, "build_failed"),
         ("build", 137, True, False, "out_of_memory"),
         ("build", 137, False, True, "timeout"),
+        ("build", 137, False, False, "sandbox_error"),  # killed from outside, not OOM
+        ("install", 137, False, False, "sandbox_error"),
     ],
 )
 def test_classify_failure(step: str, exit_code: int, oom: bool, timed_out: bool, code: str) -> None:
@@ -117,6 +119,8 @@ def test_classify_failure(step: str, exit_code: int, oom: bool, timed_out: bool,
     )
     assert got == code
     assert message
+    if code == "sandbox_error":
+        assert "killed from outside the build" in message
 
 
 def test_install_fallback_follows_npms_own_advice() -> None:
