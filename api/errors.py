@@ -10,11 +10,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from api.schemas import ErrorBody, ErrorDetail
-from orchestrator.errors import KilnError
+from api.schemas import ErrorBody
+from orchestrator.errors import ErrorCode, KilnError
 
 log = logging.getLogger("kiln.api")
-HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+HTTP_CODES = {
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+    413: ErrorCode.PAYLOAD_TOO_LARGE,
+}
 # What each error status means, with the codes it carries (orchestrator/errors.py).
 ERROR_STATUSES: dict[int, str] = {
     400: "Refused before anything was enqueued: `invalid_input` (a bad body, parameter or "
@@ -30,9 +34,9 @@ RETRY_AFTER = {"description": "Seconds to wait before retrying.", "schema": {"ty
 
 
 def error_response(status: int, code: str, message: str) -> JSONResponse:
-    """The contract's error body."""
-    body = ErrorBody(error=ErrorDetail(code=code, message=message))
-    return JSONResponse(body.model_dump(), status_code=status)
+    """The contract's error body (``ErrorBody``: Kiln sends only ``ErrorCode`` codes, but
+    an error handler must not fail on another)."""
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
 def error_responses(
@@ -82,14 +86,14 @@ def install_error_handlers(app: FastAPI) -> None:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors()
         )
-        return error_response(400, "invalid_input", problems or "invalid request")
+        return error_response(400, ErrorCode.INVALID_INPUT, problems or "invalid request")
 
     @app.exception_handler(Exception)
     async def unexpected_error(_request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
-        return error_response(500, "internal_error", "internal error; see the server log")
+        return error_response(500, ErrorCode.INTERNAL_ERROR, "internal error; see the server log")
 
     @app.exception_handler(HTTPException)
     async def http_error(_request: Request, exc: HTTPException) -> JSONResponse:
-        code = HTTP_CODES.get(exc.status_code, "http_error")
+        code = HTTP_CODES.get(exc.status_code, ErrorCode.HTTP_ERROR)
         return error_response(exc.status_code, code, str(exc.detail))

@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from orchestrator.errors import ErrorCode
 from orchestrator.records.models import Status
 from orchestrator.records.public import omitted_when_none
 
@@ -48,7 +49,7 @@ class TemplatesPublic(BaseModel):
 class ErrorDetail(BaseModel):
     """What went wrong: a stable ``code`` for programs, a ``message`` for people."""
 
-    code: str
+    code: ErrorCode
     message: str
 
 
@@ -58,9 +59,16 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
+class HealthError(BaseModel):
+    """Which dependencies did not answer."""
+
+    code: Literal["unhealthy"]
+    message: str
+
+
 class Health(BaseModel):
     """``GET /healthz``: each dependency's answer; ``error`` only when one does not answer."""
 
     status: Literal["ok", "unhealthy"]
     checks: dict[str, str] = Field(description='"ok" or "error: …" per dependency.')
-    error: ErrorDetail | None = omitted_when_none("Which dependencies did not answer (503).")
+    error: HealthError | None = omitted_when_none("Which dependencies did not answer (503).")

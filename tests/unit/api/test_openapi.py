@@ -11,8 +11,9 @@ import httpx
 import pytest
 
 from api.main import create_app
+from api.schemas import ErrorBody, Health
 from orchestrator.context import Context
-from orchestrator.records.models import Build, Generation, Status
+from orchestrator.records.models import Build, ErrorCode, Generation, Phase, Status
 from orchestrator.records.public import BuildPublic
 from tests.unit.api.conftest import OfflineAPI
 
@@ -118,7 +119,8 @@ Call = Callable[[httpx.Client], httpx.Response]
 
 def ended(ctx: Context) -> str:
     """A failed build's id, with its source (for a retry) but no kept sources (to edit)."""
-    build = Build(project="demo", status=Status.FAILED.value, phase="done", error_code="x")
+    build = Build(project="demo", status=Status.FAILED, phase=Phase.DONE)
+    build.error_code = ErrorCode.BUILD_FAILED
     build.limits = {"timeout_s": 60, "memory_mb": 512, "cpus": 1.0}
     ctx.store.add(build)
     ctx.layout.write_source(build.id, b"")
@@ -288,6 +290,8 @@ def test_each_declared_error_is_answered(
     assert response.status_code == status, response.text
     body = response.json()
     assert set(body["error"]) == {"code", "message"}, body
+    # the documented body: its code is an ErrorCode (the health check's own is "unhealthy")
+    (Health if route == ("get", "/healthz") else ErrorBody).model_validate(body)
     assert status in ERRORS[route]
 
 
