@@ -15,7 +15,7 @@ import redis
 
 from orchestrator.builds import jobs as queue
 from orchestrator.builds import lifecycle, reuse
-from orchestrator.builds.public import public_view
+from orchestrator.builds.public import build_public, public_view
 from orchestrator.codegen.client import model_config
 from orchestrator.context import Context, cancel_key
 from orchestrator.errors import Conflict, ErrorCode, InputError, NotFound, Unavailable
@@ -29,6 +29,7 @@ from orchestrator.project.input import (
 )
 from orchestrator.project.npm import check_buildable
 from orchestrator.records.models import Build, Generation, Phase, Status, aware, utcnow
+from orchestrator.records.public import BuildPublic
 from orchestrator.sandbox.egress.service import allowed_hosts
 from orchestrator.sandbox.step import Limits, clamp_limits
 from orchestrator.storage.disk import free_disk_mb
@@ -311,15 +312,25 @@ def build_log(ctx: Context, build_id: str) -> str:
     return "".join(e.data.get("text", "") + "\n" for e in events if e.event == "log")
 
 
+def body(ctx: Context, build: Build) -> BuildPublic:
+    """The contract's body of a build, as the model the API sends."""
+    return build_public(build, ctx.settings.preview_url(build.id), ctx.store.generation(build.id))
+
+
+def bodies(ctx: Context, builds: list[Build]) -> list[BuildPublic]:
+    """The contract's bodies of several builds (one query for their generations)."""
+    generations = ctx.store.generations([b.id for b in builds])
+    return [build_public(b, ctx.settings.preview_url(b.id), generations.get(b.id)) for b in builds]
+
+
 def view(ctx: Context, build: Build) -> dict[str, object]:
-    """The contract's JSON body of a build."""
+    """The contract's JSON body of a build (``body`` dumped as JSON: the SSE ``end`` data)."""
     return public_view(build, ctx.settings.preview_url(build.id), ctx.store.generation(build.id))
 
 
 def views(ctx: Context, builds: list[Build]) -> list[dict[str, object]]:
-    """The contract's JSON bodies of several builds (one query for their generations)."""
-    generations = ctx.store.generations([b.id for b in builds])
-    return [public_view(b, ctx.settings.preview_url(b.id), generations.get(b.id)) for b in builds]
+    """The contract's JSON bodies of several builds."""
+    return [b.model_dump(mode="json") for b in bodies(ctx, builds)]
 
 
 def list_templates(ctx: Context) -> list[dict[str, str]]:

@@ -210,16 +210,16 @@ def list_builds(
     project: str | None = None,
     status: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-) -> Any:
+) -> BuildsPublic:
     """Builds, newest first, filtered by project and status."""
     builds = service.list_builds(ctx, project=project, status=status, limit=limit)
-    return {"items": service.views(ctx, builds)}
+    return BuildsPublic(items=service.bodies(ctx, builds))
 
 
 @router.get("/builds/{build_id}", response_model=BuildPublic, responses=error_responses(404))
-def get_build(build_id: str, ctx: CtxDep) -> Any:
+def get_build(build_id: str, ctx: CtxDep) -> BuildPublic:
     """One build's status, phase, timing, error and preview URL."""
-    return service.view(ctx, service.get_build(ctx, build_id))
+    return service.body(ctx, service.get_build(ctx, build_id))
 
 
 @router.post(
@@ -228,9 +228,9 @@ def get_build(build_id: str, ctx: CtxDep) -> Any:
     response_model=BuildPublic,
     responses=error_responses(404, 409),
 )
-def cancel_build(build_id: str, ctx: CtxDep) -> Any:
+def cancel_build(build_id: str, ctx: CtxDep) -> BuildPublic:
     """Cancel a queued or running build."""
-    return service.view(ctx, service.cancel_build(ctx, build_id))
+    return service.body(ctx, service.cancel_build(ctx, build_id))
 
 
 @router.post(
