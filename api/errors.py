@@ -10,22 +10,19 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from api.schemas import ErrorBody
-from orchestrator.errors import ErrorCode, KilnError
+from api.schemas import ErrorBody, ErrorDetail
+from orchestrator.errors import KilnError
 
 log = logging.getLogger("kiln.api")
-HTTP_CODES = {
-    404: ErrorCode.NOT_FOUND,
-    405: ErrorCode.METHOD_NOT_ALLOWED,
-    413: ErrorCode.PAYLOAD_TOO_LARGE,
-}
+HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
 # What each error status means, with the codes it carries (orchestrator/errors.py).
 ERROR_STATUSES: dict[int, str] = {
     400: "Refused before anything was enqueued: `invalid_input` (a bad body, parameter or "
-    "header), `unsupported_dependency`, `unsupported_media_type`.",
+    "header), `unsupported_dependency`.",
     404: "`not_found`: no such build, template or generation.",
     409: "`conflict`: the request does not fit the build's state.",
     413: "`payload_too_large`: the upload, a file or the file count exceeds its bound.",
+    415: "`unsupported_media_type`: the body is neither JSON nor a tar or gzip archive.",
     429: "`queue_full`: too many queued builds, overall or for the project; see Retry-After.",
     503: "`unavailable` (the queue's Redis) or `generation_unavailable` (no model configured).",
     507: "`disk_full`: the disk under var/ is nearly full; no new builds.",
@@ -34,9 +31,9 @@ RETRY_AFTER = {"description": "Seconds to wait before retrying.", "schema": {"ty
 
 
 def error_response(status: int, code: str, message: str) -> JSONResponse:
-    """The contract's error body (``ErrorBody``: Kiln sends only ``ErrorCode`` codes, but
-    an error handler must not fail on another)."""
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+    """The contract's error body."""
+    body = ErrorBody(error=ErrorDetail(code=code, message=message))
+    return JSONResponse(body.model_dump(), status_code=status)
 
 
 def error_responses(
@@ -86,14 +83,14 @@ def install_error_handlers(app: FastAPI) -> None:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors()
         )
-        return error_response(400, ErrorCode.INVALID_INPUT, problems or "invalid request")
+        return error_response(400, "invalid_input", problems or "invalid request")
 
     @app.exception_handler(Exception)
     async def unexpected_error(_request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
-        return error_response(500, ErrorCode.INTERNAL_ERROR, "internal error; see the server log")
+        return error_response(500, "internal_error", "internal error; see the server log")
 
     @app.exception_handler(HTTPException)
     async def http_error(_request: Request, exc: HTTPException) -> JSONResponse:
-        code = HTTP_CODES.get(exc.status_code, ErrorCode.HTTP_ERROR)
+        code = HTTP_CODES.get(exc.status_code, "http_error")
         return error_response(exc.status_code, code, str(exc.detail))

@@ -10,7 +10,6 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from orchestrator.errors import ErrorCode
 from orchestrator.records.models import Status
 from orchestrator.records.public import omitted_when_none
 
@@ -49,7 +48,7 @@ class TemplatesPublic(BaseModel):
 class ErrorDetail(BaseModel):
     """What went wrong: a stable ``code`` for programs, a ``message`` for people."""
 
-    code: ErrorCode
+    code: str
     message: str
 
 
@@ -59,16 +58,61 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
-class HealthError(BaseModel):
-    """Which dependencies did not answer."""
-
-    code: Literal["unhealthy"]
-    message: str
-
-
 class Health(BaseModel):
     """``GET /healthz``: each dependency's answer; ``error`` only when one does not answer."""
 
     status: Literal["ok", "unhealthy"]
     checks: dict[str, str] = Field(description='"ok" or "error: …" per dependency.')
-    error: HealthError | None = omitted_when_none("Which dependencies did not answer (503).")
+    error: ErrorDetail | None = omitted_when_none("Which dependencies did not answer (503).")
+
+
+class Installation(BaseModel):
+    """Which Kiln answered, in words an operator recognises (no paths, no credentials)."""
+
+    api_url: str
+    instance: str
+    queue: str
+
+
+class QueueEntry(BaseModel):
+    """A running or queued build in the operators' queue view."""
+
+    id: str
+    project: str
+    status: Status
+    phase: str
+    worker: str | None
+    attempts: int
+    age_s: float
+
+
+class OpsQueue(BaseModel):
+    """What waits and runs: counts from the database (the truth) and from Redis."""
+
+    installation: Installation
+    draining: bool
+    queued: int
+    running: int
+    redis_queue_length: int
+    redis_started: int
+    redis_failed: int
+    oldest_wait_s: float
+    builds: list[QueueEntry]
+
+
+class WorkerRow(BaseModel):
+    """One worker registered on the queue."""
+
+    name: str
+    state: str
+    build: str | None = Field(description="The build it runs now, if any.")
+    last_heartbeat: str | None
+    succeeded_jobs: int
+    failed_jobs: int
+
+
+class OpsWorkers(BaseModel):
+    """The workers registered on this Kiln's queue."""
+
+    installation: Installation
+    items: list[WorkerRow]

@@ -3,10 +3,12 @@
     KilnError                      every error Kiln raises on purpose
     ├── InputError (400)           the submitted project or request is unacceptable
     │   ├── PayloadTooLarge (413)  the upload exceeds a size bound
+    │   ├── UnsupportedMediaType (415)  the body is neither JSON nor a tar/gzip archive
     │   └── UnsupportedDependency  a dependency from git, a URL or outside the project
     ├── NotFound (404)             no such build, template or file
     ├── Conflict (409)             the request does not fit the build's state
     ├── Unavailable (503)          a dependency (Redis, Docker, the model) is not there
+    │   └── StorageUnavailable     the object store did not answer (after its retries)
     │   └── DatabaseBehind         the database's schema is older than this Kiln's
     ├── Overloaded (429)           the queue is full (overall or for the project): retry later
     ├── InsufficientStorage (507)  the disk under var/ is nearly full: no new builds
@@ -43,6 +45,7 @@ class ErrorCode(StrEnum):
     CANCELLED = "cancelled"
     SUPERSEDED = "superseded"
     WORKER_LOST = "worker_lost"
+    STORAGE_ERROR = "storage_error"  # the object store failed while publishing or fetching
     QUEUE_UNAVAILABLE = "queue_unavailable"  # Redis failed while the build was enqueued
     GENERATION_FAILED = "generation_failed"
     MODEL_ERROR = "model_error"
@@ -58,9 +61,16 @@ class ErrorCode(StrEnum):
     CONFLICT = "conflict"
     QUEUE_FULL = "queue_full"
     UNAVAILABLE = "unavailable"
+    STORAGE_UNAVAILABLE = "storage_unavailable"
     GENERATION_UNAVAILABLE = "generation_unavailable"
     SANDBOX_IMAGE_ERROR = "sandbox_image_error"
     HTTP_ERROR = "http_error"  # any other HTTP error Starlette raises
+    # The live channel (orchestrator/live): stream errors and WebSocket error frames.
+    INVALID_PROJECT = "invalid_project"
+    SLOW_CONSUMER = "slow_consumer"
+    SHUTTING_DOWN = "shutting_down"
+    NOT_SUBSCRIBED = "not_subscribed"
+    ALREADY_SUBSCRIBED = "already_subscribed"
     INTERNAL_ERROR = "internal_error"
 
 
@@ -89,6 +99,13 @@ class PayloadTooLarge(InputError):
 
     http_status = 413
     code = ErrorCode.PAYLOAD_TOO_LARGE
+
+
+class UnsupportedMediaType(InputError):
+    """Raised when a submit's Content-Type is neither JSON nor a tar or gzip archive."""
+
+    http_status = 415
+    code = ErrorCode.UNSUPPORTED_MEDIA_TYPE
 
 
 class UnsupportedDependency(InputError):
@@ -120,6 +137,12 @@ class Unavailable(KilnError):
 
 class DatabaseBehind(Unavailable):
     """Raised when the database is not at this Kiln's newest migration (``kiln db upgrade``)."""
+
+
+class StorageUnavailable(Unavailable):
+    """Raised when the object store (or the local artifact folder) cannot be read or written."""
+
+    code = ErrorCode.STORAGE_UNAVAILABLE
 
 
 class Overloaded(KilnError):

@@ -10,23 +10,26 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import CtxDep
+from api.deps import CtxDep, HubDep
 from api.errors import error_responses
 from api.schemas import SubmitLinks, SubmitReply
 from orchestrator import service
 from orchestrator.context import Context
-from orchestrator.errors import ErrorCode, InputError, PayloadTooLarge
-from orchestrator.live.event_stream import follow
+from orchestrator.errors import InputError, PayloadTooLarge, UnsupportedMediaType
+from orchestrator.live.follow import follow_build, guarded
+from orchestrator.live.hub import Hub
 from orchestrator.live.logbus import Event, check_event_id
 from orchestrator.project.input import (
+    MB,
     Files,
     InputLimits,
     files_from_mapping,
     files_from_tar,
     input_limits,
+    too_large,
 )
 from orchestrator.records.models import Build, Status
 from orchestrator.records.public import BuildPublic, BuildsPublic
@@ -56,6 +59,7 @@ class SubmitJSON(BaseModel):
     limits: LimitsIn | None = None
     supersede: bool = False
     fresh: bool = False  # build even if an identical input already has an artifact
+    env: dict[str, str] | None = None  # build settings for the build step (names shown only)
 
 
 # LimitsIn is in the document's components (GenerateJSON refers to it too).
@@ -80,12 +84,15 @@ async def read_body(request: Request, limit: int) -> bytes:
     """The request body, refused as soon as it grows past ``limit`` bytes."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"request body is larger than {limit} bytes")
+        raise too_large("the request body", int(declared), limit, "KILN_MAX_UPLOAD_MB")
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise PayloadTooLarge(f"request body is larger than {limit} bytes")
+            raise PayloadTooLarge(
+                f"the request body is larger than {limit / MB:g} MB, the limit "
+                "(KILN_MAX_UPLOAD_MB; a JSON body may be 1.4 times the project's size)"
+            )
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -101,6 +108,19 @@ def parse_json_submit(body: bytes) -> SubmitJSON:
         raise InputError(f"invalid submit body: {problems}") from None
     except RecursionError:
         raise InputError("invalid submit body: JSON nested too deeply") from None
+
+
+def parse_env_header(value: str | None) -> dict[str, Any] | None:
+    """A tarball submit's build settings: the ``Kiln-Env`` header, a JSON object."""
+    if not value:
+        return None
+    try:
+        env = json.loads(value)
+    except ValueError:
+        raise InputError("the Kiln-Env header must be a JSON object of strings") from None
+    if not isinstance(env, dict):
+        raise InputError("the Kiln-Env header must be a JSON object of strings")
+    return env
 
 
 def submit_reply(ctx: Context, build: Build) -> SubmitReply:
@@ -127,6 +147,7 @@ class SubmitOptions:
     limits: dict[str, float | None] | None
     supersede: bool
     fresh: bool
+    env: dict[str, Any] | None = None  # build settings for the build step only
 
 
 async def read_submission(
@@ -144,15 +165,15 @@ async def read_submission(
             limits=payload.limits.model_dump() if payload.limits else None,
             supersede=payload.supersede,
             fresh=payload.fresh,
+            env=payload.env,
         )
         return lambda: files_from_mapping(payload.files, limits), options
     if content_type in TAR_TYPES:
         tarball = await read_body(request, limits.max_total_bytes)
         return lambda: files_from_tar(tarball, limits), query
-    raise InputError(
+    raise UnsupportedMediaType(
         "send application/json, application/gzip or application/x-tar "
-        f"(got {content_type or 'no content type'!r})",
-        code=ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+        f"(got {content_type or 'no content type'!r})"
     )
 
 
@@ -160,7 +181,7 @@ async def read_submission(
     "/builds",
     status_code=202,
     response_model=SubmitReply,
-    responses=error_responses(400, 404, 413, 429, 503, 507),
+    responses=error_responses(400, 404, 413, 415, 429, 503, 507),
     openapi_extra=SUBMIT_DOC,
 )
 async def submit_build(
@@ -174,6 +195,7 @@ async def submit_build(
     supersede: bool = False,
     fresh: bool = False,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    kiln_env: Annotated[str | None, Header(alias="Kiln-Env")] = None,
 ) -> SubmitReply:
     """Submit a project as a JSON file map or a tar/tar.gz body; 202 once it is queued.
 
@@ -187,6 +209,7 @@ async def submit_build(
         limits={"timeout_s": timeout_s, "memory_mb": memory_mb, "cpus": cpus},
         supersede=supersede,
         fresh=fresh,
+        env=parse_env_header(kiln_env),
     )
     files, options = await read_submission(request, input_limits(ctx.settings), query)
     build = await run_in_threadpool(
@@ -199,6 +222,7 @@ async def submit_build(
             idempotency_key=idempotency_key,
             supersede=options.supersede,
             fresh=options.fresh,
+            env=options.env,
         )
     )
     return submit_reply(ctx, build)
@@ -210,16 +234,16 @@ def list_builds(
     project: str | None = None,
     status: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-) -> BuildsPublic:
+) -> Any:
     """Builds, newest first, filtered by project and status."""
     builds = service.list_builds(ctx, project=project, status=status, limit=limit)
-    return BuildsPublic(items=service.bodies(ctx, builds))
+    return {"items": service.views(ctx, builds)}
 
 
 @router.get("/builds/{build_id}", response_model=BuildPublic, responses=error_responses(404))
-def get_build(build_id: str, ctx: CtxDep) -> BuildPublic:
+def get_build(build_id: str, ctx: CtxDep) -> Any:
     """One build's status, phase, timing, error and preview URL."""
-    return service.body(ctx, service.get_build(ctx, build_id))
+    return service.view(ctx, service.get_build(ctx, build_id))
 
 
 @router.post(
@@ -228,9 +252,9 @@ def get_build(build_id: str, ctx: CtxDep) -> BuildPublic:
     response_model=BuildPublic,
     responses=error_responses(404, 409),
 )
-def cancel_build(build_id: str, ctx: CtxDep) -> BuildPublic:
+def cancel_build(build_id: str, ctx: CtxDep) -> Any:
     """Cancel a queued or running build."""
-    return service.body(ctx, service.cancel_build(ctx, build_id))
+    return service.view(ctx, service.cancel_build(ctx, build_id))
 
 
 @router.post(
@@ -254,9 +278,33 @@ def build_logs(build_id: str, ctx: CtxDep) -> str:
     return service.build_log(ctx, build_id)
 
 
-def to_sse(event: Event) -> ServerSentEvent:
-    """One stored event as an SSE message."""
-    return ServerSentEvent(data=json.dumps(event.data), event=event.event, id=event.id)
+def sse_response(ctx: Context, events: AsyncIterator[Event]) -> EventSourceResponse:
+    """Stream events as SSE; a client that takes nothing for a while is dropped."""
+
+    async def stream() -> AsyncIterator[bytes]:
+        async for event in guarded(events):
+            yield event.sse
+
+    return EventSourceResponse(
+        stream(),
+        ping=ctx.settings.sse_ping_s,
+        send_timeout=ctx.settings.live_send_timeout_s,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+def build_follower(
+    ctx: Context, hub: Hub, build_id: str, after: str | None
+) -> AsyncIterator[Event]:
+    """A build's events after ``after`` (replay, live, ``end``) — for SSE and the WebSocket."""
+    return follow_build(
+        hub,
+        build_id,
+        after=after,
+        archive=lambda: ctx.bus.read_archive(build_id),
+        load_build=lambda: service.get_build(ctx, build_id),
+        end_body=lambda build: service.view(ctx, build),
+    )
 
 
 BUILD_EVENTS_DOC: dict[str, Any] = {
@@ -284,25 +332,11 @@ BUILD_EVENTS_DOC: dict[str, Any] = {
 async def build_events(
     build_id: str,
     ctx: CtxDep,
+    hub: HubDep,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
     after: str | None = None,
 ) -> EventSourceResponse:
     """Server-sent events: ``status``, ``log`` and finally ``end``; resumable by Last-Event-ID."""
     resume = check_event_id(last_event_id or after)
     await run_in_threadpool(service.get_build, ctx, build_id)
-
-    async def stream() -> AsyncIterator[ServerSentEvent]:
-        events = follow(
-            ctx.aredis,
-            build_id,
-            after=resume,
-            archive=lambda: ctx.bus.read_archive(build_id),
-            load_build=lambda: service.get_build(ctx, build_id),
-            end_body=lambda build: service.view(ctx, build),
-        )
-        async for event in events:
-            yield to_sse(event)
-
-    return EventSourceResponse(
-        stream(), ping=ctx.settings.sse_ping_s, headers={"Cache-Control": "no-store"}
-    )
+    return sse_response(ctx, build_follower(ctx, hub, build_id, resume))

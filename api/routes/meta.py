@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from api.deps import CtxDep
 from api.errors import error_responses
-from api.schemas import Health, HealthError, TemplatesPublic
+from api.schemas import ErrorDetail, Health, TemplatesPublic
 from orchestrator import service
 from orchestrator.context import Context
 from orchestrator.ops.metrics import KilnCollector
@@ -83,6 +83,6 @@ def healthz(ctx: CtxDep) -> JSONResponse:
     body = Health(
         status="unhealthy" if failed else "ok",
         checks=checks,
-        error=HealthError(code="unhealthy", message=f"not answering: {failed}") if failed else None,
+        error=ErrorDetail(code="unhealthy", message=f"not answering: {failed}") if failed else None,
     )
     return JSONResponse(body.model_dump(mode="json"), status_code=503 if failed else 200)

@@ -21,7 +21,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from orchestrator.builds.diagnostics import diagnose
+from orchestrator.builds.diagnostics import diagnose, headline
 from orchestrator.builds.outcome import Outcome
 from orchestrator.builds.public import public_view
 from orchestrator.context import Context
@@ -89,10 +89,11 @@ def finish(
         ctx.bus.note(build_id, phase, f"{status.value}: {message}")
     # A copy beside the artifacts, before the end event: a client may at once ask for
     # a generation that edits this build.
-    ctx.layout.keep_source(build_id)
+    ctx.storage.keep_source(build_id)
     report = None
     if status == Status.FAILED:
         report = diagnose(code, message or "", outcome.log)
+        message = headline(message or "", report)  # the diagnosis first, the exit as detail
     build = ctx.store.finish(
         build_id,
         status,

@@ -111,14 +111,22 @@ def lifecycle_step() -> Step:
     )
 
 
-def build_step(manifest: Mapping[str, object]) -> Step:
-    """The project's own ``build`` script, or ``vite build`` when it has none."""
+def build_step(manifest: Mapping[str, object], env: Mapping[str, str] | None = None) -> Step:
+    """The project's own ``build`` script, or ``vite build`` when it has none, with the
+    submit's build settings (``env``) in its environment."""
     scripts = manifest.get("scripts")
     if isinstance(scripts, dict) and scripts.get("build"):
         argv = ["npm", "run", "build"]
     else:
         argv = ["npx", "--no-install", "vite", "build"]
-    return Step("build", Phase.BUILDING, argv, network=False, failure_code=ErrorCode.BUILD_FAILED)
+    return Step(
+        "build",
+        Phase.BUILDING,
+        argv,
+        network=False,
+        failure_code=ErrorCode.BUILD_FAILED,
+        env=tuple(sorted((env or {}).items())),
+    )
 
 
 def classify_failure(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from orchestrator.builds.diagnostics import diagnose
+from orchestrator.builds.queue_wait import queue_fields
 from orchestrator.records.models import Build, Generation, Phase, Status, aware
 from orchestrator.records.public import (
     BuildErrorPublic,
@@ -63,7 +64,10 @@ def build_error(build: Build) -> BuildErrorPublic | None:
 
 
 def build_public(
-    build: Build, preview_url: str, generation: Generation | None = None
+    build: Build,
+    preview_url: str,
+    generation: Generation | None = None,
+    queue_position: int | None = None,
 ) -> BuildPublic:
     """The contract's body of ``build`` as a model (``GET /api/v1/builds/{id}``)."""
     return BuildPublic(
@@ -82,13 +86,19 @@ def build_public(
         preview_url=preview_url if build.status == Status.SUCCEEDED else None,
         reused_from=build.reused_from,
         cache=CachePublic.model_validate(build.cache or {}),
+        # Build settings by name only: the values are the submitter's secrets.
+        env=sorted(build.env or {}),
+        **queue_fields(build, queue_position),
         generation=None if generation is None else generation_summary(generation),
     )
 
 
 def public_view(
-    build: Build, preview_url: str, generation: Generation | None = None
+    build: Build,
+    preview_url: str,
+    generation: Generation | None = None,
+    queue_position: int | None = None,
 ) -> dict[str, Any]:
     """The contract's JSON body for ``GET /api/v1/builds/{id}`` (and the SSE ``end`` event):
     ``build_public`` dumped as JSON, so the event and the route send one shape."""
-    return build_public(build, preview_url, generation).model_dump(mode="json")
+    return build_public(build, preview_url, generation, queue_position).model_dump(mode="json")

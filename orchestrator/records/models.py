@@ -128,6 +128,9 @@ class Build(SQLModel, table=True):
     input_digest: str | None = Field(default=None, index=True)
     reused_from: str | None = None
     cache: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    # A submit's build settings (project/build_env.py): read by the worker for the build
+    # step; the public body shows only the names.
+    env: dict[str, str] | None = Field(default=None, sa_column=Column(JSON))
 
 
 class Generation(SQLModel, table=True):

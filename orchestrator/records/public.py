@@ -114,6 +114,15 @@ class GenerationSummary(BaseModel):
     deleted: list[str] = Field(description="Paths the model deleted.")
 
 
+class QueuePublic(BaseModel):
+    """Where a build stands in line and how long it waited."""
+
+    position: int | None = Field(
+        default=None, description="1 is next; null once a worker has the build or unknown."
+    )
+    waited_ms: int | None = None
+
+
 class BuildPublic(BaseModel):
     """A build: ``GET /api/v1/builds/{id}``, list items, and the SSE ``end`` event's data."""
 
@@ -132,6 +141,13 @@ class BuildPublic(BaseModel):
     preview_url: str | None = Field(description="Set once the build succeeded.")
     reused_from: str | None
     cache: CachePublic
+    env: list[str] = Field(
+        default_factory=list, description="Names of the build settings given (never values)."
+    )
+    queued_ms: int | None = Field(
+        default=None, description="Milliseconds from submit to a worker taking the build."
+    )
+    queue: QueuePublic = Field(default_factory=lambda: QueuePublic())
     generation: GenerationSummary | None = omitted_when_none("Present on generated builds.")
 
 

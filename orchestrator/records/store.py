@@ -158,6 +158,16 @@ class BuildStore:
         with self._session() as session:
             return list(session.exec(query).all())
 
+    def queued_ids(self) -> builtins.list[str]:
+        """The ids of every queued build, oldest first (their places in line)."""
+        query = (
+            select(Build.id)
+            .where(Build.status == Status.QUEUED.value)
+            .order_by(col(Build.created_at), col(Build.id))
+        )
+        with self._session() as session:
+            return list(session.exec(query).all())
+
     def queued_of_project(self, project: str) -> builtins.list[Build]:
         """Queued builds of one project, oldest first."""
         query = (

@@ -46,6 +46,8 @@ class Step:
     argv: list[str]
     network: bool
     failure_code: ErrorCode
+    # The submit's build settings (project/build_env.py); only the build step has any.
+    env: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlmodel import SQLModel
 
 from api.main import create_app
 from orchestrator.context import Context, api_context
+from orchestrator.records.db import get_engine, upgrade
 from orchestrator.settings import Settings
 
 OfflineAPI = Callable[..., tuple[TestClient, Context]]
@@ -39,7 +39,7 @@ def offline_api(tmp_path: Path) -> Iterator[OfflineAPI]:
             **overrides,
         }
         ctx = Context(Settings(_env_file=None, **values))  # type: ignore[call-arg]
-        SQLModel.metadata.create_all(ctx.store.engine)  # the models' tables (as migrated)
+        upgrade(get_engine(ctx.settings.db_url))  # the schema, as `kiln db upgrade` makes it
         app.dependency_overrides[api_context] = lambda: ctx
         client = TestClient(app, raise_server_exceptions=False)
         made.append(client)

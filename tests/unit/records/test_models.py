@@ -28,6 +28,9 @@ CONTRACT_KEYS = {
     "preview_url",
     "reused_from",
     "cache",
+    "env",
+    "queued_ms",
+    "queue",
 }
 T0 = datetime(2025, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
 
@@ -64,7 +67,10 @@ def test_public_view_has_exactly_the_contract_keys() -> None:
 
 def test_public_view_of_a_queued_build() -> None:
     limits = {"timeout_s": 600, "memory_mb": 2048, "cpus": 2.0}
-    assert public_view(build(template="react", limits=limits), PREVIEW) == {
+    body = public_view(build(template="react", limits=limits), PREVIEW)
+    waited = body.pop("queued_ms")  # it is still waiting: the time so far
+    assert waited > 0 and body.pop("queue") == {"position": None, "waited_ms": waited}
+    assert body == {
         "id": "0123456789abcdef",
         "project": "demo",
         "template": "react",
@@ -80,6 +86,7 @@ def test_public_view_of_a_queued_build() -> None:
         "preview_url": None,
         "reused_from": None,
         "cache": {},
+        "env": [],
     }
 
 
