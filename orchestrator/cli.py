@@ -72,6 +72,12 @@ def _main(
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (for scripts).")]
+FollowFlag = Annotated[
+    bool,
+    typer.Option(
+        "--follow/--no-follow", help="Stream the log to the end, or print the id and return."
+    ),
+]
 
 
 def _client() -> KilnClient:
@@ -184,12 +190,7 @@ def submit(
     project: Annotated[
         str | None, typer.Option(help="Project slug (default: from package.json's name).")
     ] = None,
-    follow: Annotated[
-        bool,
-        typer.Option(
-            "--follow/--no-follow", help="Stream the log to the end, or print the id and return."
-        ),
-    ] = True,
+    follow: FollowFlag = True,
     fresh: Annotated[
         bool, typer.Option(help="Build even if identical input has already built.")
     ] = False,
@@ -338,12 +339,7 @@ def cancel(build_id: BuildId) -> None:
 @app.command()
 def retry(
     build_id: BuildId,
-    follow: Annotated[
-        bool,
-        typer.Option(
-            "--follow/--no-follow", help="Stream the log to the end, or print the id and return."
-        ),
-    ] = True,
+    follow: FollowFlag = True,
 ) -> None:
     """Build an ended build's source again as a new build, and follow it like submit."""
     client = _client()
