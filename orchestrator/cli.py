@@ -1,8 +1,11 @@
 """The ``kiln`` command.
 
-Client commands (submit, generate, status, logs, ls, cancel) talk to the API over HTTP at
-``KILN_URL``, so they work from anywhere. Operator commands (serve, worker, image,
-doctor) run on a Kiln host and call the library directly.
+Client commands (submit, generate, status, logs, ls, cancel, retry) talk to the API over
+HTTP at ``KILN_URL``, so they work from anywhere. Operator commands run on a Kiln host:
+``queue`` and ``workers`` ask the API first and read the installation only when no API
+answers; the others (doctor, drain, gc, image, cache, serve, worker) call the library
+with the installation's settings (``KILN_HOME``, else the repository Kiln is installed
+from), never the caller's folder. Exit codes: the table in ``cli_output.py``.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from orchestrator.cli_output import (
     ExitCode,
@@ -89,7 +93,7 @@ def _json(value: Any) -> None:
 
 
 def _fail(message: str, code: int = ExitCode.BUILD_FAILED) -> None:
-    err.print(f"[red]error:[/red] {message}")
+    err.print(f"[red]error:[/red] {escape(message)}")
     raise typer.Exit(code)
 
 
@@ -124,8 +128,8 @@ def _say_queued(client: KilnClient, reply: dict[str, Any], what: str) -> None:
 
 def _report(end: dict[str, Any]) -> None:
     if end.get("status") == "succeeded":
-        seconds = (end.get("duration_ms") or 0) / 1000
-        err.print(f"[green]succeeded[/green] in {seconds:.1f} s{_waited(end)}")
+        ran = seconds(end.get("duration_ms")) or "0.0"
+        err.print(f"[green]succeeded[/green] in {ran} s{_waited(end)}")
         out.print(end["preview_url"], soft_wrap=True)
         return
     error = end.get("error") or {}
@@ -176,7 +180,8 @@ def _say_left_out(selection: Selection) -> None:
     listed = ", ".join(f"{path} ({why})" for path, why in shown)
     more = len(selection.left_out) - len(shown)
     err.print(
-        f"[dim]left out: {listed}{f', and {more} more' if more else ''}[/dim]", soft_wrap=True
+        f"[dim]left out: {escape(listed)}{f', and {more} more' if more else ''}[/dim]",
+        soft_wrap=True,
     )
 
 
@@ -663,7 +668,7 @@ def main() -> None:
     try:
         app()
     except ApiError as exc:
-        err.print(f"[red]error:[/red] {exc.code}: {exc.message}")
+        err.print(f"[red]error:[/red] {exc.code}: {escape(exc.message)}")
         sys.exit(exit_code_for(exc.http_status))
     except httpx.TransportError as exc:
         err.print(
