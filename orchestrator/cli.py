@@ -323,7 +323,7 @@ def list_builds(
             b["project"],
             b["status"],
             b["phase"],
-            b["created_at"][:19].replace("T", " "),
+            b["created_at"][5:19].replace("T", " "),  # MM-DD HH:MM:SS (UTC)
             seconds(b.get("queued_ms")),
             seconds(b.get("duration_ms")),
             (b.get("error") or {}).get("code", ""),
