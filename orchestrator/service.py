@@ -19,7 +19,7 @@ from orchestrator.builds.public import public_view
 from orchestrator.builds.queue_wait import positions
 from orchestrator.codegen.client import model_config
 from orchestrator.context import Context, cancel_key
-from orchestrator.errors import Conflict, InputError, NotFound, Unavailable
+from orchestrator.errors import Conflict, ErrorCode, InputError, NotFound, Unavailable
 from orchestrator.ops import admission
 from orchestrator.project import dependency_sources, templates
 from orchestrator.project.build_env import check_env
@@ -129,12 +129,12 @@ def admit(ctx: Context, project: str, *, ignore_project_queue: bool = False) -> 
     """Raise Overloaded (429) when the queue, overall or for ``project``, is full."""
     s = ctx.settings
     admission.check_queue(
-        queued=ctx.store.count(status=Status.QUEUED.value),
+        queued=ctx.store.count(status=Status.QUEUED),
         max_queued=s.max_queued,
         project=project,
         project_queued=0
         if ignore_project_queue
-        else ctx.store.count(status=Status.QUEUED.value, project=project),
+        else ctx.store.count(status=Status.QUEUED, project=project),
         max_per_project=s.max_queued_per_project,
     )
 
@@ -234,7 +234,7 @@ def submit_generation(
             "KILN_OPENAI_BASE_URL and KILN_OPENAI_MODEL, in the environment of the API and of "
             "the workers or in the .env of the Kiln installation, then restart both "
             "(`kiln doctor` shows the model configuration they read)",
-            code="generation_unavailable",
+            code=ErrorCode.GENERATION_UNAVAILABLE,
         )
     prompt = prompt.strip()
     if not prompt:
@@ -295,12 +295,14 @@ def list_builds(
     ctx: Context, *, project: str | None = None, status: str | None = None, limit: int = 50
 ) -> list[Build]:
     """Builds, newest first."""
-    if status is not None and status not in {s.value for s in Status}:
+    try:
+        wanted = None if status is None else Status(status)
+    except ValueError:
         valid = ", ".join(s.value for s in Status)
-        raise InputError(f"unknown status {status!r}; the statuses are {valid}")
+        raise InputError(f"unknown status {status!r}; the statuses are {valid}") from None
     if not 1 <= limit <= 500:
         raise InputError("limit must be between 1 and 500")
-    return ctx.store.list(project=project, status=status, limit=limit)
+    return ctx.store.list(project=project, status=wanted, limit=limit)
 
 
 def cancel_build(ctx: Context, build_id: str) -> Build:

@@ -6,9 +6,8 @@ the API belongs to wherever the command runs (not the ``var/`` of the caller's f
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import CtxDep
@@ -18,21 +17,73 @@ from orchestrator.ops import views
 router = APIRouter(prefix="/api/v1/ops", tags=["operations"])
 
 
-def installation(ctx: Context) -> dict[str, str]:
-    """Which Kiln this is, in words an operator recognises (no paths, no credentials)."""
+class Installation(BaseModel):
+    """Which Kiln answers, in words an operator recognises (no paths, no credentials)."""
+
+    api_url: str
+    instance: str
+    queue: str
+
+
+class QueuedBuild(BaseModel):
+    """A running or queued build, as ``kiln queue`` lists it."""
+
+    id: str
+    project: str
+    status: str
+    phase: str
+    worker: str | None
+    attempts: int
+    age_s: float
+
+
+class QueueView(BaseModel):
+    """What waits and runs: counts from the database (the truth) and from Redis."""
+
+    installation: Installation
+    draining: bool
+    queued: int
+    running: int
+    redis_queue_length: int
+    redis_started: int
+    redis_failed: int
+    oldest_wait_s: float
+    builds: list[QueuedBuild]
+
+
+class WorkerRow(BaseModel):
+    """One RQ worker on Kiln's queue."""
+
+    name: str
+    state: str
+    build: str | None
+    last_heartbeat: str | None
+    succeeded_jobs: int
+    failed_jobs: int
+
+
+class WorkersView(BaseModel):
+    """The workers registered on this Kiln's queue."""
+
+    installation: Installation
+    items: list[WorkerRow]
+
+
+def installation(ctx: Context) -> Installation:
+    """Which Kiln this is."""
     s = ctx.settings
-    return {"api_url": s.api_url, "instance": s.instance, "queue": s.queue_name}
+    return Installation(api_url=s.api_url, instance=s.instance, queue=s.queue_name)
 
 
-@router.get("/queue")
-async def queue(ctx: CtxDep) -> dict[str, Any]:
+@router.get("/queue", response_model=QueueView)
+async def queue(ctx: CtxDep) -> QueueView:
     """Running and queued builds (from the database) and the Redis queue's counts."""
     summary = await run_in_threadpool(views.queue_summary, ctx)
-    return {"installation": installation(ctx), **summary}
+    return QueueView(installation=installation(ctx), **summary)
 
 
-@router.get("/workers")
-async def workers(ctx: CtxDep) -> dict[str, Any]:
+@router.get("/workers", response_model=WorkersView)
+async def workers(ctx: CtxDep) -> WorkersView:
     """The workers registered on this Kiln's queue."""
     rows = await run_in_threadpool(views.workers, ctx)
-    return {"installation": installation(ctx), "items": rows}
+    return WorkersView(installation=installation(ctx), items=[WorkerRow(**r) for r in rows])

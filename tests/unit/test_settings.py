@@ -1,19 +1,63 @@
+"""Unit tests for orchestrator.settings: the installation's default instance name."""
+
+from __future__ import annotations
+
+import re
 from pathlib import Path
 
 import pytest
 
-from orchestrator.settings import REPO_ROOT, Settings, installation_root
+from orchestrator.settings import REPO_ROOT, Settings, default_instance, installation_root
+
+
+@pytest.fixture(autouse=True)
+def no_instance_in_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KILN_INSTANCE", raising=False)
+    monkeypatch.delenv("KILN_VAR_DIR", raising=False)
+
+
+def settings(**values: object) -> Settings:
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+def test_the_default_instance_is_named_after_the_var_folder(tmp_path: Path) -> None:
+    instance = settings(var_dir=tmp_path / "a").instance
+    assert re.fullmatch(r"kiln-[0-9a-f]{8}", instance)
+    assert instance == default_instance(tmp_path / "a")
+    assert instance != settings(var_dir=tmp_path / "b").instance
+
+
+def test_two_processes_of_one_installation_agree(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Whatever folder a process starts in, it finds the installation's var/ (issue 14).
+    monkeypatch.delenv("KILN_HOME", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert settings().instance == default_instance(REPO_ROOT / "var")
+    # An explicitly relative KILN_VAR_DIR still resolves as given, the same in every process.
+    (tmp_path / "var").mkdir()
+    monkeypatch.setenv("KILN_VAR_DIR", "var")
+    assert settings().instance == settings(var_dir=tmp_path / "var").instance
+
+
+def test_kiln_instance_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KILN_INSTANCE", "prod-eu")
+    chosen = settings(var_dir=tmp_path)
+    assert chosen.instance == "prod-eu"
+    assert chosen.instance_source == "KILN_INSTANCE"
+
+
+def test_doctor_says_where_a_derived_instance_came_from(tmp_path: Path) -> None:
+    assert settings(var_dir=tmp_path).instance_source == f"derived from {tmp_path.resolve()}"
 
 
 def test_the_var_folder_belongs_to_the_installation_not_the_current_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("KILN_VAR_DIR", raising=False)
     monkeypatch.delenv("KILN_HOME", raising=False)
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
-    assert settings.var_dir == REPO_ROOT / "var"
-    assert str(tmp_path) not in settings.db_url
+    assert settings().var_dir == REPO_ROOT / "var"
+    assert str(tmp_path) not in settings().db_url
     assert list(tmp_path.iterdir()) == []
 
 
@@ -21,9 +65,8 @@ def test_kiln_home_names_another_installation(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("KILN_HOME", str(tmp_path / "kiln"))
-    monkeypatch.delenv("KILN_VAR_DIR", raising=False)
     assert installation_root() == tmp_path / "kiln"
-    assert Settings(_env_file=None).var_dir == tmp_path / "kiln" / "var"  # type: ignore[call-arg]
+    assert settings().var_dir == tmp_path / "kiln" / "var"
 
 
 def test_a_project_folders_env_file_is_not_read(
@@ -33,6 +76,6 @@ def test_a_project_folders_env_file_is_not_read(
     monkeypatch.chdir(tmp_path)
     for name in ("OPENAI_API_KEY", "KILN_OPENAI_API_KEY", "KILN_PORT"):
         monkeypatch.delenv(name, raising=False)
-    settings = Settings()
-    assert settings.port != 9999
-    assert settings.openai_api_key != "sk-project"
+    read = Settings()
+    assert read.port != 9999
+    assert read.openai_api_key != "sk-project"
