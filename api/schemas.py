@@ -64,3 +64,55 @@ class Health(BaseModel):
     status: Literal["ok", "unhealthy"]
     checks: dict[str, str] = Field(description='"ok" or "error: …" per dependency.')
     error: ErrorDetail | None = omitted_when_none("Which dependencies did not answer (503).")
+
+
+class Installation(BaseModel):
+    """Which Kiln answered, in words an operator recognises (no paths, no credentials)."""
+
+    api_url: str
+    instance: str
+    queue: str
+
+
+class QueueEntry(BaseModel):
+    """A running or queued build in the operators' queue view."""
+
+    id: str
+    project: str
+    status: Status
+    phase: str
+    worker: str | None
+    attempts: int
+    age_s: float
+
+
+class OpsQueue(BaseModel):
+    """What waits and runs: counts from the database (the truth) and from Redis."""
+
+    installation: Installation
+    draining: bool
+    queued: int
+    running: int
+    redis_queue_length: int
+    redis_started: int
+    redis_failed: int
+    oldest_wait_s: float
+    builds: list[QueueEntry]
+
+
+class WorkerRow(BaseModel):
+    """One worker registered on the queue."""
+
+    name: str
+    state: str
+    build: str | None = Field(description="The build it runs now, if any.")
+    last_heartbeat: str | None
+    succeeded_jobs: int
+    failed_jobs: int
+
+
+class OpsWorkers(BaseModel):
+    """The workers registered on this Kiln's queue."""
+
+    installation: Installation
+    items: list[WorkerRow]

@@ -1,11 +1,11 @@
 """The ``kiln`` command.
 
-Client commands (submit, generate, status, logs, ls, cancel, retry) talk to the API over
-HTTP at ``KILN_URL``, so they work from anywhere. Operator commands run on a Kiln host:
-``queue`` and ``workers`` ask the API first and read the installation only when no API
-answers; the others (doctor, drain, gc, image, cache, serve, worker) call the library
-with the installation's settings (``KILN_HOME``, else the repository Kiln is installed
-from), never the caller's folder. Exit codes: the table in ``cli_output.py``.
+Client commands (submit, generate, status, logs, ls, cancel, retry, watch) talk to the API
+over HTTP at ``KILN_URL``, so they work from anywhere. Operator commands run on a Kiln
+host: ``queue`` and ``workers`` ask the API first and read the installation only when no
+API answers; the others (doctor, drain, gc, image, cache, db, serve, worker) call the
+library with the installation's settings (``KILN_HOME``, else the repository Kiln is
+installed from), never the caller's folder. Exit codes: the table in ``cli_output.py``.
 """
 
 from __future__ import annotations
@@ -13,13 +13,16 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
 import typer
 from rich.console import Console
+from rich.live import Live
 from rich.markup import escape
+from rich.table import Table
 
 from orchestrator.cli_output import (
     ExitCode,
@@ -30,6 +33,7 @@ from orchestrator.cli_output import (
     seconds,
 )
 from orchestrator.client import ApiError, KilnClient
+from orchestrator.live.watch_view import FeedView
 from orchestrator.project.templates import list_templates
 from orchestrator.project.upload import Selection, folder_problem, select_files
 from orchestrator.settings import get_settings
@@ -336,6 +340,43 @@ def list_builds(
     ]
     columns = ("id", "project", "status", "phase", "created", "queued s", "ran s", "error")
     print_table(out, columns, rows)
+
+
+@app.command()
+def watch(
+    project: Annotated[str, typer.Argument(help="The project to follow (its slug).")],
+    limit: Annotated[int, typer.Option(help="How many builds to show.")] = 15,
+) -> None:
+    """Follow a project live: a table of its builds and its dev session, until Ctrl-C."""
+    client = _client()
+    # Feed ids are times: start right before listing, so nothing falls between the two.
+    since = f"{int(time.time() * 1000) - 1}-0"
+    view = FeedView(project, limit=limit)
+    for n, b in enumerate(reversed(client.builds(project=project, limit=limit))):
+        view.apply(f"0-{n}", "build", {"id": b["id"], "status": b["status"], "phase": b["phase"]})
+        if b["status"] in ("succeeded", "failed", "cancelled"):
+            view.apply(f"0-{n}", "build_end", b)
+    with Live(_watch_table(view), console=out, refresh_per_second=8) as live:
+        try:
+            for event_id, event, data in client.project_events(project, since):
+                view.apply(event_id, event, data)
+                live.update(_watch_table(view))
+        except KeyboardInterrupt:
+            pass
+
+
+def _watch_table(view: FeedView) -> Table:
+    table = Table(title=f"{view.project} — {view.dev}", caption=view.notice or None)
+    table.add_column("build", no_wrap=True, min_width=16)
+    for name in ("status", "phase", "seconds", "error", "preview"):
+        table.add_column(name)
+    colours = {"succeeded": "green", "failed": "red", "cancelled": "yellow", "running": "cyan"}
+    for row in view.rows():
+        seconds = f"{row.duration_ms / 1000:.1f}" if row.duration_ms is not None else ""
+        status = f"[{colours.get(row.status, 'white')}]{row.status}[/]"
+        preview = row.preview_url if row.status == "succeeded" else ""
+        table.add_row(row.id, status, row.phase, seconds, row.error or "", preview or "")
+    return table
 
 
 @app.command()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import tarfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -119,6 +120,38 @@ class KilnClient:
         if not response.is_success:
             self._json(response)
         return response.text
+
+    def project_events(
+        self, project: str, last_event_id: str | None = None, *, retry_s: float = 1.0
+    ) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        """Follow a project's feed forever: (id, event, data). Like an EventSource, it
+        reconnects with the last id after an ``error`` event or a dropped connection."""
+        while True:
+            headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
+            try:
+                with connect_sse(
+                    self.http,
+                    "GET",
+                    f"/api/v1/projects/{project}/events",
+                    headers=headers,
+                    timeout=httpx.Timeout(30.0, read=None),
+                ) as source:
+                    if not source.response.is_success:
+                        source.response.read()
+                        self._json(source.response)
+                    for sse in source.iter_sse():
+                        if not sse.data:
+                            continue
+                        data = json.loads(sse.data)
+                        if sse.event == "error" and "last_id" in data:
+                            yield sse.id, sse.event, data  # the server cut us; resume
+                            last_event_id = data["last_id"] or last_event_id
+                            break
+                        last_event_id = sse.id or last_event_id
+                        yield sse.id, sse.event, data
+            except httpx.TransportError:
+                pass
+            time.sleep(retry_s)
 
     def events(
         self, build_id: str, last_event_id: str | None = None

@@ -9,7 +9,7 @@ import docker
 import redis
 import redis.asyncio as aioredis
 
-from orchestrator.errors import Unavailable
+from orchestrator.errors import NotFound, Unavailable
 from orchestrator.live.logbus import LogBus
 from orchestrator.records.db import get_engine
 from orchestrator.records.store import BuildStore
@@ -75,7 +75,18 @@ class Context:
     @cached_property
     def bus(self) -> LogBus:
         """Build event streams."""
-        return LogBus(self.redis, self.layout, self.settings.log_stream_ttl_s)
+        return LogBus(
+            self.redis,
+            self.layout,
+            self.settings.log_stream_ttl_s,
+            project_of=self._project_of,
+        )
+
+    def _project_of(self, build_id: str) -> str | None:
+        try:
+            return self.store.get(build_id).project
+        except NotFound:
+            return None
 
     @cached_property
     def docker(self) -> docker.DockerClient:

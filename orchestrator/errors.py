@@ -62,6 +62,12 @@ class ErrorCode(StrEnum):
     GENERATION_UNAVAILABLE = "generation_unavailable"
     SANDBOX_IMAGE_ERROR = "sandbox_image_error"
     HTTP_ERROR = "http_error"  # any other HTTP error Starlette raises
+    # The live channel (orchestrator/live): stream errors and WebSocket error frames.
+    INVALID_PROJECT = "invalid_project"
+    SLOW_CONSUMER = "slow_consumer"
+    SHUTTING_DOWN = "shutting_down"
+    NOT_SUBSCRIBED = "not_subscribed"
+    ALREADY_SUBSCRIBED = "already_subscribed"
     INTERNAL_ERROR = "internal_error"
 
 

@@ -149,7 +149,7 @@ def record_and_enqueue(ctx: Context, build: Build, source_tar: bytes) -> tuple[B
         source.unlink(missing_ok=True)
         return build, False
     try:
-        ctx.bus.status(build.id, Status.QUEUED.value, Phase.QUEUED.value)
+        ctx.bus.status(build.id, Status.QUEUED.value, Phase.QUEUED.value, build.project)
         queue.enqueue_build(
             queue.build_queue(ctx.redis, ctx.settings.queue_name), build.id, Limits(**build.limits)
         )
@@ -269,7 +269,7 @@ def submit_generation(
     s = ctx.settings
     timeout = queue.generation_job_timeout(chosen, s.generate_budget_s, s.generate_max_fix_rounds)
     try:
-        ctx.bus.status(build.id, Status.QUEUED.value, Phase.QUEUED.value)
+        ctx.bus.status(build.id, Status.QUEUED.value, Phase.QUEUED.value, build.project)
         queue.enqueue_generation(queue.build_queue(ctx.redis, s.queue_name), build.id, timeout)
     except redis.RedisError as exc:
         lifecycle.fail_unqueued(ctx, build.id, str(exc))

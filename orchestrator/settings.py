@@ -13,12 +13,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-def installation_root() -> Path:
-    """The Kiln installation this process belongs to: ``KILN_HOME``, else the repository
-    the ``kiln`` package was installed from (never the caller's current folder)."""
-    return Path(os.environ.get("KILN_HOME") or REPO_ROOT).resolve()
-
-
 def default_instance(var_dir: Path) -> str:
     """``kiln-<8 hex>`` from the resolved var/ folder: one name per installation.
 
@@ -27,6 +21,12 @@ def default_instance(var_dir: Path) -> str:
     and the workers of one installation resolve the same folder and so agree."""
     digest = hashlib.sha256(str(var_dir.resolve()).encode()).hexdigest()
     return f"kiln-{digest[:8]}"
+
+
+def installation_root() -> Path:
+    """The Kiln installation this process belongs to: ``KILN_HOME``, else the repository
+    the ``kiln`` package was installed from (never the caller's current folder)."""
+    return Path(os.environ.get("KILN_HOME") or REPO_ROOT).resolve()
 
 
 class Settings(BaseSettings):
@@ -104,6 +104,11 @@ class Settings(BaseSettings):
     log_stream_ttl_s: int = 3600
     sse_ping_s: int = 15
 
+    # The live channel (orchestrator/live): follower queues and browsers on other origins.
+    live_queue_limit: int = 1000  # events a follower may fall behind before it is cut
+    live_send_timeout_s: float = 30.0  # a client that takes no bytes this long is dropped
+    cors_origins: str = ""  # exact origins, comma-separated; none by default
+
     # Reliability and operations.
     log_format: str = "json"  # json (one object per line, with build_id) or text
     # Labels every container/network; cleanup touches only its own. Empty: default_instance.
@@ -153,6 +158,11 @@ class Settings(BaseSettings):
     def api_url(self) -> str:
         """The API's public base URL, without a trailing slash."""
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        """The origins allowed to call the API from a browser (REST, SSE, WebSocket)."""
+        return [o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip()]
 
     @property
     def db_url(self) -> str:

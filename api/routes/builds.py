@@ -10,16 +10,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import CtxDep
+from api.deps import CtxDep, HubDep
 from api.errors import error_responses
 from api.schemas import SubmitLinks, SubmitReply
 from orchestrator import service
 from orchestrator.context import Context
 from orchestrator.errors import InputError, PayloadTooLarge, UnsupportedMediaType
-from orchestrator.live.event_stream import follow
+from orchestrator.live.follow import follow_build, guarded
+from orchestrator.live.hub import Hub
 from orchestrator.live.logbus import Event, check_event_id
 from orchestrator.project.input import (
     MB,
@@ -146,7 +147,7 @@ class SubmitOptions:
     limits: dict[str, float | None] | None
     supersede: bool
     fresh: bool
-    env: dict[str, Any] | None = None  # build settings (JSON ``env``, or the Kiln-Env header)
+    env: dict[str, Any] | None = None  # build settings for the build step only
 
 
 async def read_submission(
@@ -277,9 +278,33 @@ def build_logs(build_id: str, ctx: CtxDep) -> str:
     return service.build_log(ctx, build_id)
 
 
-def to_sse(event: Event) -> ServerSentEvent:
-    """One stored event as an SSE message."""
-    return ServerSentEvent(data=json.dumps(event.data), event=event.event, id=event.id)
+def sse_response(ctx: Context, events: AsyncIterator[Event]) -> EventSourceResponse:
+    """Stream events as SSE; a client that takes nothing for a while is dropped."""
+
+    async def stream() -> AsyncIterator[bytes]:
+        async for event in guarded(events):
+            yield event.sse
+
+    return EventSourceResponse(
+        stream(),
+        ping=ctx.settings.sse_ping_s,
+        send_timeout=ctx.settings.live_send_timeout_s,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+def build_follower(
+    ctx: Context, hub: Hub, build_id: str, after: str | None
+) -> AsyncIterator[Event]:
+    """A build's events after ``after`` (replay, live, ``end``) — for SSE and the WebSocket."""
+    return follow_build(
+        hub,
+        build_id,
+        after=after,
+        archive=lambda: ctx.bus.read_archive(build_id),
+        load_build=lambda: service.get_build(ctx, build_id),
+        end_body=lambda build: service.view(ctx, build),
+    )
 
 
 BUILD_EVENTS_DOC: dict[str, Any] = {
@@ -307,25 +332,11 @@ BUILD_EVENTS_DOC: dict[str, Any] = {
 async def build_events(
     build_id: str,
     ctx: CtxDep,
+    hub: HubDep,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
     after: str | None = None,
 ) -> EventSourceResponse:
     """Server-sent events: ``status``, ``log`` and finally ``end``; resumable by Last-Event-ID."""
     resume = check_event_id(last_event_id or after)
     await run_in_threadpool(service.get_build, ctx, build_id)
-
-    async def stream() -> AsyncIterator[ServerSentEvent]:
-        events = follow(
-            ctx.aredis,
-            build_id,
-            after=resume,
-            archive=lambda: ctx.bus.read_archive(build_id),
-            load_build=lambda: service.get_build(ctx, build_id),
-            end_body=lambda build: service.view(ctx, build),
-        )
-        async for event in events:
-            yield to_sse(event)
-
-    return EventSourceResponse(
-        stream(), ping=ctx.settings.sse_ping_s, headers={"Cache-Control": "no-store"}
-    )
+    return sse_response(ctx, build_follower(ctx, hub, build_id, resume))

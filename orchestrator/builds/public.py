@@ -86,8 +86,7 @@ def build_public(
         preview_url=preview_url if build.status == Status.SUCCEEDED else None,
         reused_from=build.reused_from,
         cache=CachePublic.model_validate(build.cache or {}),
-        # Issue 14: build settings by name only (values are the submitter's secrets), and
-        # the time in the queue (queued_ms, queue.position/waited_ms).
+        # Build settings by name only: the values are the submitter's secrets.
         env=sorted(build.env or {}),
         **queue_fields(build, queue_position),
         generation=None if generation is None else generation_summary(generation),

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import redis
 
 from orchestrator.errors import InputError
+from orchestrator.live import feed
 from orchestrator.storage.layout import StorageLayout
 
 MAX_LINE_CHARS = 4000
@@ -37,6 +39,18 @@ class Event:
     def to_json(self) -> str:
         """One line of the archive."""
         return json.dumps({"id": self.id, "event": self.event, "data": self.data})
+
+    # One event object goes to every follower in a process; encode it once for all of them.
+    @cached_property
+    def data_json(self) -> str:
+        """The data as JSON (one line: JSON escapes newlines)."""
+        return json.dumps(self.data)
+
+    @cached_property
+    def sse(self) -> bytes:
+        """The event as an SSE message (no ``id:`` line when it has no id)."""
+        head = f"id: {self.id}\r\n" if self.id else ""
+        return f"{head}event: {self.event}\r\ndata: {self.data_json}\r\n\r\n".encode()
 
 
 def stream_key(build_id: str) -> str:
@@ -86,21 +100,55 @@ def decode_entries(entries: Iterable[tuple[Any, dict[Any, Any]]]) -> list[Event]
 
 
 class LogBus:
-    """Writes a build's events (the worker and the service) and reads its archive."""
+    """Writes a build's events (the worker and the service) and reads its archive.
 
-    def __init__(self, client: redis.Redis, layout: StorageLayout, ttl_s: int) -> None:
+    Status changes and the ``end`` event also go to the build's project feed (see
+    ``live.feed``); ``project_of`` names a build's project when a caller does not.
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        layout: StorageLayout,
+        ttl_s: int,
+        project_of: Callable[[str], str | None] | None = None,
+    ) -> None:
         self.redis = client
         self.layout = layout
         self.ttl_s = ttl_s
+        self.project_of = project_of
+        self._projects: dict[str, str] = {}  # a build's project never changes
 
     def publish(self, build_id: str, event: str, data: dict[str, Any]) -> str:
-        """Append one event; returns its id."""
+        """Append one event; returns its id. An ``end`` also goes to the project feed."""
         entry_id = self.redis.xadd(stream_key(build_id), {"event": event, "data": json.dumps(data)})
+        project = data.get("project")
+        if event == "end" and isinstance(project, str):
+            self.project_event(project, "build_end", data)
         return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
 
-    def status(self, build_id: str, status: str, phase: str) -> None:
-        """Announce a status or phase change."""
+    def status(self, build_id: str, status: str, phase: str, project: str | None = None) -> None:
+        """Announce a status or phase change, on the build's stream and its project's feed."""
         self.publish(build_id, "status", {"status": status, "phase": phase})
+        project = project or self._project(build_id)
+        if project:
+            self.project_event(project, "build", feed.build_event(build_id, status, phase))
+
+    def project_event(self, project: str, event: str, data: dict[str, Any]) -> str:
+        """Append one event to a project's feed (dev sessions use this too); returns its id."""
+        return feed.publish_project_event(
+            self.redis, self.layout.feed_archive(project), project, event, data
+        )
+
+    def _project(self, build_id: str) -> str | None:
+        if build_id not in self._projects and self.project_of is not None:
+            project = self.project_of(build_id)
+            if project is None:
+                return None
+            if len(self._projects) > 10_000:
+                self._projects.clear()
+            self._projects[build_id] = project
+        return self._projects.get(build_id)
 
     def logs(self, build_id: str, phase: str, stream: str, lines: list[str]) -> None:
         """Append several log lines in one round trip."""

@@ -113,10 +113,12 @@ class GenerationSummary(BaseModel):
 
 
 class QueuePublic(BaseModel):
-    """Where a build stands in line and how long it has waited (issue 14)."""
+    """Where a build stands in line and how long it waited."""
 
-    position: int | None = Field(description="1 is next; null once a worker has the build.")
-    waited_ms: int | None = Field(description="From submit to a worker taking it (so far).")
+    position: int | None = Field(
+        default=None, description="1 is next; null once a worker has the build or unknown."
+    )
+    waited_ms: int | None = None
 
 
 class BuildPublic(BaseModel):
@@ -137,10 +139,13 @@ class BuildPublic(BaseModel):
     preview_url: str | None = Field(description="Set once the build succeeded.")
     reused_from: str | None
     cache: CachePublic
-    # Issue 14's extensions: build settings by name only, and the time in the queue.
-    env: list[str] = Field(description="The names (never the values) of the build settings.")
-    queued_ms: int | None = Field(description="From submit to a worker taking the build.")
-    queue: QueuePublic
+    env: list[str] = Field(
+        default_factory=list, description="Names of the build settings given (never values)."
+    )
+    queued_ms: int | None = Field(
+        default=None, description="Milliseconds from submit to a worker taking the build."
+    )
+    queue: QueuePublic = Field(default_factory=lambda: QueuePublic())
     generation: GenerationSummary | None = omitted_when_none("Present on generated builds.")
 
 

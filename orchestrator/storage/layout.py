@@ -44,6 +44,10 @@ class StorageLayout:
         """The archived event log of a finished build."""
         return self.artifact_dir(build_id) / EVENTS_ARCHIVE
 
+    def feed_archive(self, project: str) -> Path:
+        """A project's archived feed entries (beside the artifacts, not in a build's folder)."""
+        return self.artifacts_dir.parent / "feeds" / project / EVENTS_ARCHIVE
+
     def build_paths(self, build_id: str) -> list[Path]:
         """Everything stored for one build (what ``kiln gc`` removes)."""
         return [self.artifact_dir(build_id), self.source(build_id)]

@@ -30,14 +30,12 @@ def test_the_default_instance_is_named_after_the_var_folder(tmp_path: Path) -> N
 def test_two_processes_of_one_installation_agree(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Whatever folder a process starts in, it finds the installation's var/ (issue 14).
-    monkeypatch.delenv("KILN_HOME", raising=False)
     monkeypatch.chdir(tmp_path)
-    assert settings().instance == default_instance(REPO_ROOT / "var")
-    # An explicitly relative KILN_VAR_DIR still resolves as given, the same in every process.
-    (tmp_path / "var").mkdir()
-    monkeypatch.setenv("KILN_VAR_DIR", "var")
-    assert settings().instance == settings(var_dir=tmp_path / "var").instance
+    monkeypatch.delenv("KILN_HOME", raising=False)
+    default = settings().instance  # the installation's var/, wherever the process runs
+    assert default == settings(var_dir=REPO_ROOT / "var").instance
+    monkeypatch.setenv("KILN_VAR_DIR", str(REPO_ROOT / "var"))
+    assert settings().instance == default
 
 
 def test_kiln_instance_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -55,9 +53,11 @@ def test_the_var_folder_belongs_to_the_installation_not_the_current_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("KILN_VAR_DIR", raising=False)
     monkeypatch.delenv("KILN_HOME", raising=False)
-    assert settings().var_dir == REPO_ROOT / "var"
-    assert str(tmp_path) not in settings().db_url
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.var_dir == REPO_ROOT / "var"
+    assert str(tmp_path) not in settings.db_url
     assert list(tmp_path.iterdir()) == []
 
 
@@ -65,8 +65,9 @@ def test_kiln_home_names_another_installation(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("KILN_HOME", str(tmp_path / "kiln"))
+    monkeypatch.delenv("KILN_VAR_DIR", raising=False)
     assert installation_root() == tmp_path / "kiln"
-    assert settings().var_dir == tmp_path / "kiln" / "var"
+    assert Settings(_env_file=None).var_dir == tmp_path / "kiln" / "var"  # type: ignore[call-arg]
 
 
 def test_a_project_folders_env_file_is_not_read(
@@ -76,6 +77,6 @@ def test_a_project_folders_env_file_is_not_read(
     monkeypatch.chdir(tmp_path)
     for name in ("OPENAI_API_KEY", "KILN_OPENAI_API_KEY", "KILN_PORT"):
         monkeypatch.delenv(name, raising=False)
-    read = Settings()
-    assert read.port != 9999
-    assert read.openai_api_key != "sk-project"
+    settings = Settings()
+    assert settings.port != 9999
+    assert settings.openai_api_key != "sk-project"

@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 
+from orchestrator import service
 from orchestrator.builds.diagnostics import diagnose
 from orchestrator.builds.public import public_view
+from orchestrator.builds.queue_wait import queue_fields
 from orchestrator.context import Context
 from orchestrator.project.templates import list_templates
 from orchestrator.records.models import Build, Generation, Status, aware
@@ -51,14 +53,11 @@ def legacy_generation_summary(generation: Generation) -> dict[str, Any]:
     }
 
 
-from orchestrator.builds.queue_wait import positions, queue_fields  # noqa: E402
-
-
 def legacy_public_view(
     build: Build,
     preview_url: str,
     generation: Generation | None = None,
-    position: int | None = None,
+    queue_position: int | None = None,
 ) -> dict[str, Any]:
     error = None
     if build.error_code:
@@ -89,20 +88,13 @@ def legacy_public_view(
         "reused_from": build.reused_from,
         "cache": build.cache or {},
     }
-    # Issue 14's fields, as the dict version (before the models) added them.
+    # Issue 14's additions (the dict builder had them before the models): build settings by
+    # name, and the time in the queue.
     body["env"] = sorted(build.env or {})
-    body |= queue_fields(build, position)
+    body |= queue_fields(build, queue_position)
     if generation is not None:
         body["generation"] = legacy_generation_summary(generation)
     return body
-
-
-@pytest.fixture(autouse=True)
-def frozen_queue_clock(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A queued build's wait is measured against now: one now for both bodies."""
-    from orchestrator.builds import queue_wait
-
-    monkeypatch.setattr(queue_wait, "utcnow", lambda: datetime(2026, 12, 1, 21, 0, tzinfo=UTC))
 
 
 def wire(body: Any, *, sort_keys: bool = False) -> str:
@@ -113,6 +105,14 @@ def wire(body: Any, *, sort_keys: bool = False) -> str:
 # ------------------------------------------------------------------ the builds
 
 T0 = datetime(2026, 12, 1, 20, 0, 0, 123456, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A queued build's wait grows while a test compares two bodies: stop the clock."""
+    monkeypatch.setattr("orchestrator.builds.queue_wait.utcnow", lambda: T0 + timedelta(hours=1))
+
+
 LIMITS = {"timeout_s": 600, "memory_mb": 2048, "cpus": 2.0}
 LOG = "src/App.tsx(3,7): error TS2322: Type 'number' is not assignable to type 'string'."
 RECORDED = diagnose("build_failed", "vite build exited 1", LOG)
@@ -219,7 +219,7 @@ def stored(ctx: Context) -> dict[str, str]:
 def legacy_body(ctx: Context, build_id: str) -> dict[str, Any]:
     build = ctx.store.get(build_id)
     preview = ctx.settings.preview_url(build_id)
-    position = positions(ctx.store.queued_ids()).get(build_id)  # the service adds it
+    position = service.queue_positions(ctx, [build]).get(build_id)
     return legacy_public_view(build, preview, ctx.store.generation(build_id), position)
 
 
@@ -230,11 +230,12 @@ def test_get_build_sends_what_it_sent(offline_api: OfflineAPI) -> None:
         assert response.status_code == 200, response.text
         assert wire(response.json()) == wire(legacy_body(ctx, build_id)), name
         # ... and the SSE end event (what public_view publishes) is the same body
+        build = ctx.store.get(build_id)
         assert response.json() == public_view(
-            ctx.store.get(build_id),
+            build,
             ctx.settings.preview_url(build_id),
             ctx.store.generation(build_id),
-            positions(ctx.store.queued_ids()).get(build_id),
+            service.queue_positions(ctx, [build]).get(build_id),
         )
 
 

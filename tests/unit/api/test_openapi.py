@@ -30,8 +30,9 @@ ERRORS: dict[tuple[str, str], set[int]] = {
     ("get", "/api/v1/templates"): set(),
     ("get", "/metrics"): set(),
     ("get", "/healthz"): {503},
-    ("get", "/api/v1/ops/queue"): set(),
-    ("get", "/api/v1/ops/workers"): set(),
+    ("get", "/api/v1/ops/queue"): {503},
+    ("get", "/api/v1/projects/{project}/events"): {400},
+    ("get", "/api/v1/ops/workers"): {503},
 }
 
 
@@ -149,12 +150,27 @@ UNKNOWN = "0000000000000000"
 CASES: list[tuple[tuple[str, str], int, dict[str, Any], Any, Callable[..., httpx.Response]]] = [
     (
         ("post", "/api/v1/builds"),
+        400,
+        {},
+        None,
+        lambda c, _: c.post("/api/v1/builds", json={"files": {"../x": "y"}}),
+    ),
+    (
+        ("post", "/api/v1/builds"),
         415,
         {},
         None,
         lambda c, _: c.post("/api/v1/builds", content=b"x", headers={"Content-Type": "text/x"}),
     ),
-    (("post", "/api/v1/builds"), 400, {}, None, lambda c, _: submit(c, env={"lower": "x"})),
+    (
+        ("get", "/api/v1/projects/{project}/events"),
+        400,
+        {},
+        None,
+        lambda c, _: c.get("/api/v1/projects/Not_A_Slug/events"),
+    ),
+    (("get", "/api/v1/ops/queue"), 503, {}, None, lambda c, _: c.get("/api/v1/ops/queue")),
+    (("get", "/api/v1/ops/workers"), 503, {}, None, lambda c, _: c.get("/api/v1/ops/workers")),
     (("post", "/api/v1/builds"), 404, {}, None, lambda c, _: submit(c, template="nope")),
     (("post", "/api/v1/builds"), 413, {"max_upload_mb": 0}, None, lambda c, _: submit(c)),
     (("post", "/api/v1/builds"), 429, {"max_queued": 1}, queued, lambda c, _: submit(c)),

@@ -207,3 +207,13 @@ def test_logbus_reads_the_archive_of_a_build(tmp_path: Path) -> None:
 def test_stream_key() -> None:
     assert stream_key("0123456789abcdef") == "kiln:build:0123456789abcdef:events"
     assert stream_key("a") != stream_key("b")
+
+
+def test_sse_encoding_matches_sse_starlette() -> None:
+    from sse_starlette import ServerSentEvent
+
+    event = Event("12-3", "log", {"text": "a\nb", "stream": "stdout"})
+    expected = ServerSentEvent(data=json.dumps(event.data), event="log", id="12-3").encode()
+    assert event.sse == expected
+    bare = Event("", "error", {"code": "x"})
+    assert bare.sse == ServerSentEvent(data=json.dumps(bare.data), event="error").encode()

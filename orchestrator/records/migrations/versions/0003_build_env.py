@@ -1,7 +1,4 @@
-"""A submit's build settings: ``build.env`` (issue 14).
-
-Names and values of the ``env`` a submit gave, read by the worker for the build step; the
-public body shows the names only. Nullable: builds before this revision had none.
+"""A submit's build settings (``env``), read by the worker for the build step only.
 
 Revision ID: 0003
 Revises: 0002
@@ -20,7 +17,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.add_column("build", sa.Column("env", sa.JSON(), nullable=True))
+    with op.batch_alter_table("build") as batch:
+        batch.add_column(sa.Column("env", sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
