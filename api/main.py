@@ -9,11 +9,10 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
-from starlette.routing import Host
 
 from api.deps import api_hub
 from api.errors import as_answered, install_error_handlers
-from api.preview import preview_app
+from api.preview import PreviewHost
 from api.routes import builds, generate, live, meta, ops
 from orchestrator.records.db import require_current
 from orchestrator.settings import get_settings
@@ -41,7 +40,7 @@ def describe_as_answered(app: FastAPI) -> None:
 
 
 def create_app() -> FastAPI:
-    """Build the application; the preview host route comes first so it never reaches the API."""
+    """Build the API application (previews are answered in front of it, by ``PreviewHost``)."""
     settings = get_settings()
     # /docs and /redoc with Swagger UI's and ReDoc's files served from the fastapi-offline
     # package, not a CDN: Kiln hosts often reach no internet. No validator badge either
@@ -55,15 +54,11 @@ def create_app() -> FastAPI:
         swagger_ui_parameters={"validatorUrl": None},
     )
     describe_as_answered(app)
-    app.router.routes.append(Host(f"{{build_id}}.{settings.preview_domain}", app=preview_app))
     app.include_router(builds.router)
     app.include_router(generate.router)
     app.include_router(live.router)
     app.include_router(meta.router)
     app.include_router(ops.router)
-    # Move the preview host to the front: FastAPI added its docs routes before it.
-    routes = app.router.routes
-    routes.sort(key=lambda route: not isinstance(route, Host))
     install_error_handlers(app)
     if settings.cors_origin_list:
         # Exact origins only; the WebSocket checks the same list (live.protocol.origin_allowed).
@@ -77,4 +72,5 @@ def create_app() -> FastAPI:
     return app
 
 
-app = create_app()
+api_app = create_app()
+app = PreviewHost(api_app, get_settings().preview_domain)

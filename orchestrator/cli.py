@@ -549,8 +549,11 @@ def gc(
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
     port: Annotated[int | None, typer.Option(help="Port.")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Serving processes (default KILN_SERVE_WORKERS).")
+    ] = None,
 ) -> None:
-    """Run the API and preview server (uvicorn)."""
+    """Run the API and preview server (uvicorn, one process per CPU up to 4 by default)."""
     import uvicorn
 
     from orchestrator.logs import configure_logging
@@ -562,10 +565,18 @@ def serve(
         "api.main:app",
         host=host or settings.host,
         port=port or settings.port,
+        workers=serving_processes(settings.serve_workers if workers is None else workers),
         proxy_headers=False,
         log_level="info",
         log_config=None,  # uvicorn's loggers go through Kiln's structured handler
     )
+
+
+def serving_processes(setting: int) -> int:
+    """How many API processes to run: the setting, or for 0 one per CPU, at most 4."""
+    if setting > 0:
+        return setting
+    return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1))
 
 
 @app.command()

@@ -8,6 +8,7 @@
     ├── NotFound (404)             no such build, template or file
     ├── Conflict (409)             the request does not fit the build's state
     ├── Unavailable (503)          a dependency (Redis, Docker, the model) is not there
+    │   └── StorageUnavailable     the object store did not answer (after its retries)
     │   └── DatabaseBehind         the database's schema is older than this Kiln's
     ├── Overloaded (429)           the queue is full (overall or for the project): retry later
     ├── InsufficientStorage (507)  the disk under var/ is nearly full: no new builds
@@ -44,6 +45,7 @@ class ErrorCode(StrEnum):
     CANCELLED = "cancelled"
     SUPERSEDED = "superseded"
     WORKER_LOST = "worker_lost"
+    STORAGE_ERROR = "storage_error"  # the object store failed while publishing or fetching
     QUEUE_UNAVAILABLE = "queue_unavailable"  # Redis failed while the build was enqueued
     GENERATION_FAILED = "generation_failed"
     MODEL_ERROR = "model_error"
@@ -59,6 +61,7 @@ class ErrorCode(StrEnum):
     CONFLICT = "conflict"
     QUEUE_FULL = "queue_full"
     UNAVAILABLE = "unavailable"
+    STORAGE_UNAVAILABLE = "storage_unavailable"
     GENERATION_UNAVAILABLE = "generation_unavailable"
     SANDBOX_IMAGE_ERROR = "sandbox_image_error"
     HTTP_ERROR = "http_error"  # any other HTTP error Starlette raises
@@ -134,6 +137,12 @@ class Unavailable(KilnError):
 
 class DatabaseBehind(Unavailable):
     """Raised when the database is not at this Kiln's newest migration (``kiln db upgrade``)."""
+
+
+class StorageUnavailable(Unavailable):
+    """Raised when the object store (or the local artifact folder) cannot be read or written."""
+
+    code = ErrorCode.STORAGE_UNAVAILABLE
 
 
 class Overloaded(KilnError):

@@ -116,8 +116,9 @@ def submit_build(
         env=build_env or None,
     )
     earlier = reuse.earlier_artifact(ctx, digest) if digest and not fresh else None
-    if earlier is not None:
-        return reuse.answer_from(ctx, earlier, build, to_tar(files))
+    reused = reuse.answer_from(ctx, earlier, build, to_tar(files)) if earlier else None
+    if reused is not None:
+        return reused
     admit(ctx, build.project, ignore_project_queue=supersede)
     build, inserted = record_and_enqueue(ctx, build, to_tar(files))
     if inserted and supersede:
@@ -143,10 +144,10 @@ def record_and_enqueue(ctx: Context, build: Build, source_tar: bytes) -> tuple[B
     """Write the source, record the build and enqueue it: (the build, newly recorded?).
 
     When a concurrent submit with the same Idempotency-Key won, its build is returned."""
-    source = ctx.layout.write_source(build.id, source_tar)
+    ctx.storage.write_source(build.id, source_tar)
     build, inserted = ctx.store.add_idempotent(build)
     if not inserted:
-        source.unlink(missing_ok=True)
+        ctx.storage.remove_source(build.id)
         return build, False
     try:
         ctx.bus.status(build.id, Status.QUEUED.value, Phase.QUEUED.value, build.project)
@@ -155,7 +156,7 @@ def record_and_enqueue(ctx: Context, build: Build, source_tar: bytes) -> tuple[B
         )
     except redis.RedisError as exc:
         lifecycle.fail_unqueued(ctx, build.id, str(exc))
-        source.unlink(missing_ok=True)
+        ctx.storage.remove_source(build.id)
         raise Unavailable(f"the build queue (Redis) is not reachable: {exc}") from exc
     return build, True
 
@@ -165,8 +166,8 @@ def retry_build(ctx: Context, build_id: str) -> Build:
     old = ctx.store.get(build_id)
     if not Status(old.status).finished:
         raise Conflict(f"build {build_id} is {old.status}; only an ended build can be retried")
-    source = ctx.layout.source(build_id)
-    if not source.is_file():
+    source = ctx.storage.read_source(build_id)
+    if source is None:
         raise Conflict(f"the source of build {build_id} was removed by `kiln gc`; submit it again")
     check_disk(ctx)
     admit(ctx, old.project)
@@ -176,7 +177,7 @@ def retry_build(ctx: Context, build_id: str) -> Build:
         limits=dict(old.limits),
         env=dict(old.env) if old.env else None,
     )
-    build, _ = record_and_enqueue(ctx, new, source.read_bytes())
+    build, _ = record_and_enqueue(ctx, new, source)
     return build
 
 
@@ -245,7 +246,7 @@ def submit_generation(
         raise InputError("give either template or base_build, not both")
     if base_build:
         base = ctx.store.get(base_build)
-        if not (ctx.layout.kept_source(base.id)).is_file():
+        if not ctx.storage.has_kept_source(base.id):
             raise Conflict(f"build {base.id} has no sources to edit yet (it is {base.status})")
         slug = project_slug(project, {}, base.project)
     else:

@@ -46,6 +46,26 @@ class Settings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     templates_dir: Path = REPO_ROOT / "templates"
 
+    # Where builds' sources, artifacts, kept sources and event archives are stored.
+    # Empty: folders under var_dir. s3://bucket/prefix: an S3-compatible object store
+    # (endpoint, region and keys below, or the standard AWS_* environment).
+    storage_url: str = ""
+    storage_endpoint: str = ""  # e.g. http://127.0.0.1:8333 for SeaweedFS or MinIO
+    storage_region: str = ""
+    storage_access_key: str = ""
+    storage_secret_key: str = ""
+    storage_timeout_s: float = 10.0  # connect and read timeout of one store request
+    storage_attempts: int = 5  # tries of one store request before storage_error / 503
+    storage_backoff_s: float = 0.5  # first wait between tries, doubling
+    storage_upload_threads: int = 8  # files of a dist/ uploaded at once
+
+    # Serving previews (api/preview.py).
+    serve_workers: int = 0  # API processes; 0: one per CPU, at most 4
+    preview_memory_mb: int = 64  # hot files kept in memory by each API process
+    preview_memory_file_kb: int = 4096  # larger files are streamed, never held in memory
+    preview_cache_mb: int = 2048  # files fetched from the object store, kept on local disk
+    preview_recheck_s: float = 30.0  # a known build is re-checked (gc) after this long
+
     # Public addresses.
     public_url: str = ""  # empty: http://<host>:<port>
     preview_domain: str = "preview.localhost"
@@ -185,6 +205,11 @@ class Settings(BaseSettings):
     def sources_dir(self) -> Path:
         """Submitted sources, as validated tarballs, waiting for a worker."""
         return self.var_dir.resolve() / "sources"
+
+    @property
+    def preview_cache_dir(self) -> Path:
+        """Local copies of preview files fetched from the object store."""
+        return self.var_dir.resolve() / "cache" / "preview"
 
     @property
     def work_dir(self) -> Path:

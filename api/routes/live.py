@@ -34,7 +34,7 @@ def feed_follower(ctx: Context, hub: Hub, project: str, after: str | None) -> As
         hub,
         project_key(project),
         after=after,
-        archive=lambda: read_feed_archive(ctx.layout.feed_archive(project)),
+        archive=lambda: read_feed_archive(ctx.bus.feed_archive(project)),
     )
 
 

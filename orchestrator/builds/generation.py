@@ -42,8 +42,10 @@ FIXABLE = frozenset({ErrorCode.BUILD_FAILED, ErrorCode.INSTALL_FAILED})
 def base_files(ctx: Context, generation: Generation) -> Files:
     """The project the model starts from: a template, or the sources of an earlier build."""
     if generation.base_build:
-        archive = ctx.layout.kept_source(generation.base_build)
-        return files_from_tar(archive.read_bytes(), input_limits(ctx.settings))
+        archive = ctx.storage.read_kept_source(generation.base_build)
+        if archive is None:
+            raise GenerationError(f"the sources of build {generation.base_build} are gone")
+        return files_from_tar(archive, input_limits(ctx.settings))
     return templates.load_template(ctx.settings.templates_dir, generation.template or "")
 
 
@@ -212,7 +214,7 @@ class _Generation:
             files=sorted(edit.written),
             deleted=edit.deleted,
         )
-        self.ctx.layout.write_source(self.id, to_tar(edit.files))
+        self.ctx.storage.write_source(self.id, to_tar(edit.files))
         return edit.files
 
     def _record(self, entry: dict[str, Any], edit: Edit | None) -> None:

@@ -89,7 +89,7 @@ def finish(
         ctx.bus.note(build_id, phase, f"{status.value}: {message}")
     # A copy beside the artifacts, before the end event: a client may at once ask for
     # a generation that edits this build.
-    ctx.layout.keep_source(build_id)
+    ctx.storage.keep_source(build_id)
     report = None
     if status == Status.FAILED:
         report = diagnose(code, message or "", outcome.log)

@@ -41,7 +41,7 @@ from orchestrator.sandbox import workspace
 from orchestrator.sandbox.protocol import StepResult, StepRunner
 from orchestrator.sandbox.step import Limits, Step
 from orchestrator.settings import get_settings
-from orchestrator.storage.artifacts import OutputLimits, publish
+from orchestrator.storage.artifacts import OutputLimits
 from orchestrator.storage.disk import free_disk_mb
 from orchestrator.storage.layout import DIST
 
@@ -178,9 +178,11 @@ class BuildRun:
                 f"the build server's disk is nearly full ({free_mb:.0f} MB free)",
                 code=ErrorCode.DISK_FULL,
             )
-        source = self.ctx.layout.source(self.id)
         workspace.create(self.workspace, self.settings.workspace_mb)
-        with tarfile.open(source) as archive:  # written by the API from a checked file map
+        with (
+            self.ctx.storage.open_source(self.id) as source,
+            tarfile.open(fileobj=source) as archive,  # written by the API from a checked file map
+        ):
             archive.extractall(self.workspace, filter="data")
         self.runner.prepare_dir(self.workspace)
         return parse_package_json({"package.json": (self.workspace / "package.json").read_bytes()})
@@ -345,7 +347,7 @@ class BuildRun:
             max_bytes=self.settings.max_dist_mb * 1024 * 1024,
             max_files=self.settings.max_dist_files,
         )
-        files, size = publish(self.workspace / DIST, self.ctx.layout.dist(self.id), limits)
+        files, size = self.ctx.storage.publish(self.workspace / DIST, self.id, limits)
         self.note(f"published {files} files ({size / 1024:.0f} KiB)")
 
     def _cleanup(self) -> None:

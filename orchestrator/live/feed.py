@@ -90,4 +90,8 @@ def archive_oldest(client: redis.Redis, path: Path, project: str, cap: int) -> i
 
 def read_feed_archive(path: Path) -> list[logbus.Event]:
     """A project's archived feed entries, oldest first (empty when nothing was archived)."""
-    return logbus.read_archive(path) or []
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return []
+    return logbus.decode_archive(raw)

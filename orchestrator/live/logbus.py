@@ -7,6 +7,7 @@ whether the events come from the live stream or from the archive that outlives i
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -16,10 +17,12 @@ from typing import Any
 
 import redis
 
-from orchestrator.errors import InputError
+from orchestrator.errors import InputError, StorageUnavailable
 from orchestrator.live import feed
-from orchestrator.storage.layout import StorageLayout
+from orchestrator.storage.build_storage import BuildStorage
+from orchestrator.storage.layout import EVENTS_ARCHIVE
 
+log = logging.getLogger("kiln.logbus")
 MAX_LINE_CHARS = 4000
 EVENT_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
 # CSI/OSC escape sequences, then any other C0/C1 control character but tab (lines come
@@ -103,20 +106,23 @@ class LogBus:
     """Writes a build's events (the worker and the service) and reads its archive.
 
     Status changes and the ``end`` event also go to the build's project feed (see
-    ``live.feed``); ``project_of`` names a build's project when a caller does not.
+    ``live.feed``); ``project_of`` names a build's project when a caller does not. A feed's
+    oldest entries are archived under ``feeds_dir`` (local to the host that trims them).
     """
 
     def __init__(
         self,
         client: redis.Redis,
-        layout: StorageLayout,
+        storage: BuildStorage,
         ttl_s: int,
+        feeds_dir: Path | None = None,
         project_of: Callable[[str], str | None] | None = None,
     ) -> None:
         self.redis = client
-        self.layout = layout
+        self.storage = storage
         self.ttl_s = ttl_s
         self.project_of = project_of
+        self.feeds_dir = feeds_dir
         self._projects: dict[str, str] = {}  # a build's project never changes
 
     def publish(self, build_id: str, event: str, data: dict[str, Any]) -> str:
@@ -137,8 +143,14 @@ class LogBus:
     def project_event(self, project: str, event: str, data: dict[str, Any]) -> str:
         """Append one event to a project's feed (dev sessions use this too); returns its id."""
         return feed.publish_project_event(
-            self.redis, self.layout.feed_archive(project), project, event, data
+            self.redis, self.feed_archive(project), project, event, data
         )
+
+    def feed_archive(self, project: str) -> Path:
+        """Where a project's oldest feed entries are archived."""
+        if self.feeds_dir is None:
+            raise RuntimeError("this LogBus was made without a feeds folder")
+        return self.feeds_dir / project / EVENTS_ARCHIVE
 
     def _project(self, build_id: str) -> str | None:
         if build_id not in self._projects and self.project_of is not None:
@@ -170,33 +182,40 @@ class LogBus:
         """Every event still in the live stream."""
         return decode_entries(self.redis.xrange(stream_key(build_id)))
 
-    def archive_path(self, build_id: str) -> Path:
-        """Where a finished build's events are kept."""
-        return self.layout.events_archive(build_id)
-
     def archive(self, build_id: str) -> None:
-        """Copy the stream to the artifact store and let the stream expire."""
+        """Copy the stream to the artifact store and let the stream expire.
+
+        With the store down the stream is left without expiry: followers still read it
+        live, and ``kiln gc`` removes it with the build."""
         events = self.history(build_id)
-        path = self.archive_path(build_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text("".join(e.to_json() + "\n" for e in events), encoding="utf-8")
-        tmp.replace(path)
+        try:
+            self.storage.write_events(build_id, encode_archive(events))
+        except StorageUnavailable as exc:
+            log.warning("event log of build %s not archived: %s", build_id, exc.message)
+            return
         self.redis.expire(stream_key(build_id), self.ttl_s)
 
     def read_archive(self, build_id: str) -> list[Event] | None:
-        """A finished build's events, or None when there is no archive (yet)."""
-        return read_archive(self.archive_path(build_id))
+        """A finished build's events, or None when there is no archive (yet), or the store
+        cannot be read just now (followers then read the live stream, which is kept
+        while an archive is missing)."""
+        try:
+            raw = self.storage.read_events(build_id)
+        except StorageUnavailable as exc:
+            log.warning("event archive of build %s not readable: %s", build_id, exc.message)
+            return None
+        return None if raw is None else decode_archive(raw)
 
 
-def read_archive(path: Path) -> list[Event] | None:
-    """Parse an archive file written by ``LogBus.archive``."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        return None
+def encode_archive(events: list[Event]) -> bytes:
+    """The archive's form: one JSON event per line."""
+    return "".join(e.to_json() + "\n" for e in events).encode()
+
+
+def decode_archive(raw: bytes) -> list[Event]:
+    """Parse an archive written by ``LogBus.archive``."""
     events = []
-    for line in lines:
-        raw = json.loads(line)
-        events.append(Event(raw["id"], raw["event"], raw["data"]))
+    for line in raw.decode("utf-8").splitlines():
+        item = json.loads(line)
+        events.append(Event(item["id"], item["event"], item["data"]))
     return events

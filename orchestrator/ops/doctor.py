@@ -179,5 +179,6 @@ def run_checks() -> Iterator[Check]:
     yield _run("workspace", workspace_quota)
     yield _run("disk", disk)
     yield _run("model", lambda: model_setup(s))
+    yield _run("storage", ctx.storage.check)
     yield _run("workers", workers)
     yield _run("containers", leftovers)

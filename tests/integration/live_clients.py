@@ -15,7 +15,8 @@ import redis
 from httpx_sse import aconnect_sse
 
 from orchestrator.live.logbus import LogBus
-from orchestrator.storage.layout import StorageLayout
+from orchestrator.storage.build_storage import BuildStorage
+from orchestrator.storage.objects import LocalObjects
 
 
 @dataclass
@@ -79,8 +80,8 @@ async def wait_started(started: asyncio.Semaphore, count: int, timeout: float = 
 
 def writer(redis_url: str, var_dir: Path) -> LogBus:
     """A LogBus on the stack's Redis and artifacts, as a worker would hold."""
-    layout = StorageLayout(var_dir / "artifacts", var_dir / "sources")
-    return LogBus(redis.Redis.from_url(redis_url), layout, 600)
+    storage = BuildStorage(LocalObjects(var_dir))
+    return LogBus(redis.Redis.from_url(redis_url), storage, 600, var_dir / "feeds")
 
 
 def timed_lines(bus: LogBus, build_id: str, count: int, *, width: int = 40) -> None:

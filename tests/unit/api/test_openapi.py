@@ -126,7 +126,7 @@ def ended(ctx: Context) -> str:
     )
     build.limits = {"timeout_s": 60, "memory_mb": 512, "cpus": 1.0}
     ctx.store.add(build)
-    ctx.layout.write_source(build.id, b"")
+    ctx.storage.write_source(build.id, b"")
     return build.id
 
 

@@ -11,9 +11,8 @@ import pytest
 from orchestrator.errors import InputError
 from orchestrator.live import feed
 from orchestrator.live.logbus import LogBus, id_after
-from orchestrator.storage.layout import StorageLayout
-
-LAYOUT = StorageLayout(Path("/var/kiln/artifacts"), Path("/var/kiln/sources"))
+from orchestrator.storage.build_storage import BuildStorage
+from orchestrator.storage.objects import LocalObjects
 
 
 class FakeRedis:
@@ -89,7 +88,8 @@ def test_feed_archives_the_oldest_entries_and_keeps_every_one(tmp_path: Path) ->
     archived = feed.read_feed_archive(archive)
     assert [e.id for e in archived] + [i for i, _ in stream] == ids
     assert [e.data["n"] for e in archived] == list(range(len(archived)))
-    assert LAYOUT.feed_archive("shop") == Path("/var/kiln/feeds/shop/events.jsonl")
+    bus = LogBus(None, BuildStorage(LocalObjects(Path("/nowhere"))), 60, Path("/var/kiln/feeds"))  # type: ignore[arg-type]
+    assert bus.feed_archive("shop") == Path("/var/kiln/feeds/shop/events.jsonl")
 
 
 def test_feed_does_not_archive_while_another_writer_holds_the_lock(tmp_path: Path) -> None:
@@ -110,8 +110,8 @@ def test_logbus_writes_status_and_end_to_the_project_feed(tmp_path: Path) -> Non
         asked.append(build_id)
         return "shop"
 
-    layout = StorageLayout(tmp_path / "artifacts", tmp_path / "sources")
-    bus = LogBus(client, layout, 60, project_of=project_of)  # type: ignore[arg-type]
+    storage = BuildStorage(LocalObjects(tmp_path))
+    bus = LogBus(client, storage, 60, tmp_path / "feeds", project_of=project_of)  # type: ignore[arg-type]
     bus.status("b1", "queued", "queued", "shop")
     bus.status("b1", "running", "installing")
     bus.status("b1", "running", "building")
@@ -131,7 +131,7 @@ def test_logbus_writes_status_and_end_to_the_project_feed(tmp_path: Path) -> Non
 
 def test_logbus_without_a_project_writes_only_the_build_stream(tmp_path: Path) -> None:
     client = FakeRedis()
-    layout = StorageLayout(tmp_path / "artifacts", tmp_path / "sources")
-    bus = LogBus(client, layout, 60, project_of=lambda build_id: None)  # type: ignore[arg-type]
+    storage = BuildStorage(LocalObjects(tmp_path))
+    bus = LogBus(client, storage, 60, tmp_path / "feeds", project_of=lambda build_id: None)  # type: ignore[arg-type]
     bus.status("b1", "running", "building")
     assert list(client.streams) == ["kiln:build:b1:events"]
