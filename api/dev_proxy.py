@@ -18,6 +18,7 @@ from html import escape
 from pathlib import Path
 
 import httpx
+import redis.asyncio as aioredis
 import websockets
 import websockets.asyncio.client
 from starlette.background import BackgroundTask
@@ -40,12 +41,24 @@ TOUCH_EVERY_S = 5.0
 HOOK = (AGENT_DIR / "hook.js").read_bytes()
 _clients: dict[str, httpx.AsyncClient] = {}
 _touched: dict[str, float] = {}
+_redis: dict[tuple[str, int], aioredis.Redis] = {}
+
+
+def _aredis(ctx: Context) -> aioredis.Redis:
+    """This event loop's asyncio Redis client (session lookups on every proxied request)."""
+    key = (ctx.settings.redis_url, id(asyncio.get_running_loop()))
+    client = _redis.get(key)
+    if client is None:
+        client = _redis[key] = aioredis.Redis.from_url(
+            ctx.settings.redis_url, socket_timeout=30, socket_connect_timeout=5
+        )
+    return client
 
 
 async def dev_proxy_app(project: str, scope: Scope, receive: Receive, send: Send) -> None:
     """ASGI entry for one request or socket on ``dev--{project}``."""
     ctx = api_context()
-    raw = await ctx.aredis.hgetall(dev.registry(ctx).session_key(project))
+    raw = await _aredis(ctx).hgetall(dev.registry(ctx).session_key(project))
     session = DevSession.from_redis(raw)
     running = session is not None and not DevStatus(session.status).ended and session.run_dir
     if scope["type"] == "websocket":
@@ -129,7 +142,7 @@ async def _touch(ctx: Context, project: str) -> None:
     if now - _touched.get(project, 0.0) < TOUCH_EVERY_S:
         return
     _touched[project] = now
-    await ctx.aredis.hset(
+    await _aredis(ctx).hset(
         dev.registry(ctx).session_key(project), "last_activity_at", json.dumps(time.time())
     )
 
@@ -195,7 +208,7 @@ async def _relay(ctx: Context, session: DevSession, websocket: WebSocket) -> Non
 
     async def keep_active() -> None:
         while True:  # an open HMR socket keeps the session from idling out
-            await ctx.aredis.hset(
+            await _aredis(ctx).hset(
                 dev.registry(ctx).session_key(session.project),
                 "last_activity_at",
                 json.dumps(time.time()),

@@ -7,9 +7,8 @@ from functools import cached_property, lru_cache
 
 import docker
 import redis
-import redis.asyncio as aioredis
 
-from orchestrator.errors import Unavailable
+from orchestrator.errors import NotFound, Unavailable
 from orchestrator.live.logbus import LogBus
 from orchestrator.records.db import get_engine
 from orchestrator.records.store import BuildStore
@@ -17,7 +16,8 @@ from orchestrator.sandbox.egress.service import proxy_url
 from orchestrator.sandbox.protocol import StepRunner
 from orchestrator.sandbox.runner import Sandbox, SandboxOptions, sandbox_uid
 from orchestrator.settings import Settings, get_settings
-from orchestrator.storage.layout import StorageLayout
+from orchestrator.storage.build_storage import BuildStorage
+from orchestrator.storage.objects import open_objects
 
 
 def cancel_key(build_id: str) -> str:
@@ -55,17 +55,15 @@ class Context:
         )
 
     @cached_property
-    def aredis(self) -> aioredis.Redis:
-        """The asyncio Redis client, for following event streams in the API."""
-        # Reads block for up to event_stream.BLOCK_MS; the socket must wait longer than that.
-        return aioredis.Redis.from_url(
-            self.settings.redis_url, socket_timeout=30, socket_connect_timeout=5
-        )
+    def storage(self) -> BuildStorage:
+        """Where builds' sources, artifacts and event archives are stored (folder or S3)."""
+        return open_storage(self.settings)
 
     @cached_property
-    def layout(self) -> StorageLayout:
-        """Where builds' sources and artifacts are stored."""
-        return StorageLayout(self.settings.artifacts_dir, self.settings.sources_dir)
+    def preview_storage(self) -> BuildStorage:
+        """The same store for serving previews: fewer, quicker tries, so a request that
+        cannot be answered gets its 503 in about a second, not after a publish's backoff."""
+        return open_storage(self.settings, attempts=2, backoff_s=0.2, timeout_s=3.0)
 
     @cached_property
     def store(self) -> BuildStore:
@@ -75,7 +73,19 @@ class Context:
     @cached_property
     def bus(self) -> LogBus:
         """Build event streams."""
-        return LogBus(self.redis, self.layout, self.settings.log_stream_ttl_s)
+        return LogBus(
+            self.redis,
+            self.storage,
+            self.settings.log_stream_ttl_s,
+            feeds_dir=self.settings.var_dir.resolve() / "feeds",
+            project_of=self._project_of,
+        )
+
+    def _project_of(self, build_id: str) -> str | None:
+        try:
+            return self.store.get(build_id).project
+        except NotFound:
+            return None
 
     @cached_property
     def docker(self) -> docker.DockerClient:
@@ -109,6 +119,30 @@ class Context:
     def cancel_requested(self, build_id: str) -> bool:
         """True once someone asked to cancel ``build_id``."""
         return bool(self.redis.exists(cancel_key(build_id)))
+
+
+def open_storage(
+    settings: Settings,
+    *,
+    attempts: int | None = None,
+    backoff_s: float | None = None,
+    timeout_s: float | None = None,
+) -> BuildStorage:
+    """The build storage the settings name (the folder var/ or ``s3://bucket/prefix``)."""
+    s = settings
+    objects = open_objects(
+        s.storage_url,
+        s.var_dir,
+        endpoint=s.storage_endpoint,
+        region=s.storage_region,
+        access_key=s.storage_access_key,
+        secret_key=s.storage_secret_key,
+        timeout_s=s.storage_timeout_s if timeout_s is None else min(timeout_s, s.storage_timeout_s),
+        attempts=s.storage_attempts if attempts is None else min(attempts, s.storage_attempts),
+        backoff_s=s.storage_backoff_s if backoff_s is None else backoff_s,
+        threads=s.storage_upload_threads,
+    )
+    return BuildStorage(objects)
 
 
 @lru_cache

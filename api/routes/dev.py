@@ -11,20 +11,29 @@ from sse_starlette import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 
-from api.deps import CtxDep
-from api.routes.builds import JSON_OVERHEAD, TAR_TYPES, read_body, submit_reply, to_sse
+from api.deps import CtxDep, HubDep
+from api.errors import error_responses
+from api.routes.builds import JSON_OVERHEAD, TAR_TYPES, read_body, sse_response, submit_reply
+from api.schemas import SubmitReply
+from api.schemas_dev import DevEditReply, DevFilesPublic, DevSessionPublic, DevSessionsPublic
 from orchestrator.dev import service as dev
 from orchestrator.dev.events import follow_dev
 from orchestrator.errors import InputError
 from orchestrator.live.logbus import check_event_id
 from orchestrator.project.input import files_from_mapping, files_from_tar, input_limits
 
+DEV_EVENTS_DOC = {
+    "description": "Server-sent events: `status`, `log`, `hmr`, `error`, then `end` when the "
+    "session stops.",
+    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+}
+
 router = APIRouter(prefix="/api/v1/projects/{project}/dev", tags=["dev sessions"])
 sessions_router = APIRouter(prefix="/api/v1/dev", tags=["dev sessions"])
 
 
-@sessions_router.get("/sessions")
-def list_sessions(ctx: CtxDep) -> dict[str, Any]:
+@sessions_router.get("/sessions", response_model=DevSessionsPublic, responses=error_responses(503))
+def list_sessions(ctx: CtxDep) -> Any:
     """Every dev session this Kiln knows (running ones, and recently ended ones)."""
     return {"items": dev.list_sessions(ctx)}
 
@@ -56,7 +65,12 @@ def _parse(model: type[BaseModel], raw: bytes) -> Any:
         raise InputError(f"invalid body: {problems}") from None
 
 
-@router.post("", status_code=202)
+@router.post(
+    "",
+    status_code=202,
+    response_model=DevSessionPublic,
+    responses=error_responses(400, 404, 409, 413, 429, 503),
+)
 async def start_session(project: str, request: Request, ctx: CtxDep) -> Any:
     """Start the project's dev session (202), or return the running one (200)."""
     limits = input_limits(ctx.settings)
@@ -81,20 +95,24 @@ async def start_session(project: str, request: Request, ctx: CtxDep) -> Any:
     return JSONResponse(dev.body(ctx, session), status_code=202 if created else 200)
 
 
-@router.get("")
-def get_session(project: str, ctx: CtxDep) -> dict[str, Any]:
+@router.get("", response_model=DevSessionPublic, responses=error_responses(404, 503))
+def get_session(project: str, ctx: CtxDep) -> Any:
     """The session: status, URL, revision, times, warnings, error."""
     return dev.body(ctx, dev.get(ctx, project))
 
 
-@router.delete("", status_code=202)
-def stop_session(project: str, ctx: CtxDep) -> dict[str, Any]:
+@router.delete(
+    "", status_code=202, response_model=DevSessionPublic, responses=error_responses(404, 409, 503)
+)
+def stop_session(project: str, ctx: CtxDep) -> Any:
     """Stop the session; its container is gone within 5 s."""
     return dev.body(ctx, dev.stop(ctx, project))
 
 
-@router.patch("/files")
-async def edit_files(project: str, request: Request, ctx: CtxDep) -> dict[str, Any]:
+@router.patch(
+    "/files", response_model=DevEditReply, responses=error_responses(400, 404, 409, 413, 503)
+)
+async def edit_files(project: str, request: Request, ctx: CtxDep) -> Any:
     """Apply one batch of edits atomically; answers with the new revision at once."""
     arrived_ms = int(time.time() * 1000)
     limits = input_limits(ctx.settings)
@@ -104,33 +122,36 @@ async def edit_files(project: str, request: Request, ctx: CtxDep) -> dict[str, A
     return await run_in_threadpool(dev.apply_edits, ctx, project, edits, arrived_ms)
 
 
-@router.get("/files")
-def file_digests(project: str, ctx: CtxDep) -> dict[str, Any]:
+@router.get("/files", response_model=DevFilesPublic, responses=error_responses(404, 503))
+def file_digests(project: str, ctx: CtxDep) -> Any:
     """sha256 of every current file of the session (an extension, for ``kiln dev push``)."""
     return {"files": dev.file_digests(ctx, project)}
 
 
-@router.post("/build", status_code=202)
-def build_session(project: str, ctx: CtxDep) -> dict[str, Any]:
+@router.post(
+    "/build",
+    status_code=202,
+    response_model=SubmitReply,
+    responses=error_responses(404, 429, 503, 507),
+)
+def build_session(project: str, ctx: CtxDep) -> SubmitReply:
     """A normal build of the session's current files."""
     return submit_reply(ctx, dev.build(ctx, project))
 
 
-@router.get("/events")
+@router.get(
+    "/events",
+    response_class=EventSourceResponse,
+    responses=error_responses(400, 404, 503, ok=DEV_EVENTS_DOC),
+)
 async def session_events(
     project: str,
     ctx: CtxDep,
+    hub: HubDep,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
     after: str | None = None,
 ) -> EventSourceResponse:
     """SSE: ``status``, ``log``, ``hmr``, ``error``, then ``end`` when the session stops."""
     resume = check_event_id(last_event_id or after)
     await run_in_threadpool(dev.get, ctx, project)
-
-    async def stream() -> Any:
-        async for event in follow_dev(ctx.aredis, project, after=resume):
-            yield to_sse(event)
-
-    return EventSourceResponse(
-        stream(), ping=ctx.settings.sse_ping_s, headers={"Cache-Control": "no-store"}
-    )
+    return sse_response(ctx, follow_dev(hub, project, after=resume))

@@ -17,6 +17,9 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from orchestrator.builds.install_errors import install_findings
+from orchestrator.live.logbus import clean_line
+
 CATEGORIES = (
     "missing_dependency",
     "unresolved_import",
@@ -54,17 +57,30 @@ _NODE_MODULE = re.compile(
 _NODE_IMPORTED_FROM = re.compile(r"imported from (\S+)")
 _NODE_LOCATION = re.compile(r"^(?P<file>(?:file://)?/workspace/\S+?):(?P<line>\d+)$")
 _JS_ERROR = re.compile(r"^(?P<kind>SyntaxError|TypeError|ReferenceError): (?P<msg>.+)$")
-# npm
-_NPM_NOT_IN_REGISTRY = re.compile(
-    r"npm (?:error|ERR!) 404 +'([^']+)' is not in (?:this|the npm) registry"
-)
-_NPM_NO_VERSION = re.compile(
-    r"npm (?:error|ERR!) notarget No matching version found for (\S+?)\.?$"
-)
+# npm (the dependency problems of every package manager are in install_errors.py)
 _NPM_CODE = re.compile(r"npm (?:error|ERR!) code (\w+)")
 _NPM_MISSING_SCRIPT = re.compile(r'npm (?:error|ERR!) Missing script: "([^"]+)"')
 _VITE_CONFIG = re.compile(r"failed to load config from (\S+)")
 _ERRORISH = re.compile(r"\b(error|failed|cannot|unable)\b", re.IGNORECASE)
+# Lines that only point elsewhere: never the diagnosis.
+_NOISE = re.compile(
+    r"A complete log of this run|For a full report see|^\S*(?:npm (?:error|ERR!))?\s*$"
+    r"|yarnpkg\.com/en/docs|This error happened while installing"
+)
+# What differs between two runs of the same failure: never in an item or a fingerprint.
+_VOLATILE = (
+    (re.compile(r"\d{4}-\d\d-\d\dT\d\d[_:]\d\d[_:]\d\d(?:[_.:]\d+)?Z?"), "<time>"),
+    (re.compile(r"(?:/cache|/tmp|/root|/home)/\S*"), "<path>"),
+    (re.compile(r"(?:(?<=in )|(?<=after ))\d+(?:\.\d+)?\s?(?:ms|s)\b"), "<duration>"),
+    (re.compile(r"\b(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{12,}\b"), "<id>"),
+)
+
+
+def scrub(message: str) -> str:
+    """A message without timestamps, cache or temporary paths, durations and random ids."""
+    for pattern, placeholder in _VOLATILE:
+        message = pattern.sub(placeholder, message)
+    return message
 
 
 def relative_path(path: str | None) -> str | None:
@@ -89,7 +105,7 @@ def _item(
     line: int | str | None = None,
     column: int | str | None = None,
 ) -> Item:
-    message = " ".join(message.split())
+    message = scrub(" ".join(message.split()))
     if len(message) > MAX_MESSAGE_CHARS:
         message = message[: MAX_MESSAGE_CHARS - 1] + "…"
     return {
@@ -199,25 +215,16 @@ def _node(lines: list[str]) -> Iterator[Item]:
 
 def _npm(lines: list[str]) -> Iterator[Item]:
     codes = set()
+    findings = list(install_findings(lines))
+    for category, message in findings:
+        yield _item(category, message, "package.json")
     for text in lines:
         stripped = text.strip()
-        if match := _NPM_NOT_IN_REGISTRY.search(stripped):
-            yield _item(
-                "missing_dependency",
-                f"package {match.group(1)} does not exist in the npm registry",
-                "package.json",
-            )
-        elif match := _NPM_NO_VERSION.search(stripped):
-            yield _item(
-                "missing_dependency",
-                f"no version of {match.group(1)} matches package.json",
-                "package.json",
-            )
-        elif match := _NPM_MISSING_SCRIPT.search(stripped):
+        if match := _NPM_MISSING_SCRIPT.search(stripped):
             yield _item("config", f'package.json has no "{match.group(1)}" script', "package.json")
         elif match := _NPM_CODE.search(stripped):
             codes.add(match.group(1))
-    if "ERESOLVE" in codes:
+    if "ERESOLVE" in codes and not any("peer dependency" in m for _, m in findings):
         yield _item(
             "config", "npm found conflicting peer dependency ranges (ERESOLVE)", "package.json"
         )
@@ -251,7 +258,11 @@ def _fallback(code: str | None, message: str, lines: list[str]) -> Item:
         return _item(code, message)
     if "no dist/" in message:
         return _item("config", message, "package.json")
-    errorish = [t.strip() for t in lines if _ERRORISH.search(t) and not t.startswith("[kiln]")]
+    errorish = [
+        t.strip()
+        for t in lines
+        if _ERRORISH.search(t) and not t.startswith("[kiln]") and not _NOISE.search(t.strip())
+    ]
     return _item("other", errorish[-1] if errorish else message)
 
 
@@ -264,6 +275,8 @@ def fingerprint(code: str | None, items: list[Item]) -> str:
 
 def diagnose(code: str | None, message: str, log: str) -> dict[str, Any]:
     """The structured report of a failed build from its error code, message and log."""
+    # Also called on stored log tails (older records): clean them as the pipeline does.
+    log = "\n".join(clean_line(line) for line in log.splitlines())
     lines = [line for line in log.splitlines() if not line.startswith("[kiln]")]
     items: list[Item] = []
     seen: set[tuple[Any, ...]] = set()
@@ -283,6 +296,27 @@ def diagnose(code: str | None, message: str, log: str) -> dict[str, Any]:
         "items": items[:MAX_ITEMS],
         "omitted": max(0, len(items) - MAX_ITEMS),
     }
+
+
+def where(item: Item) -> str:
+    """``file:line`` of an item (``file`` alone, or nothing, when that is all it has)."""
+    return ":".join(str(part) for part in (item.get("file"), item.get("line")) if part)
+
+
+def headline(message: str, report: dict[str, Any] | None) -> str:
+    """A failed build's one-line message: the first diagnosis, the step's exit as detail.
+
+    ``src/App.jsx:8: Unexpected closing "main" tag (the build failed with exit code 1)``
+    says more than the exit code alone; when the diagnosis is the message itself (a
+    timeout, a missing dist/) or only a guess (category ``other``), the message stays.
+    """
+    items = (report or {}).get("items") or []
+    if not items or items[0]["category"] == "other":  # a guess is no headline
+        return message
+    if items[0]["message"] == message or message.startswith(items[0]["message"]):
+        return message
+    lead = f"{where(items[0])}: {items[0]['message']}" if where(items[0]) else items[0]["message"]
+    return f"{lead} ({message})" if message else lead
 
 
 def summary(report: dict[str, Any]) -> str:

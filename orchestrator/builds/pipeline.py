@@ -31,7 +31,8 @@ from orchestrator.cache import gc
 from orchestrator.cache.layers import layer_store
 from orchestrator.cache.resolutions import ResolutionStore
 from orchestrator.context import Context
-from orchestrator.errors import BuildError, KilnError, SandboxError
+from orchestrator.errors import BuildError, ErrorCode, KilnError, SandboxError
+from orchestrator.live.logbus import clean_line
 from orchestrator.logs import build_context
 from orchestrator.project.input import parse_package_json
 from orchestrator.records.counters import observe
@@ -40,7 +41,7 @@ from orchestrator.sandbox import workspace
 from orchestrator.sandbox.protocol import StepResult, StepRunner
 from orchestrator.sandbox.step import Limits, Step
 from orchestrator.settings import get_settings
-from orchestrator.storage.artifacts import OutputLimits, publish
+from orchestrator.storage.artifacts import OutputLimits
 from orchestrator.storage.disk import free_disk_mb
 from orchestrator.storage.layout import DIST
 
@@ -84,6 +85,7 @@ class BuildRun:
         self.step_output: deque[str] = deque(maxlen=STEP_OUTPUT_LINES)  # the last step's
         self.phase = Phase.QUEUED
         self.limits = Limits(self.settings.timeout_s, self.settings.memory_mb, self.settings.cpus)
+        self.env: dict[str, str] = {}  # the submit's build settings, for the build step only
         self.attempt_no = 0
         self.log_budget = self.settings.max_log_mb * 1024 * 1024
         self.layer: LayerUse | None = None
@@ -129,6 +131,7 @@ class BuildRun:
 
     def _run_claimed(self, build: Build) -> None:
         self.limits = Limits(**build.limits) if build.limits else self.limits
+        self.env = dict(build.env or {})
         self.phase = Phase.PREPARING  # claim() recorded it
         if self.rounds.first_phase != self.phase:
             self.enter(self.rounds.first_phase)
@@ -172,11 +175,14 @@ class BuildRun:
         free_mb = free_disk_mb(self.settings.var_dir)
         if free_mb < self.settings.min_free_disk_mb:
             raise BuildError(
-                f"the build server's disk is nearly full ({free_mb:.0f} MB free)", code="disk_full"
+                f"the build server's disk is nearly full ({free_mb:.0f} MB free)",
+                code=ErrorCode.DISK_FULL,
             )
-        source = self.ctx.layout.source(self.id)
         workspace.create(self.workspace, self.settings.workspace_mb)
-        with tarfile.open(source) as archive:  # written by the API from a checked file map
+        with (
+            self.ctx.storage.open_source(self.id) as source,
+            tarfile.open(fileobj=source) as archive,  # written by the API from a checked file map
+        ):
             archive.extractall(self.workspace, filter="data")
         self.runner.prepare_dir(self.workspace)
         return parse_package_json({"package.json": (self.workspace / "package.json").read_bytes()})
@@ -286,7 +292,9 @@ class BuildRun:
     # -- build and publish ---------------------------------------------------------------
 
     def _build(self, manifest: Manifest) -> None:
-        step = plan.build_step(manifest)
+        step = plan.build_step(manifest, self.env)
+        if self.env:  # by name only: the values may be secrets
+            self.note(f"build settings (env): {', '.join(self.env)}")
         try:
             self._run(step)
         except BuildError as exc:
@@ -339,7 +347,7 @@ class BuildRun:
             max_bytes=self.settings.max_dist_mb * 1024 * 1024,
             max_files=self.settings.max_dist_files,
         )
-        files, size = publish(self.workspace / DIST, self.ctx.layout.dist(self.id), limits)
+        files, size = self.ctx.storage.publish(self.workspace / DIST, self.id, limits)
         self.note(f"published {files} files ({size / 1024:.0f} KiB)")
 
     def _cleanup(self) -> None:
@@ -378,6 +386,9 @@ class BuildRun:
             raise Cancelled()
 
     def _output(self, stream: str, lines: list[str]) -> None:
+        # Cleaned once, here: the log tail, the diagnostics and the failed-preview page all
+        # come from these lines, as the event stream does.
+        lines = [clean_line(line) for line in lines]
         self.tail.extend(lines)
         self.step_output.extend(lines)
         self.bus.logs(self.id, self.phase.value, stream, lines)

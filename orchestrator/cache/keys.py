@@ -154,12 +154,25 @@ def source_digest(files: Mapping[str, bytes]) -> str:
     return hasher.hexdigest()
 
 
-def input_key(source: str, *, image_id: str, settings: Mapping[str, Any]) -> str:
+def input_key(
+    source: str,
+    *,
+    image_id: str,
+    settings: Mapping[str, Any],
+    env: Mapping[str, str] | None = None,
+) -> str:
     """The key under which a successful build's artifact answers an identical submit.
 
     ``settings`` holds the server settings that change what a build produces (registry,
     Node major); per-build limits are left out, since they can only make a build fail.
+    ``env`` (the submit's build settings) changes the bundle, so it is part of the key.
     """
-    return _digest(
-        {"format": INPUT_FORMAT, "source": source, "image": image_id, "settings": dict(settings)}
-    )
+    fields: dict[str, Any] = {
+        "format": INPUT_FORMAT,
+        "source": source,
+        "image": image_id,
+        "settings": dict(settings),
+    }
+    if env:  # absent when empty, so builds without env keep their earlier keys
+        fields["env"] = dict(sorted(env.items()))
+    return _digest(fields)

@@ -18,27 +18,36 @@ import httpx
 import typer
 from httpx_sse import connect_sse
 
-from orchestrator.client import SKIP_DIRS, KilnClient, tar_project
+from orchestrator.cli_output import ExitCode
+from orchestrator.client import ApiError, KilnClient, tar_project
+from orchestrator.project.upload import SKIP_DIRS
+from orchestrator.settings import get_settings
 
 dev_app = typer.Typer(
-    help="Dev sessions: a live Vite dev server with hot reload.", no_args_is_help=True
+    help="Dev sessions: a live Vite dev server with hot reload.",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 ProjectOpt = Annotated[str, typer.Option("--project", "-p", help="The project (its slug).")]
+FolderArg = Annotated[Path, typer.Argument(help="The project folder.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the JSON body instead.")]
 
 
 def _client() -> KilnClient:
-    return KilnClient(os.environ.get("KILN_URL", "http://127.0.0.1:8000"), timeout=60)
+    return KilnClient(os.environ.get("KILN_URL") or get_settings().api_url, timeout=60)
 
 
 def _answer(response: httpx.Response) -> Any:
+    """The JSON body of a success; an error answer raises ApiError (``kiln``'s exit-code
+    table in orchestrator/cli_output.py then applies)."""
     if response.is_success:
         return response.json() if response.content else {}
     try:
         error = response.json()["error"]
-        typer.echo(f"error: {error['code']}: {error['message']}", err=True)
+        code, message = str(error["code"]), str(error["message"])
     except (ValueError, KeyError, TypeError):
-        typer.echo(f"error: HTTP {response.status_code}: {response.text[:300]}", err=True)
-    raise typer.Exit(1)
+        code, message = "http_error", f"HTTP {response.status_code}: {response.text[:300]}"
+    raise ApiError(response.status_code, code, message)
 
 
 def local_files(root: Path) -> dict[str, bytes]:
@@ -102,19 +111,19 @@ def start(
         typer.echo(
             f"session {session['status']}: {(session.get('error') or {}).get('message')}", err=True
         )
-        raise typer.Exit(1)
+        raise typer.Exit(ExitCode.BUILD_FAILED)
     typer.echo(session["url"])
 
 
 @dev_app.command("push")
-def push(project: ProjectOpt, directory: Annotated[Path, typer.Argument()] = Path(".")) -> None:
+def push(project: ProjectOpt, directory: FolderArg = Path(".")) -> None:
     """Send what changed in the folder since the session's files."""
     reply = _push(_client(), project, directory)
     typer.echo("nothing changed" if reply is None else f"revision {reply['revision']}")
 
 
 @dev_app.command("watch")
-def watch(project: ProjectOpt, directory: Annotated[Path, typer.Argument()] = Path(".")) -> None:
+def watch(project: ProjectOpt, directory: FolderArg = Path(".")) -> None:
     """Push each local save as it happens and print each hmr and error event."""
     from watchfiles import watch as watch_files
 
@@ -157,17 +166,31 @@ def describe(event: str, data: dict[str, Any]) -> str | None:
 
 
 @dev_app.command("ls")
-def list_sessions() -> None:
+def list_sessions(as_json: JsonOpt = False) -> None:
     """Every dev session: project, status, revision, URL."""
-    for session in _answer(_client().http.get("/api/v1/dev/sessions"))["items"]:
+    body = _answer(_client().http.get("/api/v1/dev/sessions"))
+    if as_json:
+        typer.echo(json.dumps(body, indent=2))
+        return
+    for session in body["items"]:
         name, status, revision = session["project"], session["status"], session["revision"]
         typer.echo(f"{name:<24} {status:<11} r{revision:<5} {session['url']}")
 
 
 @dev_app.command("status")
-def status(project: ProjectOpt) -> None:
+def status(project: ProjectOpt, as_json: JsonOpt = False) -> None:
     """The session's status, URL, revision and warnings."""
-    typer.echo(json.dumps(_answer(_client().http.get(f"/api/v1/projects/{project}/dev")), indent=2))
+    session = _answer(_client().http.get(f"/api/v1/projects/{project}/dev"))
+    if as_json:
+        typer.echo(json.dumps(session, indent=2))
+        return
+    typer.echo(f"{session['project']}: {session['status']} r{session['revision']} {session['url']}")
+    if session.get("vite_version"):
+        typer.echo(f"vite {session['vite_version']}")
+    for warning in session.get("warnings") or []:
+        typer.echo(f"warning: {warning}")
+    if session.get("error"):
+        typer.echo(f"error: {session['error'].get('code')}: {session['error'].get('message')}")
 
 
 @dev_app.command("logs")

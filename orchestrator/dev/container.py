@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from orchestrator.errors import ErrorCode
 from orchestrator.records.models import Phase
 from orchestrator.sandbox.runner import LABEL_BUILD, SandboxOptions, container_config
 from orchestrator.sandbox.step import Limits, Step
@@ -31,7 +32,9 @@ def session_label(project: str) -> str:
 
 def dev_step() -> Step:
     """The dev server: Kiln's agent starting the project's own Vite, never with network."""
-    return Step("dev", Phase.BUILDING, ["node", f"{AGENT_MOUNT}/agent.mjs"], False, "build_failed")
+    return Step(
+        "dev", Phase.BUILDING, ["node", f"{AGENT_MOUNT}/agent.mjs"], False, ErrorCode.BUILD_FAILED
+    )
 
 
 def dev_container_config(

@@ -4,28 +4,28 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import redis.asyncio as aioredis
-
-from orchestrator.live.logbus import Event, decode_entries, dev_stream_key
-
-BLOCK_MS = 5000
-BATCH = 500
+from orchestrator.live.follow import QUIET_S
+from orchestrator.live.hub import FollowerCut, Hub
+from orchestrator.live.logbus import Event, dev_stream_key
 
 
-async def follow_dev(
-    client: aioredis.Redis, project: str, *, after: str | None
-) -> AsyncIterator[Event]:
-    """Yield the session's events after ``after`` until (and including) its ``end``."""
-    cursor = after or "0-0"
-    key = dev_stream_key(project)
-    while True:
-        reply = await client.xread({key: cursor}, block=BLOCK_MS, count=BATCH)
-        if not reply:
-            if not await client.exists(key):
-                return  # the session's history expired or was replaced
-            continue
-        for event in decode_entries(reply[0][1]):
-            cursor = event.id
+async def follow_dev(hub: Hub, project: str, *, after: str | None) -> AsyncIterator[Event]:
+    """Yield the session's events after ``after`` until (and including) its ``end`` (or an
+    ``error`` event when the follower is cut: it resumes with the id it carries)."""
+    sub = await hub.subscribe(dev_stream_key(project), after)
+    try:
+        for event in await hub.replay(sub):
             yield event
             if event.event == "end":
                 return
+        while True:
+            live = await sub.next(QUIET_S)
+            if live is None:
+                continue
+            yield live
+            if live.event == "end":
+                return
+    except FollowerCut as cut:
+        yield cut.event()
+    finally:
+        hub.unsubscribe(sub)

@@ -33,7 +33,7 @@ from orchestrator.dev.record import DevStatus
 from orchestrator.dev.registry import DevRegistry
 from orchestrator.dev.urls import dev_host, public_port, session_source
 from orchestrator.dev.vite import dependency_digest, vite_warnings
-from orchestrator.errors import BuildError, KilnError
+from orchestrator.errors import BuildError, ErrorCode, KilnError
 from orchestrator.logs import configure_logging
 from orchestrator.project.input import parse_package_json
 from orchestrator.sandbox import workspace
@@ -92,7 +92,7 @@ class RunningSession(threading.Thread):
                 if self.stop_requested.is_set():
                     break
                 if not self.reinstall_requested.is_set():
-                    raise BuildError("the dev server exited", code="dev_server_exited")
+                    raise BuildError("the dev server exited", code=ErrorCode.DEV_SERVER_EXITED)
                 self.reinstall_requested.clear()
                 self._note("package.json's dependencies changed: installing and restarting")
                 self._remove_container()
@@ -172,7 +172,7 @@ class RunningSession(threading.Thread):
             self.container.start()
         except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
             raise BuildError(
-                f"could not start the dev container: {exc}", code="sandbox_error"
+                f"could not start the dev container: {exc}", code=ErrorCode.SANDBOX_ERROR
             ) from exc
         self.registry.update(self.project, container=self.container.id)
         threading.Thread(target=self._pump, args=(frames,), daemon=True).start()
@@ -180,7 +180,7 @@ class RunningSession(threading.Thread):
     def _options(self) -> SandboxOptions:
         sandbox = self.ctx.sandbox
         if not isinstance(sandbox, Sandbox):
-            raise BuildError("dev sessions need the Docker sandbox", code="sandbox_error")
+            raise BuildError("dev sessions need the Docker sandbox", code=ErrorCode.SANDBOX_ERROR)
         return sandbox.options
 
     def _wait_for_sockets(self) -> None:
@@ -192,7 +192,7 @@ class RunningSession(threading.Thread):
             if time.monotonic() > deadline or not self._container_running():
                 raise BuildError(
                     "the dev server did not start:\n" + "\n".join(self.tail[-20:]),
-                    code="dev_server_failed",
+                    code=ErrorCode.DEV_SERVER_FAILED,
                 )
             time.sleep(0.05)
         self._lock_run_dir(sockets)
@@ -205,7 +205,7 @@ class RunningSession(threading.Thread):
             os.chmod(self.run_dir, 0o755)
         for path in sockets:
             if not stat.S_ISSOCK(os.lstat(path).st_mode):
-                raise BuildError(f"{path.name} is not a socket", code="sandbox_error")
+                raise BuildError(f"{path.name} is not a socket", code=ErrorCode.SANDBOX_ERROR)
         # Only now may the proxy and the API connect through it.
         self.registry.update(self.project, run_dir=str(self.run_dir))
 
@@ -238,7 +238,7 @@ class RunningSession(threading.Thread):
                 time.sleep(0.1)
         raise BuildError(
             f"the dev server never answered / ({last}):\n" + "\n".join(self.tail[-20:]),
-            code="dev_server_failed",
+            code=ErrorCode.DEV_SERVER_FAILED,
         )
 
     # -- helpers --------------------------------------------------------------------------

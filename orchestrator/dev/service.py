@@ -14,10 +14,13 @@ import json
 import socket
 import tarfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from functools import wraps
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
+
+import redis
 
 from orchestrator import service
 from orchestrator.context import Context
@@ -26,7 +29,14 @@ from orchestrator.dev.registry import DevRegistry
 from orchestrator.dev.reports import UPDATE_KINDS, error_event, hmr_event, report_revision
 from orchestrator.dev.urls import dev_url, session_source
 from orchestrator.dev.vite import dependency_digest
-from orchestrator.errors import Conflict, DevCapacity, InputError, NotFound, Unavailable
+from orchestrator.errors import (
+    Conflict,
+    DevCapacity,
+    ErrorCode,
+    InputError,
+    NotFound,
+    Unavailable,
+)
 from orchestrator.live.logbus import dev_stream_key
 from orchestrator.project import templates
 from orchestrator.project.input import (
@@ -44,6 +54,21 @@ from orchestrator.records.models import Build
 AGENT_TIMEOUT_S = 10.0
 CAPACITY_RETRY_S = 30
 Edits = dict[str, bytes | None]
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def registry_call(function: Callable[P, R]) -> Callable[P, R]:
+    """Sessions are recorded in Redis: when it does not answer, say so (503), not a 500."""
+
+    @wraps(function)
+    def call(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return function(*args, **kwargs)
+        except redis.RedisError as exc:
+            raise Unavailable(f"the dev-session registry (Redis) does not answer: {exc}") from exc
+
+    return call
 
 
 def registry(ctx: Context) -> DevRegistry:
@@ -68,14 +93,15 @@ def source_files(
         if template or files:
             raise InputError("give from_build alone, or a template and files")
         build = ctx.store.get(from_build)
-        kept = ctx.layout.kept_source(build.id)
-        if not kept.is_file():
+        kept = ctx.storage.read_kept_source(build.id)
+        if kept is None:
             raise Conflict(f"build {build.id} has no kept source (it is {build.status})")
-        return read_tar(kept.read_bytes())
+        return read_tar(kept)
     base = templates.load_template(ctx.settings.templates_dir, template) if template else {}
     return overlay(base, files or {})
 
 
+@registry_call
 def start(
     ctx: Context, project: str, files: Files, idle_timeout_s: int | None = None
 ) -> tuple[DevSession, bool]:
@@ -116,6 +142,7 @@ def start(
     return session, created
 
 
+@registry_call
 def get(ctx: Context, project: str) -> DevSession:
     """The project's session; NotFound when it never had one (or it expired)."""
     session = registry(ctx).get(project)
@@ -124,6 +151,7 @@ def get(ctx: Context, project: str) -> DevSession:
     return session
 
 
+@registry_call
 def list_sessions(ctx: Context) -> list[dict[str, Any]]:
     """The bodies of every session record, by project."""
     sessions = sorted(registry(ctx).sessions(), key=lambda s: s.project)
@@ -152,6 +180,7 @@ def parse_edits(raw: Mapping[str, object], ctx: Context) -> Edits:
     return edits
 
 
+@registry_call
 def apply_edits(ctx: Context, project: str, edits: Edits, arrived_ms: int) -> dict[str, Any]:
     """Apply one batch to the session: its files, a new revision, and the agent's write.
 
@@ -163,7 +192,7 @@ def apply_edits(ctx: Context, project: str, edits: Edits, arrived_ms: int) -> di
         raise Conflict(
             f"the dev session of {project} is {session.status}; edits are taken once it is "
             "ready (follow its events for the ready status)",
-            code="session_not_ready",
+            code=ErrorCode.SESSION_NOT_READY,
         )
     reg = registry(ctx)
     with ctx.redis.lock(f"{reg.prefix}:edit-lock:{project}", timeout=60, blocking_timeout=30):
@@ -206,6 +235,7 @@ def apply_edits(ctx: Context, project: str, edits: Edits, arrived_ms: int) -> di
     }
 
 
+@registry_call
 def report(ctx: Context, project: str, raw: Mapping[str, Any]) -> None:
     """What the client hook saw in a browser: an applied update, a reload, or an error."""
     reg = registry(ctx)
@@ -223,6 +253,7 @@ def report(ctx: Context, project: str, raw: Mapping[str, Any]) -> None:
         ctx.bus.dev_event(project, "error", error_event(raw, revision))
 
 
+@registry_call
 def stop(ctx: Context, project: str) -> DevSession:
     """Stop the session: its worker removes the container (within 5 s)."""
     session = live(ctx, project)
@@ -237,6 +268,7 @@ def stop(ctx: Context, project: str) -> DevSession:
     return get(ctx, project)
 
 
+@registry_call
 def build(ctx: Context, project: str) -> Build:
     """A normal build of the session's current files."""
     get(ctx, project)
@@ -244,6 +276,7 @@ def build(ctx: Context, project: str) -> Build:
     return service.submit_build(ctx, files, project=project)
 
 
+@registry_call
 def file_digests(ctx: Context, project: str) -> dict[str, str]:
     """sha256 of each of the session's current files (what ``kiln dev push`` compares)."""
     get(ctx, project)

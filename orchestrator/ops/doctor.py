@@ -7,15 +7,16 @@ import socket
 from collections.abc import Callable, Iterator
 
 import httpx
-from sqlalchemy import text
 
+from orchestrator.codegen.client import model_config
 from orchestrator.context import Context
 from orchestrator.ops import views as ops
+from orchestrator.records.db import require_current
 from orchestrator.sandbox.egress.network import gateway_of
 from orchestrator.sandbox.egress.service import allowed_hosts
 from orchestrator.sandbox.image import SOURCE_DIR, image_digest
 from orchestrator.sandbox.runner import check_runtime
-from orchestrator.settings import get_settings
+from orchestrator.settings import Settings, get_settings
 from orchestrator.storage.disk import disk_total_mb, free_disk_mb
 
 Check = tuple[str, bool, str]
@@ -26,6 +27,22 @@ def _run(name: str, probe: Callable[[], str]) -> Check:
         return name, True, probe()
     except Exception as exc:
         return name, False, f"{type(exc).__name__}: {exc}"
+
+
+def model_setup(settings: Settings) -> str:
+    """The code generator's model configuration: endpoint, model, whether a key is set.
+
+    The key itself is never shown. Generation is optional, so no model is not a failure.
+    """
+    endpoint = settings.openai_base_url or "https://api.openai.com/v1 (OpenAI, the default)"
+    key = "API key set" if settings.openai_api_key else "no API key"
+    if model_config(settings) is None:
+        return (
+            f"not configured ({key}): generation answers 503; set KILN_OPENAI_API_KEY "
+            "(and KILN_OPENAI_BASE_URL for another endpoint) for the API and the workers, "
+            "or in the installation's .env, then restart them"
+        )
+    return f"{settings.openai_model} at {endpoint}, {key}"
 
 
 def run_checks() -> Iterator[Check]:
@@ -43,9 +60,9 @@ def run_checks() -> Iterator[Check]:
         return f"Redis {info.get('redis_version')} at {s.redis_url}"
 
     def database() -> str:
-        with ctx.store.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-        return ctx.store.engine.url.render_as_string(hide_password=True)
+        state = require_current(s.db_url)  # DatabaseBehind names `kiln db upgrade`
+        url = ctx.store.engine.url.render_as_string(hide_password=True)
+        return f"{url}, {state.describe()}"
 
     def sandbox_image() -> str:
         image = ctx.docker.images.get(s.sandbox_image)
@@ -137,6 +154,9 @@ def run_checks() -> Iterator[Check]:
             raise RuntimeError(f"no worker is registered on queue {s.queue_name}; " + line)
         return line
 
+    def instance() -> str:
+        return f"{s.instance} ({s.instance_source}); its janitor touches only this label"
+
     def leftovers() -> str:
         mine = {"label": f"kiln.instance={s.instance}"}
         containers = ctx.docker.containers.list(all=True, sparse=True, filters=mine)
@@ -146,6 +166,7 @@ def run_checks() -> Iterator[Check]:
             "network(s) (the janitor removes those of builds that no longer run)"
         )
 
+    yield _run("instance", instance)
     yield _run("docker", docker_engine)
     yield _run("runtime", runtime)
     yield _run("redis", redis_server)
@@ -157,5 +178,7 @@ def run_checks() -> Iterator[Check]:
     yield _run("egress", egress)
     yield _run("workspace", workspace_quota)
     yield _run("disk", disk)
+    yield _run("model", lambda: model_setup(s))
+    yield _run("storage", ctx.storage.check)
     yield _run("workers", workers)
     yield _run("containers", leftovers)

@@ -15,9 +15,9 @@ import time
 
 import redis
 
-from orchestrator.builds import recovery
+from orchestrator.builds import orphans, recovery
 from orchestrator.context import Context
-from orchestrator.errors import NotFound
+from orchestrator.errors import NotFound, StorageUnavailable
 from orchestrator.logs import build_context, configure_logging
 from orchestrator.ops import janitor
 from orchestrator.records.models import Status
@@ -32,11 +32,17 @@ def wake_key(settings: Settings) -> str:
 
 
 def run_once(ctx: Context) -> None:
-    """One janitor sweep and one reconcile pass; errors are logged, never raised."""
-    for name, task in (("reconcile", recovery.reconcile), ("janitor", janitor.sweep)):
+    """One janitor sweep, one reconcile pass and one orphan-upload sweep; errors are logged,
+    never raised."""
+    tasks = (
+        ("reconcile", recovery.reconcile),
+        ("janitor", janitor.sweep),
+        ("orphan uploads", orphans.clean_orphan_uploads),
+    )
+    for name, task in tasks:
         try:
             task(ctx)
-        except (*janitor.ENGINE_ERRORS, redis.RedisError) as exc:
+        except (*janitor.ENGINE_ERRORS, redis.RedisError, StorageUnavailable) as exc:
             log.warning("%s pass skipped: %s: %s", name, type(exc).__name__, exc)
         except Exception:
             log.exception("%s pass failed", name)
@@ -48,7 +54,7 @@ def handle_dead_horse(ctx: Context, build_id: str) -> None:
         build = ctx.store.get(build_id)
     except NotFound:
         return
-    if build.status == Status.RUNNING.value:
+    if build.status == Status.RUNNING:
         with build_context(build_id):
             recovery.recover_lost(ctx, build, "the work-horse running this build died")
 

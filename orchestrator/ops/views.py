@@ -5,7 +5,6 @@ They run on a Kiln host against its Redis, database, Docker engine and var/ fold
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -46,7 +45,7 @@ def queue_summary(ctx: Context) -> dict[str, Any]:
     q = build_queue(ctx.redis, ctx.settings.queue_name)
     now = utcnow()
     waiting = ctx.store.queued_before(now + timedelta(seconds=1))
-    running = ctx.store.list(status=Status.RUNNING.value, limit=500)
+    running = ctx.store.list(status=Status.RUNNING, limit=500)
     return {
         "draining": bool(is_suspended(ctx.redis)),
         "queued": len(waiting),
@@ -84,7 +83,7 @@ def undrain(ctx: Context) -> None:
 
 def running_count(ctx: Context) -> int:
     """How many builds run now."""
-    return ctx.store.count(status=Status.RUNNING.value)
+    return ctx.store.count(status=Status.RUNNING)
 
 
 @dataclass
@@ -136,19 +135,14 @@ def gc(
     keep_ids = {p: ctx.store.newest_finished_ids(p, keep) for p in {b.project for b in candidates}}
     report = GcReport()
     for build in select_for_gc(candidates, keep_ids, cutoff):
-        paths = ctx.layout.build_paths(build.id)
-        size = sum(_size(p) for p in paths)
+        size = ctx.storage.stored_bytes(build.id)
         if size == 0:
             continue  # collected before
         report.builds.append(build.id)
         report.bytes_freed += size
         if dry_run:
             continue
-        for path in paths:
-            if path.is_dir():
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                path.unlink(missing_ok=True)
+        ctx.storage.remove_build(build.id)
         ctx.redis.delete(stream_key(build.id))
     if not dry_run:
         swept = janitor.sweep(ctx)

@@ -25,6 +25,31 @@ MAX_PACKAGE_JSON_BYTES = 1024 * 1024
 FORBIDDEN_DIRS = frozenset({"node_modules"})
 
 
+MB = 1024 * 1024
+MAX_FILE_MB = "KILN_MAX_FILE_MB"
+
+
+def too_large(what: str, size: int, limit: int, setting: str) -> PayloadTooLarge:
+    """``file big.bin is 11.4 MB; the limit is 10 MB (KILN_MAX_FILE_MB)``."""
+    if limit < MB:  # a limit set below a megabyte is said in bytes
+        return PayloadTooLarge(f"{what} is {size} bytes; the limit is {limit} bytes ({setting})")
+    return PayloadTooLarge(
+        f"{what} is {size / MB:.1f} MB; the limit is {limit / MB:g} MB ({setting})"
+    )
+
+
+def unreadable_archive(data: bytes) -> InputError:
+    """Why a tarball submit cannot be read, in words (not tarfile's list of codecs)."""
+    if data[:2] == b"\x1f\x8b":
+        return InputError("the body is gzip data, but not a tar archive inside (or damaged)")
+    if data.lstrip()[:1] in (b"{", b"["):
+        return InputError(
+            "the body is not a gzip or tar archive; it looks like JSON: send it with "
+            "Content-Type: application/json"
+        )
+    return InputError("the body is not a gzip or tar archive")
+
+
 @dataclass(frozen=True)
 class InputLimits:
     """Bounds on a submitted project."""
@@ -81,16 +106,20 @@ class _Collector:
     def add(self, raw_path: str, data: bytes) -> None:
         path = normalize_path(raw_path)
         if len(data) > self.limits.max_file_bytes:
-            raise PayloadTooLarge(
-                f"{path} is {len(data)} bytes; the limit is {self.limits.max_file_bytes}"
-            )
+            raise too_large(f"file {path}", len(data), self.limits.max_file_bytes, MAX_FILE_MB)
         if path in self.files:
             raise InputError(f"duplicate path {path!r}")
         self.total += len(data)
         if self.total > self.limits.max_total_bytes:
-            raise PayloadTooLarge(f"project exceeds {self.limits.max_total_bytes} bytes in total")
+            raise PayloadTooLarge(
+                f"the project is more than {self.limits.max_total_bytes / MB:g} MB in total, "
+                f"the limit (KILN_MAX_UPLOAD_MB)"
+            )
         if len(self.files) >= self.limits.max_files:
-            raise PayloadTooLarge(f"project has more than {self.limits.max_files} files")
+            raise PayloadTooLarge(
+                f"the project has more than {self.limits.max_files} files, the limit "
+                "(KILN_MAX_FILES)"
+            )
         self.files[path] = data
 
 
@@ -117,12 +146,13 @@ def files_from_tar(data: bytes, limits: InputLimits) -> Files:
                 if not member.isfile():
                     raise InputError(f"only regular files are allowed: {member.name!r}")
                 if member.size > limits.max_file_bytes:
-                    raise PayloadTooLarge(
-                        f"{member.name} is {member.size} bytes; the limit is "
-                        f"{limits.max_file_bytes}"
+                    raise too_large(
+                        f"file {member.name}", member.size, limits.max_file_bytes, MAX_FILE_MB
                     )
                 extracted = archive.extractfile(member)
                 collector.add(member.name, extracted.read() if extracted else b"")
+    except tarfile.ReadError as exc:  # not an archive tarfile knows: say so in plain words
+        raise unreadable_archive(data) from exc
     except (tarfile.TarError, EOFError, OSError) as exc:
         raise InputError(f"not a readable tar or tar.gz archive: {exc}") from exc
     return strip_common_root(collector.files)

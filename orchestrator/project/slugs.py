@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from orchestrator.errors import InputError
+from orchestrator.errors import ErrorCode, InputError
 
 MAX_SLUG = 40
 PROJECT_SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?")
@@ -30,7 +30,7 @@ def project_slug(
             raise InputError(
                 f"project must be 1-{MAX_SLUG} characters of a-z, 0-9 and '-', starting "
                 "and ending with a letter or digit (it names the project's preview hosts)",
-                code="invalid_project",
+                code=ErrorCode.INVALID_PROJECT,
             )
         return requested
     name = str(manifest.get("name") or template or "default").lower().split("/")[-1]

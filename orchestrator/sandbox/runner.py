@@ -59,8 +59,10 @@ class SandboxOptions:
 
 
 def sandbox_environment(step: Step, options: SandboxOptions) -> dict[str, str]:
-    """A fixed, minimal environment: nothing from the host leaks in."""
-    env = {
+    """A fixed, minimal environment: nothing from the host leaks in.
+
+    The step's own ``env`` (a submit's build settings) comes first, so Kiln's names win."""
+    env = dict(step.env) | {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "HOME": "/tmp",
         "CI": "1",

@@ -1,70 +1,62 @@
-"""Where a build's stored things live: one object knows every derived path.
+"""Where a build's stored things live: one place knows every object key.
 
-Sources are kept as ``sources/{id}.tar`` (what the API checked and the worker builds);
-``artifacts/{id}/`` holds the published ``dist/``, a copy of the source beside it (for
-generations that edit the build) and the archived event log.
+Keys are the same under both backends (a folder under ``var/`` or an S3 bucket and
+prefix), so a store can move between them by copying:
+
+- ``sources/{id}.tar``                the checked source the worker builds from
+- ``artifacts/{id}/dist/{path}``      the published ``dist/`` files
+- ``artifacts/{id}/manifest.json``    their list, written last: a build is visible once it is there
+- ``artifacts/{id}/source.tar``       a copy of the source kept for generations that edit it
+- ``artifacts/{id}/events.jsonl``     the archived event log
+- ``uploads/{id}``                    marks a publish under way (the reconciler cleans orphans)
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-from dataclasses import dataclass
-from pathlib import Path
-
 DIST = "dist"
+MANIFEST = "manifest.json"
 KEPT_SOURCE = "source.tar"
 EVENTS_ARCHIVE = "events.jsonl"
+UPLOADS = "uploads/"
+ARTIFACTS = "artifacts/"
+SOURCES = "sources/"
 
 
-@dataclass(frozen=True)
-class StorageLayout:
-    """The paths of builds' sources and artifacts under two folders."""
+def source(build_id: str) -> str:
+    """The checked source archive the worker builds from."""
+    return f"{SOURCES}{build_id}.tar"
 
-    artifacts_dir: Path
-    sources_dir: Path
 
-    def source(self, build_id: str) -> Path:
-        """The checked source archive the worker builds from."""
-        return self.sources_dir / f"{build_id}.tar"
+def artifact_prefix(build_id: str) -> str:
+    """Everything a build keeps after it ends."""
+    return f"{ARTIFACTS}{build_id}/"
 
-    def artifact_dir(self, build_id: str) -> Path:
-        """Everything a build keeps after it ends."""
-        return self.artifacts_dir / build_id
 
-    def dist(self, build_id: str) -> Path:
-        """The published ``dist/`` a preview serves."""
-        return self.artifact_dir(build_id) / DIST
+def dist_prefix(build_id: str) -> str:
+    """The published ``dist/`` files (``dist_prefix + relative path``)."""
+    return f"{artifact_prefix(build_id)}{DIST}/"
 
-    def kept_source(self, build_id: str) -> Path:
-        """The copy of the source kept beside the artifacts."""
-        return self.artifact_dir(build_id) / KEPT_SOURCE
 
-    def events_archive(self, build_id: str) -> Path:
-        """The archived event log of a finished build."""
-        return self.artifact_dir(build_id) / EVENTS_ARCHIVE
+def dist_file(build_id: str, relative: str) -> str:
+    """One published file."""
+    return dist_prefix(build_id) + relative
 
-    def build_paths(self, build_id: str) -> list[Path]:
-        """Everything stored for one build (what ``kiln gc`` removes)."""
-        return [self.artifact_dir(build_id), self.source(build_id)]
 
-    def write_source(self, build_id: str, tar: bytes) -> Path:
-        """Store a build's checked source archive."""
-        path = self.source(build_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(tar)
-        return path
+def manifest(build_id: str) -> str:
+    """The published build's manifest."""
+    return artifact_prefix(build_id) + MANIFEST
 
-    def keep_source(self, build_id: str) -> None:
-        """Keep a copy of the source beside the artifacts (a hard link where possible).
 
-        The original stays in ``sources/`` for ``kiln retry`` until ``kiln gc``.
-        """
-        source, kept = self.source(build_id), self.kept_source(build_id)
-        if not source.is_file() or kept.exists():
-            return
-        kept.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.link(source, kept)  # same filesystem: no extra space
-        except OSError:
-            shutil.copyfile(source, kept)
+def kept_source(build_id: str) -> str:
+    """The copy of the source kept beside the artifacts."""
+    return artifact_prefix(build_id) + KEPT_SOURCE
+
+
+def events_archive(build_id: str) -> str:
+    """The archived event log of a finished build."""
+    return artifact_prefix(build_id) + EVENTS_ARCHIVE
+
+
+def upload_marker(build_id: str) -> str:
+    """Present while a publish of ``build_id`` is under way (or was cut short)."""
+    return f"{UPLOADS}{build_id}"

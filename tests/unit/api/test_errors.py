@@ -13,17 +13,19 @@ from api.errors import error_response, install_error_handlers
 from orchestrator.errors import (
     BuildError,
     Conflict,
+    ErrorCode,
     InputError,
     KilnError,
     NotFound,
     PayloadTooLarge,
     SandboxError,
     Unavailable,
+    UnsupportedMediaType,
 )
 
 RAISED: dict[str, KilnError] = {
     "input": InputError("package.json is missing"),
-    "media": InputError("send application/json", code="unsupported_media_type"),
+    "media": UnsupportedMediaType("send application/json"),
     "missing": NotFound("no build deadbeefdeadbeef"),
     "large": PayloadTooLarge("request body is larger than 10 bytes"),
     "conflict": Conflict("build already ended"),
@@ -85,7 +87,7 @@ def error_of(response: HasJSON) -> dict[str, str]:
     ("kind", "status", "code"),
     [
         ("input", 400, "invalid_input"),
-        ("media", 400, "unsupported_media_type"),
+        ("media", 415, "unsupported_media_type"),
         ("missing", 404, "not_found"),
         ("large", 413, "payload_too_large"),
         ("conflict", 409, "conflict"),
@@ -154,6 +156,6 @@ def test_unexpected_errors_are_a_contract_body_without_internals(client: TestCli
 
 
 def test_error_response() -> None:
-    response = error_response(429, "slow_down", "too many")
+    response = error_response(429, ErrorCode.QUEUE_FULL, "too many")
     assert response.status_code == 429
-    assert response.body == b'{"error":{"code":"slow_down","message":"too many"}}'
+    assert response.body == b'{"error":{"code":"queue_full","message":"too many"}}'

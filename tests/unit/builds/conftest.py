@@ -71,7 +71,7 @@ class Kiln:
     def record(self, files: Files, *, project: str = "app") -> Build:
         """A queued build of ``files``, its source stored, as the API leaves it."""
         build = Build(project=project, limits=asdict(LIMITS))
-        self.ctx.layout.write_source(build.id, to_tar(files))
+        self.ctx.storage.write_source(build.id, to_tar(files))
         return self.ctx.store.add(build)
 
     def run(self, build_id: str, rounds: Rounds | None = None) -> Build:

@@ -243,5 +243,5 @@ def test_generated_sources_are_what_the_build_runs_and_keeps(kiln: Kiln) -> None
     build = generate(kiln, ScriptedModel([answer(files={"src/main.ts": "export const v = 1\n"})]))
     assert build.status == "succeeded"
     assert seen == ["export const v = 1\n"]
-    assert kiln.ctx.layout.kept_source(build.id).is_file()
+    assert kiln.ctx.storage.has_kept_source(build.id)
     assert Limits(**build.limits).timeout_s == 60

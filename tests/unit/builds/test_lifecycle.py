@@ -66,7 +66,8 @@ def test_finish_records_the_outcome_and_sends_one_end(kiln: Kiln) -> None:
     assert ended.error_diagnostics is not None
     assert ended.error_diagnostics["category"] == "type_error"  # from outcome.log
     body = kiln.end(build.id)
-    assert body["error"]["message"] == "it broke"
+    # The message leads with the first diagnosis; the step's own words stay as detail.
+    assert body["error"]["message"] == "src/a.ts:1: TS2304: Cannot find name 'x'. (it broke)"
     assert "[kiln] failed: it broke" in kiln.log(build.id)
 
 
@@ -153,7 +154,7 @@ def test_reuse_answers_at_once_with_a_copy_of_the_artifact(kiln: Kiln) -> None:
     assert (reused.status, reused.reused_from) == ("succeeded", earlier.id)
     body = kiln.end(reused.id)
     assert body["cache"] == {"reuse": "hit", "reused_from": earlier.id}
-    assert (kiln.ctx.layout.dist(reused.id) / "index.html").is_file()
+    assert kiln.ctx.storage.has_artifact(reused.id)
     assert kiln.sandbox.ran() == ["build"]  # nothing ran for the reused one
 
 
@@ -171,4 +172,4 @@ def test_a_queue_that_cannot_take_the_build_fails_it_without_events(kiln: Kiln) 
         record_and_enqueue(kiln.ctx, build, to_tar(NO_DEPENDENCIES))
     failed = kiln.ctx.store.get(build.id)
     assert (failed.status, failed.error_code) == ("failed", "queue_unavailable")
-    assert not kiln.ctx.layout.source(build.id).exists()
+    assert not kiln.ctx.storage.has_source(build.id)

@@ -41,7 +41,7 @@ def test_no_dependencies_installs_nothing(kiln: Kiln) -> None:
     assert kiln.sandbox.ran() == ["build"]
     assert build.cache == {"layer": "none"}
     assert "no dependencies: nothing to install" in kiln.log(build.id)
-    assert (kiln.ctx.layout.dist(build.id) / "index.html").is_file()
+    assert kiln.ctx.storage.has_artifact(build.id)
     body = kiln.end(build.id)
     assert body["preview_url"] and body["error"] is None
 
@@ -266,7 +266,7 @@ def test_a_link_in_the_output_is_unsafe_output(kiln: Kiln) -> None:
     kiln.script(scripted({"build": Script(writes=DIST_INDEX, effect=_link_out_of_dist)}))
     build = kiln.build(NO_DEPENDENCIES)
     assert (build.status, build.error_code) == ("failed", "unsafe_output")
-    assert not kiln.ctx.layout.dist(build.id).exists()
+    assert not kiln.ctx.storage.has_artifact(build.id)
 
 
 def test_no_dist_folder_is_build_failed(kiln: Kiln) -> None:
@@ -370,7 +370,7 @@ def test_a_build_leaves_no_workspace_and_sweeps_its_containers(kiln: Kiln) -> No
     build = kiln.build(NO_DEPENDENCIES)
     assert not (kiln.ctx.settings.work_dir / build.id).exists()
     assert kiln.sandbox.removed == [build.id]
-    assert kiln.ctx.layout.kept_source(build.id).is_file()  # for generations that edit it
+    assert kiln.ctx.storage.has_kept_source(build.id)  # for generations that edit it
 
 
 def test_steps_get_the_builds_limits_and_a_shrinking_log_budget(kiln: Kiln) -> None:
@@ -413,3 +413,38 @@ def test_a_drained_worker_puts_the_build_back(kiln: Kiln) -> None:
     retry = BuildRun(build.id, kiln.ctx).run()
     assert retry is not None
     assert kiln.ctx.store.get(build.id).status == "queued"
+
+
+# ---------------------------------------------------------- build settings (issue 14)
+
+
+def test_a_submits_env_reaches_the_build_step_only_and_is_logged_by_name(kiln: Kiln) -> None:
+    kiln.script(scripted({"build": BUILT}))
+    from dataclasses import asdict
+
+    from orchestrator.project.input import to_tar
+    from orchestrator.records.models import Build
+    from tests.unit.builds.conftest import LIMITS
+
+    build = Build(
+        project="app", limits=asdict(LIMITS), env={"VITE_API_URL": "https://secret.example"}
+    )
+    kiln.ctx.storage.write_source(build.id, to_tar(LOCKED))
+    kiln.ctx.store.add(build)
+    ended = kiln.run(build.id)
+    assert ended.status == "succeeded", ended.error_message
+    envs = {call.name: dict(call.step.env) for call in kiln.sandbox.calls}
+    assert envs.pop("build") == {"VITE_API_URL": "https://secret.example"}
+    assert envs and all(env == {} for env in envs.values()), envs  # install steps: none
+    log = kiln.log(build.id)
+    assert "build settings (env): VITE_API_URL" in log and "secret.example" not in log
+    assert kiln.end(build.id)["env"] == ["VITE_API_URL"]
+
+
+def test_output_lines_are_cleaned_before_the_tail_and_the_diagnosis(kiln: Kiln) -> None:
+    coloured = '\x1b[31m/workspace/src/a.js:3:7: ERROR: \x1b[1mExpected ";"\x1b[22m\x1b[39m'
+    kiln.script(scripted({"build": Script(exit_code=1, lines=[coloured])}))
+    build = kiln.build(NO_DEPENDENCIES)
+    assert build.status == "failed"
+    assert "\x1b" not in (build.error_log_tail or "") and "\x1b" not in (build.error_message or "")
+    assert build.error_message == 'src/a.js:3: Expected ";" (the build failed with exit code 1)'

@@ -171,3 +171,12 @@ def test_has_dependencies() -> None:
     assert not has_dependencies({"name": "x", "scripts": {"build": "node b.js"}})
     assert not has_dependencies({"dependencies": {}, "peerDependenciesMeta": {"a": {}}})
     assert has_dependencies({"devDependencies": {"vite": "^7"}})
+
+
+def test_input_key_depends_on_the_build_env_values() -> None:
+    base = {"image_id": "sha256:1", "settings": {"node_major": 22}}
+    without = input_key("s", **base)  # type: ignore[arg-type]
+    assert input_key("s", env={}, **base) == without  # type: ignore[arg-type]
+    one = input_key("s", env={"VITE_API_URL": "https://a"}, **base)  # type: ignore[arg-type]
+    two = input_key("s", env={"VITE_API_URL": "https://b"}, **base)  # type: ignore[arg-type]
+    assert len({without, one, two}) == 3

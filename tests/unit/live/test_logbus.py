@@ -8,19 +8,22 @@ from typing import Any
 
 import pytest
 
-from orchestrator.errors import InputError
+from orchestrator.errors import InputError, StorageUnavailable
 from orchestrator.live.logbus import (
     MAX_LINE_CHARS,
     Event,
     LogBus,
     check_event_id,
     clean_line,
+    decode_archive,
     decode_entries,
+    encode_archive,
     id_after,
-    read_archive,
     stream_key,
 )
-from orchestrator.storage.layout import EVENTS_ARCHIVE, StorageLayout
+from orchestrator.storage.build_storage import BuildStorage
+from orchestrator.storage.layout import events_archive
+from orchestrator.storage.objects import LocalObjects
 
 MARKER = " …[line truncated]"
 
@@ -170,20 +173,13 @@ EVENTS = [
 ]
 
 
-def test_read_archive_missing_file_is_none(tmp_path: Path) -> None:
-    assert read_archive(tmp_path / "nope" / EVENTS_ARCHIVE) is None
+def test_archive_round_trips() -> None:
+    assert decode_archive(encode_archive(EVENTS)) == EVENTS
 
 
-def test_read_archive_round_trips_to_json(tmp_path: Path) -> None:
-    path = tmp_path / EVENTS_ARCHIVE
-    path.write_text("".join(e.to_json() + "\n" for e in EVENTS), encoding="utf-8")
-    assert read_archive(path) == EVENTS
-
-
-def test_read_archive_empty_file_is_no_events(tmp_path: Path) -> None:
-    path = tmp_path / EVENTS_ARCHIVE
-    path.write_text("")
-    assert read_archive(path) == []
+def test_an_empty_archive_is_no_events() -> None:
+    assert encode_archive([]) == b""
+    assert decode_archive(b"") == []
 
 
 def test_to_json_is_one_line() -> None:
@@ -193,11 +189,11 @@ def test_to_json_is_one_line() -> None:
 
 
 def test_logbus_reads_the_archive_of_a_build(tmp_path: Path) -> None:
-    bus = LogBus(client=None, layout=StorageLayout(tmp_path, tmp_path), ttl_s=60)  # type: ignore[arg-type]
-    assert bus.archive_path("b1") == tmp_path / "b1" / EVENTS_ARCHIVE
+    bus = LogBus(client=None, storage=BuildStorage(LocalObjects(tmp_path)), ttl_s=60)  # type: ignore[arg-type]
     assert bus.read_archive("b1") is None
-    bus.archive_path("b1").parent.mkdir()
-    bus.archive_path("b1").write_text(EVENTS[0].to_json() + "\n", encoding="utf-8")
+    path = tmp_path / events_archive("b1")
+    path.parent.mkdir(parents=True)
+    path.write_text(EVENTS[0].to_json() + "\n", encoding="utf-8")
     assert bus.read_archive("b1") == EVENTS[:1]
 
 
@@ -207,3 +203,22 @@ def test_logbus_reads_the_archive_of_a_build(tmp_path: Path) -> None:
 def test_stream_key() -> None:
     assert stream_key("0123456789abcdef") == "kiln:build:0123456789abcdef:events"
     assert stream_key("a") != stream_key("b")
+
+
+def test_sse_encoding_matches_sse_starlette() -> None:
+    from sse_starlette import ServerSentEvent
+
+    event = Event("12-3", "log", {"text": "a\nb", "stream": "stdout"})
+    expected = ServerSentEvent(data=json.dumps(event.data), event="log", id="12-3").encode()
+    assert event.sse == expected
+    bare = Event("", "error", {"code": "x"})
+    assert bare.sse == ServerSentEvent(data=json.dumps(bare.data), event="error").encode()
+
+
+def test_an_unreadable_store_reads_as_no_archive(tmp_path: Path) -> None:
+    class Down(LocalObjects):
+        def get_bytes(self, key: str) -> bytes | None:
+            raise StorageUnavailable("down")
+
+    bus = LogBus(client=None, storage=BuildStorage(Down(tmp_path)), ttl_s=60)  # type: ignore[arg-type]
+    assert bus.read_archive("b1") is None

@@ -148,3 +148,35 @@ def test_package_json_must_exist_and_be_an_object() -> None:
 def test_to_tar_round_trips() -> None:
     files = {"package.json": b"{}", "src/a.js": b"x"}
     assert files_from_tar(to_tar(files), LIMITS) == files
+
+
+# ------------------------------------------------------------- words of the refusals
+
+
+def test_a_file_too_large_names_the_setting_and_the_limit_in_mb() -> None:
+    from orchestrator.errors import PayloadTooLarge
+    from orchestrator.project.input import files_from_mapping
+
+    limits = InputLimits(max_file_bytes=10 * 1024 * 1024)
+    big = "x" * int(11.4 * 1024 * 1024)
+    with pytest.raises(PayloadTooLarge) as refused:
+        files_from_mapping({"big.bin": big, "package.json": "{}"}, limits)
+    assert refused.value.message == (
+        "file big.bin is 11.4 MB; the limit is 10 MB (KILN_MAX_FILE_MB)"
+    )
+
+
+def test_json_sent_as_gzip_is_not_a_gzip_or_tar_archive() -> None:
+    with pytest.raises(InputError) as refused:
+        files_from_tar(b'{"files": {"package.json": "{}"}}', LIMITS)
+    message = refused.value.message
+    assert message.startswith("the body is not a gzip or tar archive")
+    assert "Content-Type: application/json" in message
+    assert "bz2" not in message and "method" not in message
+
+
+def test_gzip_of_something_else_says_so() -> None:
+    import gzip
+
+    with pytest.raises(InputError, match="gzip data, but not a tar archive"):
+        files_from_tar(gzip.compress(b"plain text"), LIMITS)

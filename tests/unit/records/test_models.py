@@ -29,6 +29,9 @@ CONTRACT_KEYS = {
     "reused_from",
     "cache",
     "urls",
+    "env",
+    "queued_ms",
+    "queue",
 }
 T0 = datetime(2025, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
 
@@ -65,7 +68,10 @@ def test_public_view_has_exactly_the_contract_keys() -> None:
 
 def test_public_view_of_a_queued_build() -> None:
     limits = {"timeout_s": 600, "memory_mb": 2048, "cpus": 2.0}
-    assert public_view(build(template="react", limits=limits), PREVIEW) == {
+    body = public_view(build(template="react", limits=limits), PREVIEW)
+    waited = body.pop("queued_ms")  # it is still waiting: the time so far
+    assert waited > 0 and body.pop("queue") == {"position": None, "waited_ms": waited}
+    assert body == {
         "id": "0123456789abcdef",
         "project": "demo",
         "template": "react",
@@ -82,6 +88,7 @@ def test_public_view_of_a_queued_build() -> None:
         "reused_from": None,
         "cache": {},
         "urls": {"preview": PREVIEW, "latest": "http://latest--demo.preview.localhost:8000/"},
+        "env": [],
     }
 
 

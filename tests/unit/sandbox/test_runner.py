@@ -289,3 +289,24 @@ def test_a_layer_never_reaches_a_container_with_network() -> None:
 def test_without_a_layer_nothing_is_mounted_at_node_modules() -> None:
     binds = [v["bind"] for v in config(BUILD)["volumes"].values()]
     assert f"{WORKSPACE}/node_modules" not in binds
+
+
+# ------------------------------------------------------------ build settings (env)
+
+
+def test_a_submits_env_reaches_the_build_step_and_kilns_names_win() -> None:
+    from orchestrator.builds.plan import build_step
+
+    step = build_step({"scripts": {"build": "vite build"}}, {"VITE_API_URL": "https://x"})
+    env = sandbox_environment(replace(step, env=(*step.env, ("HOME", "/evil"))), NO_EXTRAS)
+    assert env["VITE_API_URL"] == "https://x"
+    assert env["HOME"] == "/tmp"
+
+
+def test_install_steps_never_carry_a_submits_env() -> None:
+    from orchestrator.builds import plan
+
+    install = plan.plan_install({"dependencies": {"react": "^19"}}, {})
+    assert install.step.env == ()
+    assert plan.lifecycle_step().env == ()
+    assert "VITE_API_URL" not in sandbox_environment(install.step, OPTIONS)

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
 import pytest
 
 from orchestrator.errors import BuildError
-from orchestrator.storage.artifacts import (
-    IMMUTABLE,
-    REVALIDATE,
-    OutputLimits,
-    cache_control,
-    check_output,
-    publish,
-    resolve_preview,
-)
+from orchestrator.storage.artifacts import OutputLimits, check_output, describe_tree
 
 LIMITS = OutputLimits(max_bytes=10_000, max_files=10)
 
@@ -146,140 +139,23 @@ def test_index_html_that_is_a_folder_is_a_build_failure(dist: Path) -> None:
     assert code_of(dist) == "build_failed"
 
 
-# ---------------------------------------------------------------------- publish
+# ---------------------------------------------------------------- describe_tree
 
 
-def test_publish_moves_the_folder(tmp_path: Path, dist: Path) -> None:
-    destination = tmp_path / "artifacts" / "b1" / "dist"
-    counts = publish(dist, destination, LIMITS)
-    assert counts == check_output(destination, LIMITS)
-    assert not dist.exists()
-    assert (destination / "assets" / "index-abc123.js").read_text() == "console.log(1)"
-
-
-def test_publish_replaces_an_existing_destination(tmp_path: Path, dist: Path) -> None:
-    destination = make_tree(tmp_path / "out", {"index.html": "old", "stale.js": "old"})
-    publish(dist, destination, LIMITS)
-    assert (destination / "index.html").read_text() == "<!doctype html>"
-    assert not (destination / "stale.js").exists()
-
-
-def test_publish_moves_nothing_when_the_check_fails(tmp_path: Path, dist: Path) -> None:
-    (dist / "evil").symlink_to("/etc/passwd")
-    destination = make_tree(tmp_path / "out", {"index.html": "old"})
-    with pytest.raises(BuildError):
-        publish(dist, destination, LIMITS)
-    assert (dist / "index.html").is_file()
-    assert (destination / "index.html").read_text() == "old"
-
-
-# ---------------------------------------------------------------- cache_control
-
-
-@pytest.mark.parametrize(
-    ("relative", "header"),
-    [
-        ("assets/index-abc123.js", IMMUTABLE),
-        ("assets/fonts/x.woff2", IMMUTABLE),
-        ("index.html", REVALIDATE),
-        ("favicon.svg", REVALIDATE),
-        ("assets", REVALIDATE),
-        ("docs/assets/x.js", REVALIDATE),
-    ],
-)
-def test_cache_control(relative: str, header: str) -> None:
-    assert cache_control(relative) == header
-
-
-def test_cache_headers() -> None:
-    assert "immutable" in IMMUTABLE and "max-age=31536000" in IMMUTABLE
-    assert REVALIDATE == "no-cache"
-
-
-# -------------------------------------------------------------- resolve_preview
-
-
-@pytest.mark.parametrize(
-    ("url_path", "relative"),
-    [
-        ("/", "index.html"),
-        ("", "index.html"),
-        ("/index.html", "index.html"),
-        ("/assets/index-abc123.js", "assets/index-abc123.js"),
-        ("/./assets//index-abc123.js", "assets/index-abc123.js"),
-        ("/docs", "docs/index.html"),
-        ("/docs/", "docs/index.html"),
-        ("/docs/guide/page.html", "docs/guide/page.html"),
-        ("/dashboard", "index.html"),
-        ("/users/42/settings", "index.html"),
-        ("/docs/guide", "index.html"),  # folder without index.html: SPA fallback
-    ],
-)
-def test_resolve_preview_finds_files(dist: Path, url_path: str, relative: str) -> None:
-    assert resolve_preview(dist, url_path) == (dist / relative, relative)
-
-
-@pytest.mark.parametrize(
-    "url_path",
-    [
-        "/assets/missing.js",
-        "/missing.png",
-        "/docs/guide/missing.html",
-        "/..",
-        "/../dist/index.html",
-        "/../../etc/passwd",
-        "/assets/../../secret.txt",
-        "/assets/../index.html",
-        "/a\x00b",
-    ],
-)
-def test_resolve_preview_refuses(dist: Path, url_path: str) -> None:
-    assert resolve_preview(dist, url_path) is None
-
-
-@pytest.mark.parametrize(
-    "url_path",
-    [
-        "/%2e%2e/%2e%2e/etc/passwd",
-        "/%2e%2e%2fsecret.txt",
-        "/..%2f..%2fsecret.txt",
-        "/..\\..\\secret.txt",
-        "//secret.txt",
-        "/./../secret.txt",
-        "/....//secret.txt",
-    ],
-)
-def test_resolve_preview_never_leaves_root(tmp_path: Path, dist: Path, url_path: str) -> None:
-    (tmp_path / "secret.txt").write_text("s3cr3t")
-    found = resolve_preview(dist, url_path)
-    assert found is None or found[0].resolve().is_relative_to(dist.resolve())
-    assert found is None or found[0].read_text() != "s3cr3t"
-
-
-def test_symlinked_file_pointing_outside_is_not_served(tmp_path: Path, dist: Path) -> None:
-    (tmp_path / "secret.txt").write_text("s3cr3t")
-    (dist / "leak.txt").symlink_to(tmp_path / "secret.txt")
-    (dist / "leak").symlink_to(tmp_path / "secret.txt")
-    assert resolve_preview(dist, "/leak.txt") is None
-    assert resolve_preview(dist, "/leak") == (dist / "index.html", "index.html")
-
-
-def test_symlinked_folder_pointing_outside_is_not_served(tmp_path: Path, dist: Path) -> None:
-    outside = make_tree(tmp_path / "outside", {"index.html": "s3cr3t", "secret.txt": "s3cr3t"})
-    (dist / "sub").symlink_to(outside, target_is_directory=True)
-    assert resolve_preview(dist, "/sub/secret.txt") is None
-    assert resolve_preview(dist, "/sub") is None
-    assert resolve_preview(dist, "/sub/index.html") is None
-
-
-def test_no_index_means_no_fallback(tmp_path: Path) -> None:
-    root = make_tree(tmp_path / "dist", {"app.js": "x"})
-    assert resolve_preview(root, "/") is None
-    assert resolve_preview(root, "/route") is None
-    assert resolve_preview(root, "/app.js") == (root / "app.js", "app.js")
-
-
-@pytest.mark.parametrize("url_path", ["/" + "a" * 300, "/" + "a" * 300 + ".js", "/a" * 2100])
-def test_overlong_paths_are_not_errors(dist: Path, url_path: str) -> None:
-    found = resolve_preview(dist, url_path)  # a 404 or the SPA fallback, not an exception
-    assert found is None or found == (dist / "index.html", "index.html")
+def test_describe_tree_lists_every_file_with_size_type_and_hash(dist: Path) -> None:
+    manifest = describe_tree(dist, "b1")
+    assert manifest.build_id == "b1"
+    assert sorted(manifest.files) == [
+        "assets/index-abc123.css",
+        "assets/index-abc123.js",
+        "docs/guide/page.html",
+        "docs/index.html",
+        "empty/.keep",
+        "index.html",
+    ]
+    script = manifest.files["assets/index-abc123.js"]
+    assert script.size == len("console.log(1)")
+    assert script.content_type == "text/javascript; charset=utf-8"
+    assert script.sha256 == hashlib.sha256(b"console.log(1)").hexdigest()
+    assert manifest.files["index.html"].content_type == "text/html; charset=utf-8"
+    assert manifest.total_bytes == sum(p.stat().st_size for p in dist.rglob("*") if p.is_file())
