@@ -5,7 +5,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import pytest
 from starlette.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
 
 from api.preview import PreviewHost, PreviewServer, status_page
 from orchestrator.context import Context
@@ -156,3 +158,95 @@ def test_other_hosts_go_to_the_api(tmp_path: Path) -> None:
     assert client.get("/z", headers={"host": "[::1]:8000"}).status_code == 204
     assert reached == ["/x", "/y", "/z"]
     assert host.build_id({"headers": [(b"host", b"NOT-AN-ID.Preview.Localhost")]}) == "not-an-id"
+
+
+# ------------------------------------------------------------- latest--{project}
+
+SECOND = "fedcba9876543210"
+
+
+def latest(client: TestClient, project: str = "shop", path: str = "/") -> Any:
+    return client.get(path, headers={"host": f"latest--{project}.preview.localhost:8000"})
+
+
+def succeeded(ctx: Context, build_id: str, project: str = "shop") -> None:
+    ctx.store.add(Build(id=build_id, project=project, status="succeeded", phase="done"))
+
+
+def count_queries(ctx: Context) -> list[str]:
+    """Every call of ``store.newest_succeeded`` (the alias's database query)."""
+    calls: list[str] = []
+    real = ctx.store.newest_succeeded
+
+    def counted(project: str, limit: int = 5) -> Any:
+        calls.append(project)
+        return real(project, limit)
+
+    ctx.store.newest_succeeded = counted  # type: ignore[method-assign]
+    return calls
+
+
+def test_latest_serves_the_newest_success_with_its_id(tmp_path: Path) -> None:
+    host, ctx = preview_host(tmp_path)
+    succeeded(ctx, BUILD)
+    client = TestClient(host)  # type: ignore[arg-type]
+    answer = latest(client)
+    assert answer.status_code == 200 and answer.content == INDEX
+    assert answer.headers["x-kiln-build"] == BUILD
+    assert latest(client, path="/assets/app-1.js").content == SCRIPT
+    assert latest(client, path="/missing.js").headers["x-kiln-build"] == BUILD
+    assert client.post("/", headers={"host": "latest--shop.preview.localhost"}).status_code == 405
+
+
+def test_latest_before_any_success_is_the_status_page(tmp_path: Path) -> None:
+    host, ctx = preview_host(tmp_path)
+    client = TestClient(host)  # type: ignore[arg-type]
+    assert latest(client).status_code == 404  # no builds at all
+    ctx.store.add(
+        Build(id=SECOND, project="shop", status="failed", phase="done", error_code="build_failed")
+    )
+    page = latest(client)
+    assert page.status_code == 404 and "failed" in page.text and "x-kiln-build" not in page.headers
+
+
+def test_latest_asks_the_database_once_per_recheck(tmp_path: Path) -> None:
+    host, ctx = preview_host(tmp_path, preview_latest_recheck_s=3600)
+    succeeded(ctx, BUILD)
+    queries = count_queries(ctx)
+    client = TestClient(host)  # type: ignore[arg-type]
+    for _ in range(20):
+        assert latest(client).headers["x-kiln-build"] == BUILD
+    assert queries == ["shop"]
+
+
+def test_latest_moves_to_a_newer_success_at_the_recheck(tmp_path: Path) -> None:
+    host, ctx = preview_host(tmp_path, preview_latest_recheck_s=0)
+    succeeded(ctx, BUILD)
+    client = TestClient(host)  # type: ignore[arg-type]
+    assert latest(client).headers["x-kiln-build"] == BUILD
+    newer = tmp_path / "newer"
+    newer.mkdir()
+    (newer / "index.html").write_bytes(b"<p>second</p>")
+    ctx.storage.publish(newer, SECOND, OutputLimits(max_bytes=10**7, max_files=10))
+    succeeded(ctx, SECOND)
+    answer = latest(client)
+    assert answer.headers["x-kiln-build"] == SECOND and answer.content == b"<p>second</p>"
+
+
+def test_latest_skips_a_success_whose_files_were_collected(tmp_path: Path) -> None:
+    host, ctx = preview_host(tmp_path)
+    succeeded(ctx, BUILD)
+    succeeded(ctx, SECOND)  # newer, but nothing published under it
+    client = TestClient(host)  # type: ignore[arg-type]
+    assert latest(client).headers["x-kiln-build"] == BUILD
+
+
+def test_only_a_dev_host_takes_websockets(tmp_path: Path) -> None:
+    host, _ = preview_host(tmp_path)
+    client = TestClient(host)  # type: ignore[arg-type]
+    with (
+        pytest.raises(WebSocketDisconnect) as refused,
+        client.websocket_connect("/", headers={"host": f"{BUILD}.preview.localhost"}),
+    ):
+        pass
+    assert refused.value.code == 1008
