@@ -29,6 +29,8 @@ image_app = typer.Typer(help="The sandbox image.", no_args_is_help=True)
 app.add_typer(image_app, name="image")
 cache_app = typer.Typer(help="Build caches: dependency layers, npm cache.", no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
+db_app = typer.Typer(help="The database schema (Alembic migrations).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
 out = Console()
 err = Console(stderr=True)
 
@@ -307,6 +309,7 @@ def serve(
 
     settings = get_settings()
     configure_logging(settings.log_format)
+    _require_current_database()
     uvicorn.run(
         "api.main:app",
         host=host or settings.host,
@@ -322,9 +325,54 @@ def worker(
     burst: Annotated[bool, typer.Option(help="Stop when the queue is empty.")] = False,
 ) -> None:
     """Run a build worker (an RQ worker on Kiln's queue)."""
+    from orchestrator.errors import DatabaseBehind
     from orchestrator.ops.worker import run_worker
 
-    run_worker(burst=burst)
+    try:
+        run_worker(burst=burst)  # checks the database before anything else
+    except DatabaseBehind as exc:
+        _fail(exc.message)
+
+
+def _require_current_database() -> None:
+    from orchestrator.errors import DatabaseBehind
+    from orchestrator.records.db import require_current
+
+    try:
+        require_current()
+    except DatabaseBehind as exc:
+        _fail(exc.message)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Bring the database to the newest schema revision (does nothing when it is there)."""
+    from orchestrator.records.db import make_engine, upgrade
+
+    engine = make_engine(get_settings().db_url)
+    try:
+        before, after = upgrade(engine)
+    finally:
+        engine.dispose()
+    if before.up_to_date:
+        out.print(f"database already {after.describe()}")
+    else:
+        out.print(f"database upgraded: it was {before.describe()}; now {after.describe()}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Where the database's schema is; exits 1 when it is behind this Kiln."""
+    from orchestrator.records.db import make_engine, schema_state
+
+    engine = make_engine(get_settings().db_url)
+    try:
+        state = schema_state(engine)
+    finally:
+        engine.dispose()
+    out.print(f"database {state.describe()}")
+    if not state.up_to_date:
+        _fail("run `kiln db upgrade`")
 
 
 @image_app.command("build")
@@ -444,7 +492,7 @@ def main() -> None:
     try:
         app()
     except ApiError as exc:
-        err.print(f"[red]error:[/red] {exc.code}: {exc.message}")
+        err.print(f"[red]error:[/red] {exc.api_code}: {exc.message}")
         sys.exit(1)
     except httpx.TransportError as exc:
         err.print(

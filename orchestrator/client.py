@@ -13,17 +13,26 @@ from typing import Any
 import httpx
 from httpx_sse import connect_sse
 
-from orchestrator.errors import KilnError
+from orchestrator.errors import ErrorCode, KilnError
 
 SKIP_DIRS = frozenset({"node_modules", ".git", "dist"})
 
 
 class ApiError(KilnError):
-    """Raised when the API answers with an error body (or not at all)."""
+    """Raised when the API answers with an error body (or not at all).
+
+    ``api_code`` is the code the server sent; ``code`` is that code as an ``ErrorCode``
+    (``http_error`` for one this client does not know, e.g. from a newer server).
+    """
 
     def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message, code=code)
+        try:
+            known = ErrorCode(code)
+        except ValueError:
+            known = ErrorCode.HTTP_ERROR
+        super().__init__(message, code=known)
         self.http_status = status
+        self.api_code = code
 
 
 def tar_project(root: Path) -> bytes:
@@ -53,7 +62,9 @@ class KilnClient:
             error = response.json()["error"]
             raise ApiError(response.status_code, error["code"], error["message"])
         except (ValueError, KeyError, TypeError):
-            raise ApiError(response.status_code, "http_error", response.text[:300]) from None
+            raise ApiError(
+                response.status_code, ErrorCode.HTTP_ERROR, response.text[:300]
+            ) from None
 
     def submit_files(self, files: dict[str, str], **fields: Any) -> dict[str, Any]:
         """Submit a JSON file map (with optional template, project, limits)."""

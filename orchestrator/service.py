@@ -18,7 +18,7 @@ from orchestrator.builds import lifecycle, reuse
 from orchestrator.builds.public import public_view
 from orchestrator.codegen.client import model_config
 from orchestrator.context import Context, cancel_key
-from orchestrator.errors import Conflict, InputError, NotFound, Unavailable
+from orchestrator.errors import Conflict, ErrorCode, InputError, NotFound, Unavailable
 from orchestrator.ops import admission
 from orchestrator.project import dependency_sources, templates
 from orchestrator.project.input import (
@@ -123,12 +123,12 @@ def admit(ctx: Context, project: str, *, ignore_project_queue: bool = False) -> 
     """Raise Overloaded (429) when the queue, overall or for ``project``, is full."""
     s = ctx.settings
     admission.check_queue(
-        queued=ctx.store.count(status=Status.QUEUED.value),
+        queued=ctx.store.count(status=Status.QUEUED),
         max_queued=s.max_queued,
         project=project,
         project_queued=0
         if ignore_project_queue
-        else ctx.store.count(status=Status.QUEUED.value, project=project),
+        else ctx.store.count(status=Status.QUEUED, project=project),
         max_per_project=s.max_queued_per_project,
     )
 
@@ -220,7 +220,7 @@ def submit_generation(
         raise Unavailable(
             "code generation needs a model: set KILN_OPENAI_API_KEY (or OPENAI_API_KEY) and, "
             "for another OpenAI-compatible endpoint, KILN_OPENAI_BASE_URL and KILN_OPENAI_MODEL",
-            code="generation_unavailable",
+            code=ErrorCode.GENERATION_UNAVAILABLE,
         )
     prompt = prompt.strip()
     if not prompt:
@@ -281,11 +281,13 @@ def list_builds(
     ctx: Context, *, project: str | None = None, status: str | None = None, limit: int = 50
 ) -> list[Build]:
     """Builds, newest first."""
-    if status is not None and status not in {s.value for s in Status}:
-        raise InputError(f"unknown status {status!r}")
+    try:
+        wanted = None if status is None else Status(status)
+    except ValueError:
+        raise InputError(f"unknown status {status!r}") from None
     if not 1 <= limit <= 500:
         raise InputError("limit must be between 1 and 500")
-    return ctx.store.list(project=project, status=status, limit=limit)
+    return ctx.store.list(project=project, status=wanted, limit=limit)
 
 
 def cancel_build(ctx: Context, build_id: str) -> Build:

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import hashlib
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def default_instance(var_dir: Path) -> str:
+    """``kiln-<8 hex>`` from the resolved var/ folder: one name per installation.
+
+    Two installations on one Docker engine have different var/ folders (each holds its own
+    workspaces and artifacts), so neither's janitor takes the other's containers; the API
+    and the workers of one installation resolve the same folder and so agree."""
+    digest = hashlib.sha256(str(var_dir.resolve()).encode()).hexdigest()
+    return f"kiln-{digest[:8]}"
 
 
 class Settings(BaseSettings):
@@ -84,7 +95,8 @@ class Settings(BaseSettings):
 
     # Reliability and operations.
     log_format: str = "json"  # json (one object per line, with build_id) or text
-    instance: str = "kiln"  # labels every container/network; cleanup touches only its own
+    # Labels every container/network; cleanup touches only its own. Empty: default_instance.
+    instance: str = ""
     docker_timeout_s: int = 60  # every Docker engine call but the output stream
     build_lease_s: int = 30  # a running build whose heartbeat is older is lost
     max_attempts: int = 2  # runs of one build when its worker dies (then worker_lost)
@@ -112,6 +124,19 @@ class Settings(BaseSettings):
     generate_backoff_s: float = 1.0  # first wait between attempts, doubling, when no Retry-After
     generate_max_prompt_chars: int = 200_000
     generate_max_output_tokens: int = 32_000
+
+    @model_validator(mode="after")
+    def _name_the_instance(self) -> Settings:
+        if not self.instance:
+            self.instance = default_instance(self.var_dir)
+        return self
+
+    @property
+    def instance_source(self) -> str:
+        """Where the instance name came from, for ``kiln doctor``."""
+        if self.instance == default_instance(self.var_dir):
+            return f"derived from {self.var_dir.resolve()}"
+        return "KILN_INSTANCE"
 
     @property
     def api_url(self) -> str:

@@ -27,7 +27,7 @@ from orchestrator.codegen.edits import Edit, apply_answer
 from orchestrator.codegen.prompt import fix_messages, generation_messages
 from orchestrator.codegen.schema import RESPONSE_FORMAT, parse_answer
 from orchestrator.context import Context
-from orchestrator.errors import GenerationError, KilnError
+from orchestrator.errors import ErrorCode, GenerationError, KilnError
 from orchestrator.logs import build_context
 from orchestrator.project import templates
 from orchestrator.project.input import Files, files_from_tar, input_limits, to_tar
@@ -36,7 +36,7 @@ from orchestrator.sandbox.egress.service import allowed_hosts
 from orchestrator.settings import get_settings
 
 log = logging.getLogger("kiln.codegen")
-FIXABLE = frozenset({"build_failed", "install_failed"})
+FIXABLE = frozenset({ErrorCode.BUILD_FAILED, ErrorCode.INSTALL_FAILED})
 
 
 def base_files(ctx: Context, generation: Generation) -> Files:
@@ -105,7 +105,9 @@ class _Generation:
             raise GenerationError(f"build {self.id} has no generation record")
         config = model_config(self.settings)
         if config is None:
-            raise GenerationError("no model is configured on the worker", code="model_error")
+            raise GenerationError(
+                "no model is configured on the worker", code=ErrorCode.MODEL_ERROR
+            )
         client = self.model(config, self.deadline, self._retrying)
         max_chars = self.settings.generate_max_prompt_chars
         prompt = self.generation.prompt

@@ -25,6 +25,7 @@ from typing import Protocol, TypedDict
 
 from orchestrator.builds import plan
 from orchestrator.builds.provision import root_scripts_step
+from orchestrator.errors import ErrorCode
 from orchestrator.project.npm import LOCKFILES, has_dependencies, root_install_scripts
 from orchestrator.sandbox.step import Step
 
@@ -150,4 +151,8 @@ def retry_install(
 
 def leave_layer(code: str, output: Sequence[str], *, on_layer: bool) -> bool:
     """After a failed step on a layer: was it a write into it? Then install privately."""
-    return on_layer and code in ("build_failed", "install_failed") and wrote_into_layer(output)
+    return (
+        on_layer
+        and code in (ErrorCode.BUILD_FAILED, ErrorCode.INSTALL_FAILED)
+        and wrote_into_layer(output)
+    )

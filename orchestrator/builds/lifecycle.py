@@ -25,11 +25,12 @@ from orchestrator.builds.diagnostics import diagnose
 from orchestrator.builds.outcome import Outcome
 from orchestrator.builds.public import public_view
 from orchestrator.context import Context
+from orchestrator.errors import ErrorCode
 from orchestrator.records.counters import incr
 from orchestrator.records.models import Build, Phase, Status, utcnow
 
 log = logging.getLogger("kiln.lifecycle")
-WORKER_LOST = "worker_lost"
+WORKER_LOST = ErrorCode.WORKER_LOST
 CACHES_COUNTED = ("layer", "resolution")  # cache_hits_total{cache=...}
 
 
@@ -126,13 +127,13 @@ def cancel_queued(ctx: Context, build_id: str) -> bool:
 def supersede(ctx: Context, older_id: str, newer_id: str) -> bool:
     """End a queued build as ``cancelled`` (``superseded``) by a newer build of its project."""
     message = f"superseded by build {newer_id}"
-    moved = ctx.store.finish_queued(older_id, Status.CANCELLED, "superseded", message)
+    moved = ctx.store.finish_queued(older_id, Status.CANCELLED, ErrorCode.SUPERSEDED, message)
     return _end_if(ctx, older_id, moved)
 
 
 def fail_unqueued(ctx: Context, build_id: str, reason: str) -> None:
     """End a recorded build the queue (Redis) could not take; no event: Redis is what failed."""
-    ctx.store.finish(build_id, Status.FAILED, "queue_unavailable", reason, None)
+    ctx.store.finish(build_id, Status.FAILED, ErrorCode.QUEUE_UNAVAILABLE, reason, None)
 
 
 def requeue_lost(ctx: Context, build: Build, reason: str) -> bool:
@@ -158,7 +159,7 @@ def lose(ctx: Context, build: Build, reason: str) -> bool:
 def answer_reused(ctx: Context, build: Build, earlier: Build) -> Build:
     """Record ``build`` (not yet stored) as already ``succeeded`` with ``earlier``'s artifact."""
     now = utcnow()
-    build.status, build.phase = Status.SUCCEEDED.value, Phase.DONE.value
+    build.status, build.phase = Status.SUCCEEDED, Phase.DONE
     build.started_at = build.finished_at = now
     build.reused_from = earlier.id
     build.cache = {"reuse": "hit", "reused_from": earlier.id}

@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import redis
 
-from orchestrator.errors import BuildError, GenerationError
+from orchestrator.errors import BuildError, ErrorCode, GenerationError
 from orchestrator.records.models import Status
 
 log = logging.getLogger("kiln.pipeline")
@@ -28,16 +28,18 @@ class Outcome(NamedTuple):
     """How one attempt at a build ended; ``log`` is what its diagnosis reads."""
 
     status: Status
-    code: str | None = None
+    code: ErrorCode | None = None
     message: str | None = None
     log: str = ""  # the failed step's output ("" when no step's output explains it)
 
 
 SUCCEEDED = Outcome(Status.SUCCEEDED)
-CANCELLED = Outcome(Status.CANCELLED, "cancelled", "the build was cancelled")
+CANCELLED = Outcome(Status.CANCELLED, ErrorCode.CANCELLED, "the build was cancelled")
 
 
-def outcome_of(exc: Exception, *, step_output: str, internal_code: str, build_id: str) -> Outcome:
+def outcome_of(
+    exc: Exception, *, step_output: str, internal_code: ErrorCode, build_id: str
+) -> Outcome:
     """The outcome an exception raised inside a build run stands for (re-raises RedisError).
 
     ``step_output`` is the output of the step that ran last; a ``GenerationError`` is

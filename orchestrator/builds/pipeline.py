@@ -31,7 +31,7 @@ from orchestrator.cache import gc
 from orchestrator.cache.layers import layer_store
 from orchestrator.cache.resolutions import ResolutionStore
 from orchestrator.context import Context
-from orchestrator.errors import BuildError, KilnError, SandboxError
+from orchestrator.errors import BuildError, ErrorCode, KilnError, SandboxError
 from orchestrator.logs import build_context
 from orchestrator.project.input import parse_package_json
 from orchestrator.records.counters import observe
@@ -172,7 +172,8 @@ class BuildRun:
         free_mb = free_disk_mb(self.settings.var_dir)
         if free_mb < self.settings.min_free_disk_mb:
             raise BuildError(
-                f"the build server's disk is nearly full ({free_mb:.0f} MB free)", code="disk_full"
+                f"the build server's disk is nearly full ({free_mb:.0f} MB free)",
+                code=ErrorCode.DISK_FULL,
             )
         source = self.ctx.layout.source(self.id)
         workspace.create(self.workspace, self.settings.workspace_mb)

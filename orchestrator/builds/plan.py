@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
-from orchestrator.errors import BuildError
+from orchestrator.errors import BuildError, ErrorCode
 from orchestrator.project.npm import OTHER_LOCKFILES, lockfile_in_sync, root_install_scripts
 from orchestrator.records.models import Phase
 from orchestrator.sandbox.protocol import StepResult
@@ -59,7 +59,9 @@ def plan_install(manifest: Mapping[str, object], lockfiles: Mapping[str, bytes])
                 )
             else:
                 warnings.append("no package-lock.json; resolving dependencies with npm install")
-    step = Step("install", Phase.INSTALLING, argv, network=True, failure_code="install_failed")
+    step = Step(
+        "install", Phase.INSTALLING, argv, network=True, failure_code=ErrorCode.INSTALL_FAILED
+    )
     return InstallPlan(step, warnings)
 
 
@@ -105,7 +107,7 @@ def lifecycle_step() -> Step:
         Phase.INSTALLING,
         ["npm", "rebuild", "--foreground-scripts", "--no-audit", "--no-fund"],
         network=False,
-        failure_code="install_failed",
+        failure_code=ErrorCode.INSTALL_FAILED,
     )
 
 
@@ -116,24 +118,24 @@ def build_step(manifest: Mapping[str, object]) -> Step:
         argv = ["npm", "run", "build"]
     else:
         argv = ["npx", "--no-install", "vite", "build"]
-    return Step("build", Phase.BUILDING, argv, network=False, failure_code="build_failed")
+    return Step("build", Phase.BUILDING, argv, network=False, failure_code=ErrorCode.BUILD_FAILED)
 
 
 def classify_failure(
     step: Step, exit_code: int, *, oom_killed: bool, timed_out: bool, limits: Limits
-) -> tuple[str, str]:
+) -> tuple[ErrorCode, str]:
     """Map how a step's container ended to the contract's (error code, human message)."""
     if timed_out:
-        return "timeout", f"{step.name} exceeded the {limits.timeout_s} s time limit"
+        return ErrorCode.TIMEOUT, f"{step.name} exceeded the {limits.timeout_s} s time limit"
     if oom_killed:
         return (
-            "out_of_memory",
+            ErrorCode.OUT_OF_MEMORY,
             f"{step.name} ran out of memory (limit {limits.memory_mb} MB)",
         )
     if exit_code == KILLED:
         # SIGKILL with no OOM recorded by the engine: someone else's `docker kill` or
         # `docker rm -f` (another installation's janitor, an operator), not the project.
-        return "sandbox_error", f"{step.name} was killed from outside the build (exit 137)"
+        return ErrorCode.SANDBOX_ERROR, f"{step.name} was killed from outside the build (exit 137)"
     what = {"install": "npm install", "scripts": "dependency install scripts"}.get(
         step.name, "the build"
     )
@@ -165,14 +167,14 @@ def step_error(
         return BuildError(
             f"the build wrote more than {bounds.max_log_mb} MB of log output; "
             f"Kiln stopped reading and ended the {step.name} step",
-            code="output_too_large",
+            code=ErrorCode.OUTPUT_TOO_LARGE,
         )
     if result.ok:
         return None
     if disk_full or mentions_disk_full(output):
         return BuildError(
             f"the build filled its {bounds.workspace_mb} MB workspace during {step.name}",
-            code="disk_full",
+            code=ErrorCode.DISK_FULL,
         )
     code, message = classify_failure(
         step,

@@ -32,7 +32,7 @@ from orchestrator.cache.keys import (
 from orchestrator.cache.layers import KeyLock, LayerStore
 from orchestrator.cache.resolutions import ResolutionStore
 from orchestrator.project.npm import NPM_LOCKFILES
-from orchestrator.records.models import Phase
+from orchestrator.records.models import ErrorCode, Phase
 from orchestrator.sandbox.step import Step
 
 LAYER_INSTALL_ARGV = ["npm", "ci", *plan.NPM_FLAGS]
@@ -48,20 +48,22 @@ def layer_install_step() -> Step:
         Phase.INSTALLING,
         list(LAYER_INSTALL_ARGV),
         network=True,
-        failure_code="install_failed",
+        failure_code=ErrorCode.INSTALL_FAILED,
     )
 
 
 def resolve_step() -> Step:
     """Resolve dependency ranges to a lockfile, installing nothing and running nothing."""
-    return Step("resolve", Phase.INSTALLING, list(RESOLVE_ARGV), True, "install_failed")
+    return Step("resolve", Phase.INSTALLING, list(RESOLVE_ARGV), True, ErrorCode.INSTALL_FAILED)
 
 
 def root_scripts_step(names: Sequence[str]) -> Step:
     """The project's own install scripts, offline, in the build's workspace."""
     allowed = [n for n in names if n in ("preinstall", "install", "postinstall")]
     command = " && ".join(f"npm run {name}" for name in allowed)
-    return Step("root-scripts", Phase.INSTALLING, ["sh", "-c", command], False, "install_failed")
+    return Step(
+        "root-scripts", Phase.INSTALLING, ["sh", "-c", command], False, ErrorCode.INSTALL_FAILED
+    )
 
 
 def _json(raw: bytes | None) -> dict[str, Any] | None:

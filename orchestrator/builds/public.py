@@ -1,18 +1,21 @@
-"""A build's public JSON shape: ``GET /api/v1/builds/{id}`` and the SSE ``end`` event."""
+"""A build's public body filled from its record: ``BuildPublic`` (orchestrator/records/
+public.py), served by ``GET /api/v1/builds/{id}`` and sent as the SSE ``end`` event."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from orchestrator.builds.diagnostics import diagnose
-from orchestrator.records.models import Build, Generation, Status, aware
-
-
-def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return aware(value).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+from orchestrator.records.models import Build, Generation, Phase, Status, aware
+from orchestrator.records.public import (
+    BuildErrorPublic,
+    BuildPublic,
+    CachePublic,
+    Diagnostics,
+    GenerationSummary,
+    LimitsPublic,
+    Usage,
+)
 
 
 def duration_ms(build: Build) -> int | None:
@@ -22,59 +25,70 @@ def duration_ms(build: Build) -> int | None:
     return int((aware(build.finished_at) - aware(build.started_at)).total_seconds() * 1000)
 
 
-def generation_summary(generation: Generation) -> dict[str, Any]:
+def generation_summary(generation: Generation) -> GenerationSummary:
     """The part of a generated build's public body that says how it was generated."""
-    return {
-        "prompt": generation.prompt,
-        "model": generation.model,
-        "template": generation.template,
-        "base_build": generation.base_build,
-        "model_calls": len(generation.rounds),
-        "fix_rounds": sum(1 for r in generation.rounds if r.get("kind") == "fix"),
-        "usage": {
-            "prompt_tokens": generation.prompt_tokens,
-            "completion_tokens": generation.completion_tokens,
-            "total_tokens": generation.prompt_tokens + generation.completion_tokens,
-        },
-        "files": sorted(generation.files),
-        "deleted": sorted(generation.deleted),
-    }
+    return GenerationSummary(
+        prompt=generation.prompt,
+        model=generation.model,
+        template=generation.template,
+        base_build=generation.base_build,
+        model_calls=len(generation.rounds),
+        fix_rounds=sum(1 for r in generation.rounds if r.get("kind") == "fix"),
+        usage=Usage(
+            prompt_tokens=generation.prompt_tokens,
+            completion_tokens=generation.completion_tokens,
+            total_tokens=generation.prompt_tokens + generation.completion_tokens,
+        ),
+        files=sorted(generation.files),
+        deleted=sorted(generation.deleted),
+    )
+
+
+def build_error(build: Build) -> BuildErrorPublic | None:
+    """How ``build`` ended, when it ended with an error code."""
+    if not build.error_code:
+        return None
+    diagnostics = build.error_diagnostics
+    if build.status == Status.FAILED and diagnostics is None:
+        # Failed before a worker ran it (or recorded before diagnostics existed).
+        diagnostics = diagnose(
+            build.error_code, build.error_message or "", build.error_log_tail or ""
+        )
+    return BuildErrorPublic(
+        code=build.error_code,
+        message=build.error_message or "",
+        log_tail=build.error_log_tail or "",
+        diagnostics=None if diagnostics is None else Diagnostics.model_validate(diagnostics),
+    )
+
+
+def build_public(
+    build: Build, preview_url: str, generation: Generation | None = None
+) -> BuildPublic:
+    """The contract's body of ``build`` as a model (``GET /api/v1/builds/{id}``)."""
+    return BuildPublic(
+        id=build.id,
+        project=build.project,
+        template=build.template,
+        status=Status(build.status),
+        phase=Phase(build.phase),
+        created_at=build.created_at,
+        started_at=build.started_at,
+        finished_at=build.finished_at,
+        duration_ms=duration_ms(build),
+        limits=LimitsPublic.model_validate(build.limits),
+        attempts=build.attempts,
+        error=build_error(build),
+        preview_url=preview_url if build.status == Status.SUCCEEDED else None,
+        reused_from=build.reused_from,
+        cache=CachePublic.model_validate(build.cache or {}),
+        generation=None if generation is None else generation_summary(generation),
+    )
 
 
 def public_view(
     build: Build, preview_url: str, generation: Generation | None = None
 ) -> dict[str, Any]:
-    """The contract's JSON body for ``GET /api/v1/builds/{id}`` (and the SSE ``end`` event)."""
-    error = None
-    if build.error_code:
-        error = {
-            "code": build.error_code,
-            "message": build.error_message or "",
-            "log_tail": build.error_log_tail or "",
-            "diagnostics": build.error_diagnostics,
-        }
-        if build.status == Status.FAILED and build.error_diagnostics is None:
-            # Failed before a worker ran it (or recorded before diagnostics existed).
-            error["diagnostics"] = diagnose(
-                build.error_code, build.error_message or "", build.error_log_tail or ""
-            )
-    body = {
-        "id": build.id,
-        "project": build.project,
-        "template": build.template,
-        "status": build.status,
-        "phase": build.phase,
-        "created_at": _iso(build.created_at),
-        "started_at": _iso(build.started_at),
-        "finished_at": _iso(build.finished_at),
-        "duration_ms": duration_ms(build),
-        "limits": build.limits,
-        "attempts": build.attempts,
-        "error": error,
-        "preview_url": preview_url if build.status == Status.SUCCEEDED else None,
-        "reused_from": build.reused_from,
-        "cache": build.cache or {},
-    }
-    if generation is not None:
-        body["generation"] = generation_summary(generation)
-    return body
+    """The contract's JSON body for ``GET /api/v1/builds/{id}`` (and the SSE ``end`` event):
+    ``build_public`` dumped as JSON, so the event and the route send one shape."""
+    return build_public(build, preview_url, generation).model_dump(mode="json")

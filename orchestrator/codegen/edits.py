@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from orchestrator.codegen.schema import INVALID_OUTPUT, Answer
-from orchestrator.errors import GenerationError, InputError, PayloadTooLarge
+from orchestrator.codegen.schema import Answer
+from orchestrator.errors import ErrorCode, GenerationError, InputError, PayloadTooLarge
 from orchestrator.project import dependency_sources
 from orchestrator.project.input import (
     Files,
@@ -56,7 +56,7 @@ def apply_answer(
             dependency_sources.check_lockfile(result.get(lockfile), registry_hosts)
     except InputError as exc:
         raise GenerationError(
-            f"the model's files were refused: {exc.message}", code=INVALID_OUTPUT
+            f"the model's files were refused: {exc.message}", code=ErrorCode.INVALID_MODEL_OUTPUT
         ) from None
     return Edit(
         files=result,

@@ -7,10 +7,10 @@ import socket
 from collections.abc import Callable, Iterator
 
 import httpx
-from sqlalchemy import text
 
 from orchestrator.context import Context
 from orchestrator.ops import views as ops
+from orchestrator.records.db import require_current
 from orchestrator.sandbox.egress.network import gateway_of
 from orchestrator.sandbox.egress.service import allowed_hosts
 from orchestrator.sandbox.image import SOURCE_DIR, image_digest
@@ -43,9 +43,9 @@ def run_checks() -> Iterator[Check]:
         return f"Redis {info.get('redis_version')} at {s.redis_url}"
 
     def database() -> str:
-        with ctx.store.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-        return ctx.store.engine.url.render_as_string(hide_password=True)
+        state = require_current(s.db_url)  # DatabaseBehind names `kiln db upgrade`
+        url = ctx.store.engine.url.render_as_string(hide_password=True)
+        return f"{url}, {state.describe()}"
 
     def sandbox_image() -> str:
         image = ctx.docker.images.get(s.sandbox_image)
@@ -137,6 +137,9 @@ def run_checks() -> Iterator[Check]:
             raise RuntimeError(f"no worker is registered on queue {s.queue_name}; " + line)
         return line
 
+    def instance() -> str:
+        return f"{s.instance} ({s.instance_source}); its janitor touches only this label"
+
     def leftovers() -> str:
         mine = {"label": f"kiln.instance={s.instance}"}
         containers = ctx.docker.containers.list(all=True, sparse=True, filters=mine)
@@ -146,6 +149,7 @@ def run_checks() -> Iterator[Check]:
             "network(s) (the janitor removes those of builds that no longer run)"
         )
 
+    yield _run("instance", instance)
     yield _run("docker", docker_engine)
     yield _run("runtime", runtime)
     yield _run("redis", redis_server)

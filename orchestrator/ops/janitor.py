@@ -37,7 +37,7 @@ class SweepReport:
 
 def is_live(build: Build | None, now: datetime, lease_s: int) -> bool:
     """True when ``build`` runs and its worker beat within the lease (keep its objects)."""
-    if build is None or build.status != Status.RUNNING.value:
+    if build is None or build.status != Status.RUNNING:
         return False
     beat = build.heartbeat_at or build.started_at
     if beat is None:

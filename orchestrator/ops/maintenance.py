@@ -48,7 +48,7 @@ def handle_dead_horse(ctx: Context, build_id: str) -> None:
         build = ctx.store.get(build_id)
     except NotFound:
         return
-    if build.status == Status.RUNNING.value:
+    if build.status == Status.RUNNING:
         with build_context(build_id):
             recovery.recover_lost(ctx, build, "the work-horse running this build died")
 

@@ -32,7 +32,7 @@ from orchestrator.records.counters import (
     parse_histogram,
     redis_key,
 )
-from orchestrator.records.models import Build, Status
+from orchestrator.records.models import Build, ErrorCode, Status
 
 log = logging.getLogger("kiln.metrics")
 
@@ -52,7 +52,8 @@ class KilnCollector(Collector):
                 log.warning("metrics: %s unavailable: %s", part.__name__, exc)
 
     def _builds(self) -> Iterator[Any]:
-        query = select(Build.status, Build.error_code, func.count()).group_by(
+        # The columns read back as Status and ErrorCode (see records.models.StringEnum).
+        query = select(col(Build.status), col(Build.error_code), func.count()).group_by(
             col(Build.status), col(Build.error_code)
         )
         with Session(self.ctx.store.engine) as session:
@@ -66,12 +67,12 @@ class KilnCollector(Collector):
             labels=["status", "code"],
         )
         oom = timeouts = 0
-        counts = {s.value: 0 for s in Status if not s.finished}
+        counts = {s: 0 for s in Status if not s.finished}
         for status, code, n in rows:
-            if Status(status).finished:
+            if status.finished:
                 ended.add_metric([status, code or ""], n)
-                oom += n if code == "out_of_memory" else 0
-                timeouts += n if code == "timeout" else 0
+                oom += n if code == ErrorCode.OUT_OF_MEMORY else 0
+                timeouts += n if code == ErrorCode.TIMEOUT else 0
             else:
                 counts[status] = counts.get(status, 0) + n
         for status, n in counts.items():

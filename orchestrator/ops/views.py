@@ -46,7 +46,7 @@ def queue_summary(ctx: Context) -> dict[str, Any]:
     q = build_queue(ctx.redis, ctx.settings.queue_name)
     now = utcnow()
     waiting = ctx.store.queued_before(now + timedelta(seconds=1))
-    running = ctx.store.list(status=Status.RUNNING.value, limit=500)
+    running = ctx.store.list(status=Status.RUNNING, limit=500)
     return {
         "draining": bool(is_suspended(ctx.redis)),
         "queued": len(waiting),
@@ -84,7 +84,7 @@ def undrain(ctx: Context) -> None:
 
 def running_count(ctx: Context) -> int:
     """How many builds run now."""
-    return ctx.store.count(status=Status.RUNNING.value)
+    return ctx.store.count(status=Status.RUNNING)
 
 
 @dataclass

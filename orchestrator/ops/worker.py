@@ -19,6 +19,7 @@ from orchestrator.builds.jobs import build_queue, worker_name
 from orchestrator.context import Context
 from orchestrator.logs import configure_logging
 from orchestrator.ops.maintenance import wake_key
+from orchestrator.records.db import require_current
 from orchestrator.sandbox.egress.service import start_egress
 from orchestrator.sandbox.runner import check_runtime, hand_over, sandbox_uid
 from orchestrator.settings import Settings, get_settings
@@ -47,6 +48,7 @@ def run_worker(*, burst: bool = False) -> None:
     """
     settings = get_settings()
     configure_logging(settings.log_format)
+    require_current(settings.db_url)  # DatabaseBehind: `kiln db upgrade` first
     prepare_directories(settings)
     ctx = Context(settings)
     ctx.docker.ping()

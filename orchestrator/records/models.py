@@ -1,13 +1,34 @@
-"""The build record (SQLModel) and its public JSON shape."""
+"""The records (SQLModel): builds and generations, and the states a build's columns take.
+
+``Status``, ``Phase`` and ``ErrorCode`` (defined with the error tree, floor 0) type the
+build's columns; they are stored as their string values, the same strings older Kiln
+wrote, so old rows read back as enums.
+"""
 
 from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlmodel import JSON, Column, Field, SQLModel
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import JSON, AutoString, Column, Field, SQLModel
+
+from orchestrator.errors import ErrorCode
+
+__all__ = [
+    "Build",
+    "CacheOutcome",
+    "ErrorCode",
+    "Generation",
+    "Phase",
+    "Status",
+    "aware",
+    "new_build_id",
+    "utcnow",
+]
 
 
 class Status(StrEnum):
@@ -37,6 +58,40 @@ class Phase(StrEnum):
     DONE = "done"
 
 
+class CacheOutcome(StrEnum):
+    """How a cache answered a build (the values of its ``cache`` body's fields).
+
+    ``layer`` is hit, miss, private (installed in the build's own workspace) or none (no
+    lockfile to key a layer); ``resolution`` is hit or miss; ``reuse`` is hit.
+    """
+
+    HIT = "hit"
+    MISS = "miss"
+    PRIVATE = "private"
+    NONE = "none"
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+class StringEnum(TypeDecorator[E]):
+    """A column of a str Enum stored as the member's value, in the same VARCHAR as a ``str``
+    column (no database enum type, no CHECK: a new member needs no migration)."""
+
+    impl = AutoString
+    cache_ok = True
+
+    def __init__(self, enum: type[E]) -> None:
+        super().__init__()
+        self.enum = enum
+
+    def process_bind_param(self, value: E | str | None, dialect: Dialect) -> str | None:
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> E | None:
+        return None if value is None else self.enum(value)
+
+
 def new_build_id() -> str:
     """A short random id that is also a valid DNS label (it names the preview host)."""
     return secrets.token_hex(8)
@@ -53,13 +108,13 @@ class Build(SQLModel, table=True):
     id: str = Field(default_factory=new_build_id, primary_key=True)
     project: str = Field(index=True)
     template: str | None = None
-    status: str = Field(default=Status.QUEUED.value, index=True)
-    phase: str = Field(default=Phase.QUEUED.value)
+    status: Status = Field(default=Status.QUEUED, index=True, sa_type=StringEnum(Status))
+    phase: Phase = Field(default=Phase.QUEUED, sa_type=StringEnum(Phase))
     created_at: datetime = Field(default_factory=utcnow, index=True)
     started_at: datetime | None = None
     finished_at: datetime | None = None
     limits: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
-    error_code: str | None = None
+    error_code: ErrorCode | None = Field(default=None, sa_type=StringEnum(ErrorCode))
     error_message: str | None = None
     error_log_tail: str | None = None
     error_diagnostics: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))

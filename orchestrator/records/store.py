@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from orchestrator.errors import NotFound
-from orchestrator.records.models import Build, Generation, Phase, Status, utcnow
+from orchestrator.records.models import Build, ErrorCode, Generation, Phase, Status, utcnow
 
 
 class BuildStore:
@@ -46,7 +46,7 @@ class BuildStore:
         return build
 
     def list(
-        self, *, project: str | None = None, status: str | None = None, limit: int = 50
+        self, *, project: str | None = None, status: Status | None = None, limit: int = 50
     ) -> list[Build]:
         """Builds, newest first, optionally filtered."""
         query = select(Build).order_by(col(Build.created_at).desc()).limit(limit)
@@ -85,7 +85,7 @@ class BuildStore:
         """Forget a build's Idempotency-Key (it has expired), so the key can be used again."""
         self._update_where(build_id, None, idempotency_key=None)
 
-    def count(self, *, status: str, project: str | None = None) -> int:
+    def count(self, *, status: Status, project: str | None = None) -> int:
         """How many builds have ``status`` (in ``project``, if given)."""
         query = select(func.count()).select_from(Build).where(Build.status == status)
         if project is not None:
@@ -96,16 +96,14 @@ class BuildStore:
     def claim(self, build_id: str, *, worker: str = "", project_cap: int = 0) -> Build | None:
         """Move a queued build to running for a worker; None if it is no longer queued
         or its project already runs ``project_cap`` builds (0: no cap)."""
-        condition = (col(Build.status) == Status.QUEUED.value) & (
-            col(Build.cancel_requested).is_(False)
-        )
+        condition = (col(Build.status) == Status.QUEUED) & (col(Build.cancel_requested).is_(False))
         project = ""
         if project_cap > 0:
             project = self.get(build_id).project
             running = (
                 select(func.count())
                 .select_from(Build)
-                .where(Build.project == project, Build.status == Status.RUNNING.value)
+                .where(Build.project == project, Build.status == Status.RUNNING)
                 .scalar_subquery()
             )
             condition = condition & (running < project_cap)
@@ -115,8 +113,8 @@ class BuildStore:
             .where(col(Build.id) == build_id)
             .where(condition)
             .values(
-                status=Status.RUNNING.value,
-                phase=Phase.PREPARING.value,
+                status=Status.RUNNING,
+                phase=Phase.PREPARING,
                 started_at=now,
                 heartbeat_at=now,
                 worker=worker or None,
@@ -139,14 +137,14 @@ class BuildStore:
         """Mark a running build alive; False once it no longer runs as ``attempt``."""
         return self._update_where(
             build_id,
-            (col(Build.status) == Status.RUNNING.value) & (col(Build.attempts) == attempt),
+            (col(Build.status) == Status.RUNNING) & (col(Build.attempts) == attempt),
             heartbeat_at=utcnow(),
         )
 
     def running_since(self, cutoff: datetime) -> builtins.list[Build]:
         """Running builds whose last heartbeat is older than ``cutoff`` (their worker is lost)."""
         beat = func.coalesce(col(Build.heartbeat_at), col(Build.started_at))
-        query = select(Build).where(Build.status == Status.RUNNING.value, beat < cutoff)
+        query = select(Build).where(Build.status == Status.RUNNING, beat < cutoff)
         with self._session() as session:
             return list(session.exec(query).all())
 
@@ -154,7 +152,7 @@ class BuildStore:
         """Builds still queued that were created before ``cutoff``, oldest first."""
         query = (
             select(Build)
-            .where(Build.status == Status.QUEUED.value, col(Build.created_at) < cutoff)
+            .where(Build.status == Status.QUEUED, col(Build.created_at) < cutoff)
             .order_by(col(Build.created_at))
         )
         with self._session() as session:
@@ -164,7 +162,7 @@ class BuildStore:
         """Queued builds of one project, oldest first."""
         query = (
             select(Build)
-            .where(Build.status == Status.QUEUED.value, Build.project == project)
+            .where(Build.status == Status.QUEUED, Build.project == project)
             .order_by(col(Build.created_at))
         )
         with self._session() as session:
@@ -174,32 +172,32 @@ class BuildStore:
         """Put a lost running build back to queued; False if someone else handled it."""
         return self._update_where(
             build_id,
-            (col(Build.status) == Status.RUNNING.value) & (col(Build.attempts) == attempt),
-            status=Status.QUEUED.value,
-            phase=Phase.QUEUED.value,
+            (col(Build.status) == Status.RUNNING) & (col(Build.attempts) == attempt),
+            status=Status.QUEUED,
+            phase=Phase.QUEUED,
             started_at=None,
             heartbeat_at=None,
         )
 
-    def fail_lost(self, build_id: str, attempt: int, code: str, message: str) -> bool:
+    def fail_lost(self, build_id: str, attempt: int, code: ErrorCode, message: str) -> bool:
         """End a lost running build as failed; False if someone else handled it."""
         return self._update_where(
             build_id,
-            (col(Build.status) == Status.RUNNING.value) & (col(Build.attempts) == attempt),
-            status=Status.FAILED.value,
-            phase=Phase.DONE.value,
+            (col(Build.status) == Status.RUNNING) & (col(Build.attempts) == attempt),
+            status=Status.FAILED,
+            phase=Phase.DONE,
             finished_at=utcnow(),
             error_code=code,
             error_message=message,
         )
 
-    def finish_queued(self, build_id: str, status: Status, code: str, message: str) -> bool:
+    def finish_queued(self, build_id: str, status: Status, code: ErrorCode, message: str) -> bool:
         """End a build that is still queued (cancel, supersede, retry exhausted)."""
         return self._update_where(
             build_id,
-            col(Build.status) == Status.QUEUED.value,
-            status=status.value,
-            phase=Phase.DONE.value,
+            col(Build.status) == Status.QUEUED,
+            status=status,
+            phase=Phase.DONE,
             finished_at=utcnow(),
             error_code=code,
             error_message=message,
@@ -207,12 +205,12 @@ class BuildStore:
 
     def requeue_finished(self, build_id: str) -> bool:
         """Make a finished build queued again (``kiln retry``); False if it has not ended."""
-        ended = [s.value for s in Status if s.finished]
+        ended = [s for s in Status if s.finished]
         return self._update_where(
             build_id,
             col(Build.status).in_(ended),
-            status=Status.QUEUED.value,
-            phase=Phase.QUEUED.value,
+            status=Status.QUEUED,
+            phase=Phase.QUEUED,
             started_at=None,
             finished_at=None,
             heartbeat_at=None,
@@ -225,7 +223,7 @@ class BuildStore:
 
     def finished_before(self, cutoff: datetime) -> builtins.list[Build]:
         """Finished builds created before ``cutoff``, newest first (gc candidates)."""
-        ended = [s.value for s in Status if s.finished]
+        ended = [s for s in Status if s.finished]
         query = (
             select(Build)
             .where(col(Build.status).in_(ended), col(Build.created_at) < cutoff)
@@ -236,7 +234,7 @@ class BuildStore:
 
     def newest_finished_ids(self, project: str, keep: int) -> set[str]:
         """Ids of the ``keep`` newest finished builds of ``project``."""
-        ended = [s.value for s in Status if s.finished]
+        ended = [s for s in Status if s.finished]
         query = (
             select(Build.id)
             .where(Build.project == project, col(Build.status).in_(ended))
@@ -248,7 +246,7 @@ class BuildStore:
 
     def set_phase(self, build_id: str, phase: Phase) -> None:
         """Record the phase a running build has entered."""
-        self._update_where(build_id, col(Build.status) == Status.RUNNING.value, phase=phase.value)
+        self._update_where(build_id, col(Build.status) == Status.RUNNING, phase=phase)
 
     def set_cache(self, build_id: str, cache: dict[str, Any]) -> None:
         """Record how the build's caches answered (layer hit/miss, keys)."""
@@ -259,7 +257,7 @@ class BuildStore:
         query = (
             select(Build)
             .where(Build.input_digest == input_digest)
-            .where(Build.status == Status.SUCCEEDED.value)
+            .where(Build.status == Status.SUCCEEDED)
             .order_by(col(Build.finished_at).desc())
             .limit(limit)
         )
@@ -274,11 +272,11 @@ class BuildStore:
         """End a build that no worker has claimed yet; True if it was still queued."""
         return self._update_where(
             build_id,
-            col(Build.status) == Status.QUEUED.value,
-            status=Status.CANCELLED.value,
-            phase=Phase.DONE.value,
+            col(Build.status) == Status.QUEUED,
+            status=Status.CANCELLED,
+            phase=Phase.DONE,
             finished_at=utcnow(),
-            error_code="cancelled",
+            error_code=ErrorCode.CANCELLED,
             error_message="the build was cancelled before it started",
         )
 
@@ -286,7 +284,7 @@ class BuildStore:
         self,
         build_id: str,
         status: Status,
-        code: str | None,
+        code: ErrorCode | None,
         message: str | None,
         log_tail: str | None,
         *,
@@ -297,14 +295,12 @@ class BuildStore:
         it still runs as that attempt (None otherwise: a reconciler took it over)."""
         condition = None
         if attempt is not None:
-            condition = (col(Build.status) == Status.RUNNING.value) & (
-                col(Build.attempts) == attempt
-            )
+            condition = (col(Build.status) == Status.RUNNING) & (col(Build.attempts) == attempt)
         won = self._update_where(
             build_id,
             condition,
-            status=status.value,
-            phase=Phase.DONE.value,
+            status=status,
+            phase=Phase.DONE,
             finished_at=utcnow(),
             error_code=code,
             error_message=message,

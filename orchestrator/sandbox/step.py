@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from orchestrator.errors import InputError
+from orchestrator.errors import ErrorCode, InputError
 from orchestrator.records.models import Phase
 
 
@@ -45,7 +45,7 @@ class Step:
     phase: Phase
     argv: list[str]
     network: bool
-    failure_code: str
+    failure_code: ErrorCode
 
 
 @dataclass(frozen=True)

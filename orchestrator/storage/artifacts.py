@@ -8,7 +8,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from orchestrator.errors import BuildError
+from orchestrator.errors import BuildError, ErrorCode
 
 INDEX = "index.html"
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -36,10 +36,10 @@ def check_output(dist: Path, limits: OutputLimits) -> tuple[int, int]:
         raise BuildError(
             "the build finished but wrote no dist/ folder (Kiln publishes dist/; check "
             "build.outDir in the Vite config)",
-            code="build_failed",
+            code=ErrorCode.BUILD_FAILED,
         ) from None
     if not stat.S_ISDIR(top.st_mode):
-        raise BuildError("dist is not a folder", code="unsafe_output")
+        raise BuildError("dist is not a folder", code=ErrorCode.UNSAFE_OUTPUT)
     files = size = 0
     pending = [(dist, 0)]
     while pending:
@@ -52,27 +52,27 @@ def check_output(dist: Path, limits: OutputLimits) -> tuple[int, int]:
                     if depth + 1 > limits.max_depth:
                         raise BuildError(
                             f"dist/ is nested deeper than {limits.max_depth} folders",
-                            code="output_too_large",
+                            code=ErrorCode.OUTPUT_TOO_LARGE,
                         )
                     pending.append((Path(entry.path), depth + 1))
                     continue
                 if not stat.S_ISREG(info.st_mode):
                     raise BuildError(
                         f"dist/{rel} is a link or special file; only regular files are published",
-                        code="unsafe_output",
+                        code=ErrorCode.UNSAFE_OUTPUT,
                     )
                 if info.st_nlink > 1:
-                    raise BuildError(f"dist/{rel} is a hard link", code="unsafe_output")
+                    raise BuildError(f"dist/{rel} is a hard link", code=ErrorCode.UNSAFE_OUTPUT)
                 files += 1
                 size += info.st_size
                 if files > limits.max_files or size > limits.max_bytes:
                     raise BuildError(
                         f"dist/ exceeds {limits.max_files} files or "
                         f"{limits.max_bytes // (1024 * 1024)} MB",
-                        code="output_too_large",
+                        code=ErrorCode.OUTPUT_TOO_LARGE,
                     )
     if not (dist / INDEX).is_file():
-        raise BuildError("dist/ has no index.html", code="build_failed")
+        raise BuildError("dist/ has no index.html", code=ErrorCode.BUILD_FAILED)
     return files, size
 
 

@@ -302,6 +302,12 @@ def launch_stack(
         env=full_env,
         worker_env=worker_env or {},
     )
+    # A private database: at the newest revision before the API and workers check it.
+    migrated = subprocess.run(
+        [_kiln(), "db", "upgrade"], env=full_env, cwd=REPO_ROOT, capture_output=True, text=True
+    )
+    if migrated.returncode != 0:
+        raise RuntimeError(f"kiln db upgrade failed: {migrated.stderr[-2000:]}")
     stack.start_api()
     try:
         for _ in range(workers):

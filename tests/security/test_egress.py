@@ -59,7 +59,10 @@ def test_build_script_and_lifecycle_scripts_have_no_network(
 
 def run_on_install_network(stack: Stack, script: str, tmp_path: Path) -> dict[str, Any]:
     """Run ``script`` the way the install step runs npm: same container, same network."""
-    ctx = Context(Settings(var_dir=stack.var_dir))
+    # An instance of its own: no janitor (the stack's, or a running ./scripts/up stack's)
+    # takes this container, which belongs to no build record, for an orphan.
+    instance = f"{stack.instance}-probe"
+    ctx = Context(Settings(var_dir=stack.var_dir, instance=instance))
     workspace = tmp_path / "ws"
     workspace.mkdir()
     hand_over(workspace, ctx.sandbox.options.uid)

@@ -128,7 +128,7 @@ def ctx(monkeypatch: pytest.MonkeyPatch) -> Context:
 
 def test_submit_reply_shape(ctx: Context) -> None:
     build = Build(id="0123456789abcdef", project="demo")
-    assert submit_reply(ctx, build) == {
+    assert submit_reply(ctx, build).model_dump(mode="json") == {
         "id": "0123456789abcdef",
         "status": "queued",
         "project": "demo",
@@ -144,7 +144,7 @@ def test_submit_reply_shape(ctx: Context) -> None:
 def test_submit_reply_follows_the_build_and_public_url(ctx: Context) -> None:
     ctx.settings.public_url = "https://kiln.example/"
     build = Build(project="other")
-    reply = submit_reply(ctx, build)
+    reply = submit_reply(ctx, build).model_dump(mode="json")
     assert reply["id"] == build.id and reply["project"] == "other"
     assert reply["links"]["self"] == f"https://kiln.example/api/v1/builds/{build.id}"
     assert reply["links"]["events"] == reply["links"]["self"] + "/events"
