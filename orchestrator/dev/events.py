@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+from orchestrator.live.events import Event
 from orchestrator.live.follow import QUIET_S
 from orchestrator.live.hub import FollowerCut, Hub
-from orchestrator.live.logbus import Event, dev_stream_key
+from orchestrator.live.logbus import dev_stream_key
 
 
 async def follow_dev(hub: Hub, project: str, *, after: str | None) -> AsyncIterator[Event]:
