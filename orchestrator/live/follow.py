@@ -17,8 +17,9 @@ from contextlib import aclosing
 import anyio.to_thread
 
 from orchestrator.errors import ErrorCode
+from orchestrator.live.events import Event
 from orchestrator.live.hub import FollowerCut, Hub, Subscription
-from orchestrator.live.logbus import Event, id_after, stream_key
+from orchestrator.live.logbus import id_after, stream_key
 from orchestrator.records.models import Build, Status
 
 log = logging.getLogger(__name__)
