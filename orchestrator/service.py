@@ -94,10 +94,10 @@ def submit_build(
 ) -> Build:
     """Check a project, record its build and enqueue it. Raises before enqueueing on bad input,
     a full queue (429) or a full disk (507). A repeated ``idempotency_key`` returns the build
-    it first made; ``supersede`` cancels the project's older builds that are still queued.
+    it first made; ``options.supersede`` cancels the project's older builds still queued.
     An input that already built successfully is answered at once with that artifact (a new,
-    finished build record marked ``reused_from``) unless ``fresh`` asks for a real build.
-    ``env`` holds build settings for the build step (checked; part of the reuse key)."""
+    finished build record marked ``reused_from``) unless ``options.fresh`` asks for a real
+    build. ``options.env`` is checked and is part of the reuse key."""
     s = ctx.settings
     build_env = check_env(options.env)
     if idempotency_key is not None:
