@@ -27,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
+from websockets.asyncio.client import ClientConnection
 from websockets.typing import Origin, Subprotocol
 
 from orchestrator.context import Context, api_context
@@ -189,33 +190,11 @@ async def _relay(ctx: Context, session: DevSession, websocket: WebSocket) -> Non
         await websocket.close(code=1011)
         return
     await websocket.accept(subprotocol=upstream.subprotocol)
-
-    async def browser_to_vite() -> None:
-        while True:
-            message = await websocket.receive()
-            if message["type"] == "websocket.disconnect":
-                return
-            data = message.get("text") or message.get("bytes")
-            if data is not None and rules.client_message_allowed(data):
-                await upstream.send(data)
-
-    async def vite_to_browser() -> None:
-        async for data in upstream:
-            if isinstance(data, str):
-                await websocket.send_text(data)
-            else:
-                await websocket.send_bytes(data)
-
-    async def keep_active() -> None:
-        while True:  # an open HMR socket keeps the session from idling out
-            await _aredis(ctx).hset(
-                dev.registry(ctx).session_key(session.project),
-                "last_activity_at",
-                json.dumps(time.time()),
-            )
-            await asyncio.sleep(TOUCH_EVERY_S)
-
-    tasks = [asyncio.create_task(t()) for t in (browser_to_vite, vite_to_browser, keep_active)]
+    tasks = [
+        asyncio.create_task(_browser_to_vite(websocket, upstream)),
+        asyncio.create_task(_vite_to_browser(upstream, websocket)),
+        asyncio.create_task(_keep_active(ctx, session.project)),
+    ]
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
@@ -225,6 +204,35 @@ async def _relay(ctx: Context, session: DevSession, websocket: WebSocket) -> Non
             await upstream.close()
         with contextlib.suppress(Exception, WebSocketDisconnect):
             await websocket.close()
+
+
+async def _browser_to_vite(websocket: WebSocket, upstream: ClientConnection) -> None:
+    """The browser's HMR messages that Kiln lets through (proxy_rules), until it leaves."""
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        data = message.get("text") or message.get("bytes")
+        if data is not None and rules.client_message_allowed(data):
+            await upstream.send(data)
+
+
+async def _vite_to_browser(upstream: ClientConnection, websocket: WebSocket) -> None:
+    """Everything Vite sends, as it sends it."""
+    async for data in upstream:
+        if isinstance(data, str):
+            await websocket.send_text(data)
+        else:
+            await websocket.send_bytes(data)
+
+
+async def _keep_active(ctx: Context, project: str) -> None:
+    """An open HMR socket keeps the session from idling out."""
+    while True:
+        await _aredis(ctx).hset(
+            dev.registry(ctx).session_key(project), "last_activity_at", json.dumps(time.time())
+        )
+        await asyncio.sleep(TOUCH_EVERY_S)
 
 
 def _status_page(project: str, session: DevSession | None) -> HTMLResponse:

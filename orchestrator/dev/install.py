@@ -41,6 +41,7 @@ class SessionInstaller:
         self,
         ctx: Context,
         project: str,
+        *,
         workspace: Path,
         limits: Limits,
         on_output: LineSink,

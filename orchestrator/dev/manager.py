@@ -71,11 +71,11 @@ class RunningSession(threading.Thread):
         self.installer = SessionInstaller(
             self.ctx,
             project,
-            self.workspace,
-            self.limits,
-            self._output,
-            self._note,
-            self.stop_requested.is_set,
+            workspace=self.workspace,
+            limits=self.limits,
+            on_output=self._output,
+            note=self._note,
+            stopped=self.stop_requested.is_set,
         )
 
     # -- the life of a session ------------------------------------------------------------

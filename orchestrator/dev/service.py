@@ -273,7 +273,7 @@ def build(ctx: Context, project: str) -> Build:
     """A normal build of the session's current files."""
     get(ctx, project)
     files = read_tar(session_source(ctx.settings, project).read_bytes())
-    return service.submit_build(ctx, files, project=project)
+    return service.submit_build(ctx, files, service.SubmitOptions(project=project))
 
 
 @registry_call

@@ -86,27 +86,34 @@ def sweep(ctx: Context) -> SweepReport:
         if LABEL_BUILD in labels and _stale(ctx, labels, now):
             _remove(network)
             report.networks.append(network.name)
-    work = ctx.settings.work_dir
-    if work.is_dir():
-        # A workspace is a folder (a mounted image, <id>.img beside it): keep running builds'.
-        names = {p.name.removesuffix(".img") for p in work.iterdir()}
-        sessions = DevRegistry(ctx.redis, ctx.settings.instance)
-        for name in sorted(names):
-            if name.startswith(DEV_PREFIX):
-                project = name.removeprefix(DEV_PREFIX).removesuffix(".run")
-                if sessions.is_live(project):
-                    continue
-            elif is_live(_build(ctx, name), now, 10**9):
-                continue
-            try:
-                workspace.remove(work / name)
-            except SandboxError as exc:
-                log.warning("janitor could not remove workspace %s: %s", name, exc)
-                continue
-            report.workspaces.append(name)
+    report.workspaces.extend(_sweep_workspaces(ctx, now))
     if report.containers or report.networks or report.workspaces:
         log.info("janitor removed %s", report)
     return report
+
+
+def _sweep_workspaces(ctx: Context, now: datetime) -> list[str]:
+    """Remove the workspaces of no running build and no live dev session; their names."""
+    work = ctx.settings.work_dir
+    if not work.is_dir():
+        return []
+    removed = []
+    # A workspace is a folder (a mounted image, <id>.img beside it): keep running builds'.
+    names = {p.name.removesuffix(".img") for p in work.iterdir()}
+    sessions = DevRegistry(ctx.redis, ctx.settings.instance)
+    for name in sorted(names):
+        if name.startswith(DEV_PREFIX):
+            if sessions.is_live(name.removeprefix(DEV_PREFIX).removesuffix(".run")):
+                continue
+        elif is_live(_build(ctx, name), now, 10**9):
+            continue
+        try:
+            workspace.remove(work / name)
+        except SandboxError as exc:
+            log.warning("janitor could not remove workspace %s: %s", name, exc)
+            continue
+        removed.append(name)
+    return removed
 
 
 def _remove(thing: Any, **kwargs: Any) -> None:
