@@ -3,7 +3,8 @@
     KilnError                      every error Kiln raises on purpose
     ├── InputError (400)           the submitted project or request is unacceptable
     │   ├── PayloadTooLarge (413)  the upload exceeds a size bound
-    │   └── UnsupportedDependency  a dependency from git, a URL or outside the project
+    │   ├── UnsupportedDependency  a dependency from git, a URL or outside the project
+    │   └── UnsupportedEnvironment a Node major (or manager) Kiln does not offer
     ├── NotFound (404)             no such build, template or file
     ├── Conflict (409)             the request does not fit the build's state
     ├── Unavailable (503)          a dependency (Redis, Docker, the model) is not there
@@ -52,6 +53,12 @@ class UnsupportedDependency(InputError):
     """Raised when a dependency would come from somewhere other than the registry or project."""
 
     code = "unsupported_dependency"
+
+
+class UnsupportedEnvironment(InputError):
+    """Raised when a submit asks for a Node major that the sandbox image does not offer."""
+
+    code = "unsupported_environment"
 
 
 class NotFound(KilnError):
