@@ -48,6 +48,9 @@ class Build(SQLModel, table=True):
     input_digest: str | None = Field(default=None, index=True)
     reused_from: str | None = None
     cache: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    # Build environments (project/environment.py): the submit's "node", then what the worker
+    # chose: {"requested_node", "node", "package_manager"}.
+    environment: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
 
 
 class Generation(SQLModel, table=True):
@@ -138,6 +141,10 @@ def public_view(
         "preview_url": preview_url if build.status == Status.SUCCEEDED else None,
         "reused_from": build.reused_from,
         "cache": build.cache or {},
+        "environment": {
+            "node": (build.environment or {}).get("node"),
+            "package_manager": (build.environment or {}).get("package_manager"),
+        },
     }
     if generation is not None:
         body["generation"] = generation_summary(generation)

@@ -22,7 +22,9 @@ from orchestrator.errors import Conflict, InputError, NotFound, Unavailable
 from orchestrator.models import Build, Generation, aware, public_view, utcnow
 from orchestrator.pipeline import SOURCE_ARCHIVE
 from orchestrator.plan import Limits, Phase, Status, check_buildable, clamp_limits
+from orchestrator.project.environment import check_request
 from orchestrator.project_input import Files, InputLimits, overlay, parse_package_json, to_tar
+from orchestrator.sandbox_image.toolchains import describe_offer, image_offer
 
 PROJECT_SLUG = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
 CANCEL_FLAG_TTL_S = 24 * 3600
@@ -75,12 +77,14 @@ def submit_build(
     idempotency_key: str | None = None,
     supersede: bool = False,
     fresh: bool = False,
+    node: object = None,
 ) -> Build:
     """Check a project, record its build and enqueue it. Raises before enqueueing on bad input,
     a full queue (429) or a full disk (507). A repeated ``idempotency_key`` returns the build
     it first made; ``supersede`` cancels the project's older builds that are still queued.
     An input that already built successfully is answered at once with that artifact (a new,
-    finished build record marked ``reused_from``) unless ``fresh`` asks for a real build."""
+    finished build record marked ``reused_from``) unless ``fresh`` asks for a real build.
+    ``node`` is the Node major asked for (400 ``unsupported_environment`` if not offered)."""
     s = ctx.settings
     if idempotency_key is not None:
         check_idempotency_key(idempotency_key)
@@ -96,13 +100,15 @@ def submit_build(
     for lockfile in ("package-lock.json", "npm-shrinkwrap.json"):
         dependency_sources.check_lockfile(files.get(lockfile), allowed_hosts(ctx.settings))
     chosen = clamp_limits(limits, *server_limits(ctx))
-    digest = reuse.input_digest(ctx, files) if ctx.settings.cache_reuse else None
+    requested_node = requested_environment(ctx, node)
+    digest = reuse.input_digest(ctx, files, requested_node) if ctx.settings.cache_reuse else None
     build = Build(
         project=project_slug(project, manifest, template),
         template=template,
         limits=asdict(chosen),
         idempotency_key=idempotency_key,
         input_digest=digest,
+        environment={"requested_node": requested_node} if requested_node else None,
     )
     earlier = reuse.earlier_artifact(ctx, digest) if digest and not fresh else None
     if earlier is not None:
@@ -112,6 +118,18 @@ def submit_build(
     if inserted and supersede:
         supersede_older(ctx, build)
     return build
+
+
+def requested_environment(ctx: Context, node: object) -> int | None:
+    """The Node major a submit asks for, checked against the image's offer (None: not asked)."""
+    if node is None or node == "":
+        return None
+    return check_request(image_offer(ctx.docker, ctx.settings.sandbox_image), node)
+
+
+def list_environments(ctx: Context) -> list[dict[str, object]]:
+    """What builds can run with: each offered Node major and the package managers' versions."""
+    return describe_offer(image_offer(ctx.docker, ctx.settings.sandbox_image))
 
 
 def admit(ctx: Context, project: str, *, ignore_project_queue: bool = False) -> None:

@@ -43,6 +43,7 @@ class SubmitJSON(BaseModel):
     template: str | None = None
     project: str | None = None
     limits: LimitsIn | None = None
+    node: int | str | None = None  # a Node major (GET /api/v1/environments lists them)
     supersede: bool = False
     fresh: bool = False  # build even if an identical input already has an artifact
 
@@ -113,6 +114,7 @@ async def submit_build(
     cpus: float | None = None,
     supersede: bool = False,
     fresh: bool = False,
+    node: str | None = None,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> dict[str, Any]:
     """Submit a project as a JSON file map or a tar/tar.gz body; 202 once it is queued.
@@ -135,6 +137,7 @@ async def submit_build(
                 idempotency_key=idempotency_key,
                 supersede=payload.supersede,
                 fresh=payload.fresh,
+                node=payload.node,
             )
         )
     elif content_type in TAR_TYPES:
@@ -150,6 +153,7 @@ async def submit_build(
                 idempotency_key=idempotency_key,
                 supersede=supersede,
                 fresh=fresh,
+                node=node,
             )
         )
     else:

@@ -23,6 +23,12 @@ def list_templates(ctx: CtxDep) -> dict[str, Any]:
     return {"items": service.list_templates(ctx)}
 
 
+@router.get("/api/v1/environments", tags=["environments"])
+def list_environments(ctx: CtxDep) -> dict[str, Any]:
+    """The Node majors builds can run with (full versions) and the package managers' versions."""
+    return {"items": service.list_environments(ctx)}
+
+
 def _check(name: str, probe: Any) -> tuple[str, str]:
     try:
         probe()

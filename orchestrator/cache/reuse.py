@@ -26,7 +26,7 @@ from orchestrator.project_input import Files
 log = logging.getLogger("kiln.cache")
 
 
-def input_digest(ctx: Context, files: Files) -> str | None:
+def input_digest(ctx: Context, files: Files, requested_node: int | None = None) -> str | None:
     """The reuse key of a project on this server, or None when the image cannot be seen."""
     try:
         image_id = str(ctx.docker.images.get(ctx.settings.sandbox_image).id)
@@ -35,6 +35,8 @@ def input_digest(ctx: Context, files: Files) -> str | None:
         return None
     s = ctx.settings
     settings = {"registry": s.npm_registry, "node_major": s.node_major}
+    if requested_node is not None:  # the same source asked to build on another Node
+        settings["requested_node"] = requested_node
     return input_key(source_digest(files), image_id=image_id, settings=settings)
 
 

@@ -13,6 +13,7 @@ from orchestrator.plan import Status
 
 PREVIEW = "http://0123456789abcdef.preview.localhost:8000/"
 CONTRACT_KEYS = {
+    "environment",
     "id",
     "project",
     "template",

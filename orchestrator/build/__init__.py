@@ -1,0 +1,1 @@
+"""The build: its plan, install strategy, package managers and pipeline."""
