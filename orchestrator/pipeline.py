@@ -24,6 +24,12 @@ from rq.suspension import is_suspended
 from orchestrator import plan, workspace
 from orchestrator.admission import free_disk_mb
 from orchestrator.artifacts import DIST, OutputLimits, publish
+from orchestrator.build import managers
+from orchestrator.build.environment_io import (
+    environment_toolchain,
+    npm_layers_fit,
+    read_environment,
+)
 from orchestrator.cache import gc
 from orchestrator.cache.keys import has_dependencies, root_install_scripts
 from orchestrator.cache.layers import image_toolchain, layer_store
@@ -31,13 +37,15 @@ from orchestrator.cache.provision import LayerProvider, LayerUse, root_scripts_s
 from orchestrator.cache.resolutions import ResolutionStore
 from orchestrator.codegen.diagnostics import diagnose
 from orchestrator.context import Context
-from orchestrator.errors import BuildError, KilnError, SandboxError
+from orchestrator.errors import BuildError, KilnError, SandboxError, UnsupportedEnvironment
 from orchestrator.logs import build_context
 from orchestrator.metrics import incr, observe
 from orchestrator.models import Build, aware, public_view
 from orchestrator.plan import Limits, Phase, Status, Step
+from orchestrator.project.environment import Environment, Manager
 from orchestrator.project_input import parse_package_json
 from orchestrator.sandbox import StepResult, hand_over
+from orchestrator.sandbox_image.toolchains import image_offer
 from orchestrator.settings import get_settings
 
 log = logging.getLogger("kiln.pipeline")
@@ -79,6 +87,7 @@ class BuildRun:
         self.log_budget = self.settings.max_log_mb * 1024 * 1024
         self.layer: LayerUse | None = None
         self.cache: dict[str, Any] = {}
+        self.environment: Environment | None = None
 
     # -- the life of a build -------------------------------------------------------------
 
@@ -161,7 +170,31 @@ class BuildRun:
         with tarfile.open(source) as archive:  # written by the API from a checked file map
             archive.extractall(self.workspace, filter="data")
         hand_over(self.workspace, self.ctx.sandbox.options.uid)
-        return parse_package_json({"package.json": (self.workspace / "package.json").read_bytes()})
+        manifest = parse_package_json(
+            {"package.json": (self.workspace / "package.json").read_bytes()}
+        )
+        self.environment = self._choose_environment(manifest)
+        return manifest
+
+    def _choose_environment(self, manifest: dict[str, Any]) -> Environment:
+        """Node and package manager for this build (recorded, and its warnings logged)."""
+        requested = (self.ctx.store.get(self.id).environment or {}).get("requested_node")
+        offer = image_offer(self.ctx.docker, self.settings.sandbox_image)
+        try:
+            chosen = read_environment(self.workspace, offer, manifest, requested)
+        except UnsupportedEnvironment as exc:  # the image changed since the submit
+            raise BuildError(exc.message, code=exc.code) from exc
+        self.ctx.store.set_environment(self.id, {"requested_node": requested, **chosen.public()})
+        public = chosen.public()
+        self.bus.note(
+            self.id,
+            self.phase,
+            f"environment: Node {public['node']} ({chosen.node.source}), "
+            f"{public['package_manager']} ({chosen.manager.source})",
+        )
+        for warning in chosen.warnings:
+            self.bus.note(self.id, self.phase, f"warning: {warning}")
+        return chosen
 
     def _lockfiles(self) -> dict[str, bytes]:
         return {
@@ -197,12 +230,23 @@ class BuildRun:
         """Mount a shared dependency layer (made now if missing); False to install privately."""
         if not self.settings.cache_layers:
             return False
+        if self.environment is not None and not npm_layers_fit(self.environment):
+            self.bus.note(
+                self.id,
+                self.phase,
+                f"dependency layer: not shared for {self.environment.manager.manager.command} "
+                "projects yet; installing privately",
+            )
+            self.cache["layer"] = "private"
+            return False
         provider = LayerProvider(
             layers=layer_store(self.settings),
             resolutions=ResolutionStore(
                 self.settings.resolutions_dir, self.settings.resolution_ttl_s
             ),
-            toolchain=image_toolchain(self.ctx.docker, self.settings.sandbox_image),
+            toolchain=environment_toolchain(
+                image_toolchain(self.ctx.docker, self.settings.sandbox_image), self.environment
+            ),
             registry=self.settings.npm_registry,
             run=self._run_install,
             note=lambda text: self.bus.note(self.id, self.phase, text),
@@ -247,6 +291,10 @@ class BuildRun:
             self.layer = None
 
     def _install_privately(self, manifest: dict[str, Any], lockfiles: dict[str, bytes]) -> None:
+        env = self.environment
+        if env is not None and env.manager.manager != Manager.NPM:
+            self._install_with_manager(env, manifest)
+            return
         install = plan.plan_install(manifest, lockfiles)
         for warning in install.warnings:
             self.bus.note(self.id, self.phase, f"warning: {warning}")
@@ -254,6 +302,24 @@ class BuildRun:
         lock = self.workspace / "package-lock.json"
         if plan.needs_lifecycle_scripts(manifest, lock.read_bytes() if lock.is_file() else None):
             self._run(plan.lifecycle_step())
+
+    def _install_with_manager(self, env: Environment, manifest: dict[str, Any]) -> None:
+        """pnpm, yarn or bun: their own lockfile, scripts off; then their scripts, offline."""
+        step = Step("install", Phase.INSTALLING, managers.install_argv(env), True, "install_failed")
+        self._run_install(step, self.workspace)
+        lock = self.workspace / (env.manager.lockfile or "")
+        workspace_yaml = self.workspace / "pnpm-workspace.yaml"
+        scripts = managers.scripts_step(
+            env,
+            manifest,
+            lock.read_bytes() if lock.is_file() else None,
+            workspace_yaml.read_bytes() if workspace_yaml.is_file() else None,
+        )
+        if scripts is not None:
+            self._run(scripts)
+        own = root_install_scripts(manifest)
+        if own:
+            self._run(managers.root_scripts_step(env, own))
 
     def _run_install(self, step: Step, folder: Path) -> None:
         """Run an install step in ``folder``, with the retry npm's own error suggests."""
@@ -263,9 +329,11 @@ class BuildRun:
                 return
             except BuildError as exc:
                 output = "\n".join(self.step_output)
-                retry = (
-                    plan.install_fallback(step, output) if exc.code == step.failure_code else None
-                )
+                retry = None
+                if exc.code == step.failure_code:
+                    retry = plan.install_fallback(step, output)
+                    if retry is None and self.environment is not None:
+                        retry = managers.install_fallback(self.environment, step, output)
                 if retry is None:
                     raise
                 step, reason = retry
@@ -273,6 +341,8 @@ class BuildRun:
 
     def _build(self, manifest: dict[str, Any]) -> None:
         step = plan.build_step(manifest)
+        if self.environment is not None:
+            step = managers.build_step(self.environment, manifest)
         try:
             self._run(step)
         except BuildError as exc:
@@ -299,6 +369,7 @@ class BuildRun:
                 should_cancel=lambda: self.ctx.cancel_requested(self.id),
                 max_output_bytes=self.log_budget,
                 node_modules=self.layer.node_modules if self.layer and folder is None else None,
+                extra_env=self._step_env(step),
             )
         observe(
             self.ctx.redis,
@@ -409,6 +480,16 @@ class BuildRun:
                 shutil.copyfile(source, kept)
 
     # -- helpers -------------------------------------------------------------------------
+
+    def _step_env(self, step: Step) -> dict[str, str] | None:
+        if self.environment is None:
+            return None
+        return managers.step_env(
+            self.environment,
+            network=step.network,
+            registry=self.settings.npm_registry,
+            proxy=self.ctx.sandbox.options.proxy_url,
+        )
 
     def _enter(self, phase: Phase) -> None:
         if phase == self.phase:

@@ -11,8 +11,8 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,9 @@ class SandboxOptions:
     npm_cache_dir: Path | None
     ca_bundle: Path | None
     instance: str = "kiln"
+    # Package managers' caches and stores (container path -> host folder), like the npm
+    # cache mounted into install steps only (network steps run no project code).
+    manager_caches: Mapping[str, Path] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -74,10 +77,17 @@ class StepResult:
         return self.exit_code == 0 and not stopped
 
 
-def sandbox_environment(step: Step, options: SandboxOptions) -> dict[str, str]:
-    """A fixed, minimal environment: nothing from the host leaks in."""
-    env = {
-        "PATH": "/usr/local/bin:/usr/bin:/bin",
+def sandbox_environment(
+    step: Step, options: SandboxOptions, extra: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """A fixed, minimal environment: nothing from the host leaks in.
+
+    ``extra`` (Kiln's own choice of Node and package manager, never the project's) is
+    added first, so the sandbox's own registry, proxy and CA settings still win.
+    """
+    env = dict(extra or {})
+    env |= {
+        "PATH": (extra or {}).get("PATH", "/usr/local/bin:/usr/bin:/bin"),
         "HOME": "/tmp",
         "CI": "1",
         "npm_config_update_notifier": "false",
@@ -120,6 +130,7 @@ def container_config(
     workspace: Path,
     options: SandboxOptions,
     node_modules: Path | None = None,
+    extra_env: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Keyword arguments for ``client.containers.create`` that run ``step`` for ``build_id``.
 
@@ -130,6 +141,9 @@ def container_config(
     tmpfs = {"/tmp": f"rw,exec,nosuid,nodev,size={options.tmpfs_mb}m,mode=1777"}
     if step.network and options.npm_cache_dir is not None:
         volumes[str(options.npm_cache_dir)] = {"bind": NPM_CACHE, "mode": "rw"}
+    if step.network:
+        for inside, host in options.manager_caches.items():
+            volumes[str(host)] = {"bind": inside, "mode": "rw"}
     if options.ca_bundle is not None:
         volumes[str(options.ca_bundle)] = {"bind": CA_PATH, "mode": "ro"}
     if node_modules is not None:
@@ -144,7 +158,7 @@ def container_config(
         "command": step.argv,
         "user": f"{options.uid}:{options.uid}",
         "working_dir": WORKSPACE,
-        "environment": sandbox_environment(step, options),
+        "environment": sandbox_environment(step, options, extra_env),
         "labels": {LABEL_BUILD: build_id, LABEL_STEP: step.name, LABEL_INSTANCE: options.instance},
         "network_mode": options.network if step.network else "none",
         "mem_limit": memory,
@@ -264,6 +278,7 @@ class Sandbox:
         should_cancel: Callable[[], bool],
         max_output_bytes: int | None = None,
         node_modules: Path | None = None,
+        extra_env: Mapping[str, str] | None = None,
     ) -> StepResult:
         """Run ``step`` to its end, streaming output lines to ``on_output(stream, lines)``.
 
@@ -276,6 +291,7 @@ class Sandbox:
             workspace=workspace,
             options=self.options,
             node_modules=node_modules,
+            extra_env=extra_env,
         )
         started = time.monotonic()
         try:

@@ -123,7 +123,11 @@ def step_env(env: Environment, *, network: bool, registry: str, proxy: str) -> d
             "YARN_RC_FILENAME": BERRY_RC,
             "YARN_IGNORE_PATH": "1",
             "YARN_NODE_LINKER": "node-modules",  # the layers and the build need node_modules
-            "YARN_ENABLE_GLOBAL_CACHE": "true",
+            # The packages' zips stay in the workspace for the offline `yarn rebuild`; the
+            # shared mirror in the global folder (install containers only) saves downloads.
+            "YARN_ENABLE_GLOBAL_CACHE": "false",
+            "YARN_CACHE_FOLDER": "/workspace/.yarn/cache",
+            "YARN_ENABLE_MIRROR": "true",
             "YARN_GLOBAL_FOLDER": CACHE_DIRS[manager] if network else "/tmp/.yarn-berry",
             "YARN_NPM_REGISTRY_SERVER": registry.rstrip("/"),
             "YARN_ENABLE_TELEMETRY": "0",
