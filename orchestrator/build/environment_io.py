@@ -21,7 +21,6 @@ from orchestrator.project.environment import (
 )
 
 
-
 def read_environment(
     workspace: Path, offer: Offer, manifest: Mapping[str, Any], requested_node: object
 ) -> Environment:
