@@ -305,6 +305,10 @@ class BuildRun:
 
     def _install_with_manager(self, env: Environment, manifest: dict[str, Any]) -> None:
         """pnpm, yarn or bun: their own lockfile, scripts off; then their scripts, offline."""
+        yarn_lock = self.workspace / "yarn.lock"
+        if env.manager.manager == Manager.YARN_CLASSIC and yarn_lock.is_file():
+            raw = yarn_lock.read_bytes()
+            yarn_lock.write_bytes(managers.yarn_lock_for_registry(raw, self.settings.npm_registry))
         step = Step("install", Phase.INSTALLING, managers.install_argv(env), True, "install_failed")
         self._run_install(step, self.workspace)
         lock = self.workspace / (env.manager.lockfile or "")

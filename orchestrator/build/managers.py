@@ -138,7 +138,12 @@ def step_env(env: Environment, *, network: bool, registry: str, proxy: str) -> d
         if network and proxy:
             values |= {"YARN_HTTPS_PROXY": proxy, "YARN_HTTP_PROXY": proxy}
     elif manager == Manager.YARN_CLASSIC:
-        values |= {"YARN_IGNORE_PATH": "1", "YARN_CACHE_FOLDER": "/tmp/.yarn-cache"}
+        values |= {
+            "YARN_IGNORE_PATH": "1",
+            "YARN_CACHE_FOLDER": "/tmp/.yarn-cache",
+            # yarn 1 resolves through its own alias of npm's registry unless told otherwise
+            "YARN_REGISTRY": registry,
+        }
         if network:
             values["YARN_CACHE_FOLDER"] = CACHE_DIRS[manager]
     elif manager == Manager.BUN:
@@ -150,6 +155,18 @@ def step_env(env: Environment, *, network: bool, registry: str, proxy: str) -> d
     elif manager == Manager.PNPM:
         values |= {"npm_config_store_dir": CACHE_DIRS[manager] if network else "/tmp/.pnpm-store"}
     return values
+
+
+YARN_ALIAS_URL = "https://registry.yarnpkg.com/"
+
+
+def yarn_lock_for_registry(raw: bytes, registry: str) -> bytes:
+    """A yarn 1 lockfile whose ``resolved`` URLs on yarn's alias of npm's registry point at
+    Kiln's registry instead (the integrity hashes, which pin the bytes, stay)."""
+    target = registry.rstrip("/") + "/"
+    if target == YARN_ALIAS_URL:
+        return raw
+    return raw.replace(YARN_ALIAS_URL.encode(), target.encode())
 
 
 # -- lifecycle scripts ----------------------------------------------------------------------

@@ -138,7 +138,8 @@ def test_a_stale_lockfile_installs_with_a_warning(stack: Stack, name: str) -> No
 def test_layers_are_not_shared_across_node_majors(stack: Stack) -> None:
     files = project("npm")
     files["package.json"] = files["package.json"].replace("postinstall", "x-postinstall")
-    first, _ = built(stack, files, node=20)
+    first, text = built(stack, files, node=20)
     second, _ = built(stack, files, node=22)
     assert first["status"] == second["status"] == "succeeded"
+    assert first["cache"]["layer"] == "miss", text
     assert first["cache"]["layer_key"] != second["cache"]["layer_key"]
