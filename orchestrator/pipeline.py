@@ -252,6 +252,7 @@ class BuildRun:
             note=lambda text: self.bus.note(self.id, self.phase, text),
             wait=self._check_cancel,
             prepare_dir=lambda folder: hand_over(folder, self.ctx.sandbox.options.uid),
+            lifecycle=managers.npm_lifecycle_step,
         )
         top_level = sorted(p.name for p in self.workspace.iterdir())
         self.layer = provider.provide(manifest, lockfiles, top_level)
@@ -296,12 +297,17 @@ class BuildRun:
             self._install_with_manager(env, manifest)
             return
         install = plan.plan_install(manifest, lockfiles)
-        for warning in install.warnings:
+        for warning in install.warnings if env is None else []:  # else said with the choice
             self.bus.note(self.id, self.phase, f"warning: {warning}")
         self._run_install(install.step, self.workspace)
         lock = self.workspace / "package-lock.json"
-        if plan.needs_lifecycle_scripts(manifest, lock.read_bytes() if lock.is_file() else None):
-            self._run(plan.lifecycle_step())
+        lock_raw = lock.read_bytes() if lock.is_file() else None
+        if plan.needs_lifecycle_scripts(manifest, lock_raw):
+            scripts = managers.npm_lifecycle_step(lock_raw)
+            self._run(scripts)
+            own = root_install_scripts(manifest)
+            if own and managers.splits_optional(scripts) and env is not None:
+                self._run(managers.root_scripts_step(env, own))
 
     def _install_with_manager(self, env: Environment, manifest: dict[str, Any]) -> None:
         """pnpm, yarn or bun: their own lockfile, scripts off; then their scripts, offline."""

@@ -245,6 +245,23 @@ def npm_scripts_command(required: list[str], optional: list[str]) -> list[str]:
     return ["sh", "-c", "\n".join(lines)]
 
 
+def npm_lifecycle_step(lock_raw: bytes | None) -> Step:
+    """``npm rebuild``, offline; split per optional package when the lockfile has optional
+    packages with install scripts, so that one failing is dropped rather than fatal."""
+    scripted = npm_scripted_packages(lock_raw)
+    if scripted is not None and scripted[1]:
+        argv = npm_scripts_command(*scripted)
+    else:
+        argv = ["npm", "rebuild", "--foreground-scripts", "--no-audit", "--no-fund"]
+    return Step("scripts", Phase.INSTALLING, argv, network=False, failure_code="install_failed")
+
+
+def splits_optional(step: Step) -> bool:
+    """True when ``step`` rebuilds named packages only (the project's own scripts then run
+    apart)."""
+    return step.argv[:2] == ["sh", "-c"] and "npm rebuild" in step.argv[2]
+
+
 def scripts_step(
     env: Environment,
     manifest: Mapping[str, Any],
@@ -259,15 +276,10 @@ def scripts_step(
     argv: list[str] | None
     if manager == Manager.NPM:
         scripted = npm_scripted_packages(lock_raw)
-        if scripted is None:
-            argv = ["npm", "rebuild", "--foreground-scripts", "--no-audit", "--no-fund"]
-        elif not any(scripted):
+        if scripted is not None and not any(scripted):
             return None
-        elif scripted[1]:
-            argv = npm_scripts_command(*scripted)
-        else:
-            argv = ["npm", "rebuild", "--foreground-scripts", "--no-audit", "--no-fund"]
-    elif manager == Manager.PNPM:
+        return npm_lifecycle_step(lock_raw)
+    if manager == Manager.PNPM:
         allowed = pnpm_allowed_builds(manifest, workspace_yaml)
         argv = ["pnpm", "rebuild", "--reporter=append-only", *allowed] if allowed else None
     elif manager == Manager.BUN:

@@ -143,3 +143,13 @@ def test_layers_are_not_shared_across_node_majors(stack: Stack) -> None:
     assert first["status"] == second["status"] == "succeeded"
     assert first["cache"]["layer"] == "miss", text
     assert first["cache"]["layer_key"] != second["cache"]["layer_key"]
+
+
+def test_an_optional_dependency_whose_script_fails_is_dropped_with_a_warning(
+    stack: Stack,
+) -> None:
+    # canvas 2.11.2's install script downloads a binary, else compiles: offline and with
+    # no compiler it fails, as in the Lovable export that npm itself built (it drops it).
+    body, text = built(stack, project("npm-optional"))
+    assert fixture_line(stack, body, text)["ms"] == "2.1.1"
+    assert "optional dependency canvas failed its install script; dropped" in text
