@@ -288,3 +288,26 @@ def test_a_layer_never_reaches_a_container_with_network() -> None:
 def test_without_a_layer_nothing_is_mounted_at_node_modules() -> None:
     binds = [v["bind"] for v in config(BUILD)["volumes"].values()]
     assert f"{WORKSPACE}/node_modules" not in binds
+
+
+def test_manager_caches_are_mounted_for_network_steps_only() -> None:
+    caches = replace(OPTIONS, manager_caches={"/cache/pnpm": Path("/var/kiln/cache/pnpm")})
+    assert config(INSTALL, caches)["volumes"]["/var/kiln/cache/pnpm"] == {
+        "bind": "/cache/pnpm",
+        "mode": "rw",
+    }
+    assert "/var/kiln/cache/pnpm" not in config(BUILD, caches)["volumes"]
+
+
+def test_kilns_environment_choice_is_added_but_cannot_replace_the_sandboxs_own() -> None:
+    extra = {
+        "PATH": "/opt/kiln/node/24/bin:/usr/local/bin",
+        "YARN_REGISTRY": "https://registry.example/",
+        "npm_config_registry": "https://elsewhere.example/",
+        "HOME": "/root",
+    }
+    env = sandbox_environment(INSTALL, OPTIONS, extra)
+    assert env["PATH"] == "/opt/kiln/node/24/bin:/usr/local/bin"
+    assert env["YARN_REGISTRY"] == "https://registry.example/"
+    assert env["npm_config_registry"] == OPTIONS.registry
+    assert env["HOME"] == "/tmp"
