@@ -16,6 +16,7 @@ from orchestrator.egress.network import gateway_of
 from orchestrator.egress.service import allowed_hosts
 from orchestrator.sandbox import check_runtime
 from orchestrator.sandbox_image import SOURCE_DIR, image_digest
+from orchestrator.sandbox_image.toolchains import NODE_MAJORS, image_offer
 from orchestrator.settings import get_settings
 
 Check = tuple[str, bool, str]
@@ -51,10 +52,19 @@ def run_checks() -> Iterator[Check]:
         image = ctx.docker.images.get(s.sandbox_image)
         node = image.labels.get("kiln.node.version", "?")
         size = image.attrs.get("Size", 0) / 1e6
-        want = image_digest(SOURCE_DIR, s.node_major)
+        want = image_digest(SOURCE_DIR, s.node_major, NODE_MAJORS)
         if image.labels.get("kiln.image.digest") != want:
             raise RuntimeError(f"{s.sandbox_image} is out of date; run `kiln image build`")
         return f"{s.sandbox_image} node {node}, {size:.0f} MB, current"
+
+    def environments() -> str:
+        offer = image_offer(ctx.docker, s.sandbox_image)
+        nodes = ", ".join(
+            f"{offer.node[m]}{' (default)' if m == offer.default_major else ''}"
+            for m in offer.majors()
+        )
+        managers = ", ".join(f"{m.value} {v}" for m, v in sorted(offer.managers.items()))
+        return f"Node {nodes}; {managers}"
 
     def ca_bundle() -> str:
         if s.ca_bundle is None:
@@ -152,6 +162,7 @@ def run_checks() -> Iterator[Check]:
     yield _run("redis", redis_server)
     yield _run("database", database)
     yield _run("sandbox image", sandbox_image)
+    yield _run("environments", environments)
     yield _run("ca bundle", ca_bundle)
     yield _run("registry", registry)
     yield _run("isolation", isolation)

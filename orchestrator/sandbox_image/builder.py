@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import io
 import os
 import platform
 import time
@@ -246,6 +247,40 @@ def _build_from_dockerfile(
         raise SandboxImageError(f"docker build of {tag} failed: {_first_line(exc)}") from exc
     version = (image.labels or {}).get(LABEL_NODE_VERSION, "?")
     log(f"node v{version}")
+    return _label_carried(client, str(image.id), tag, log)
+
+
+#: Prints "<major>=<version>" per Node and "<manager>=<version>" per manager in the image.
+_REPORT_CARRIED = (
+    'for d in /opt/kiln/node/*; do echo "node:${d##*/}=$($d/bin/node -p process.versions.node)";'
+    " done; echo npm=$(npm -v); for d in /opt/kiln/managers/*; do"
+    ' echo "${d##*/}=$(node -p "require(\'$d/pkg/package.json\').version")"; done'
+)
+
+
+def _label_carried(client: docker.DockerClient, image_id: str, tag: str, log: Log) -> str:
+    """Read what a Dockerfile-built image carries and add it as labels (a one-line build)."""
+    try:
+        output = client.containers.run(
+            image_id, ["sh", "-c", _REPORT_CARRIED], remove=True, network_disabled=True
+        )
+    except docker.errors.DockerException as exc:
+        raise SandboxImageError(f"cannot read what {tag} carries: {_first_line(exc)}") from exc
+    node: dict[int, str] = {}
+    managers: dict[Manager, str] = {}
+    for line in output.decode(errors="replace").split():
+        key, _, value = line.partition("=")
+        if key.startswith("node:") and key[5:].isdigit():
+            node[int(key[5:])] = value
+        elif key in Manager._value2member_map_:
+            managers[Manager(key)] = value
+    dockerfile = f"FROM {image_id}\n" + "".join(
+        f'LABEL {k}="{v}"\n' for k, v in labels(Carried(node, managers)).items()
+    )
+    try:
+        image, _ = client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True)
+    except docker.errors.DockerException as exc:
+        raise SandboxImageError(f"cannot label {tag}: {_first_line(exc)}") from exc
     return str(image.id)
 
 
