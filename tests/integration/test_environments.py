@@ -153,3 +153,33 @@ def test_an_optional_dependency_whose_script_fails_is_dropped_with_a_warning(
     body, text = built(stack, project("npm-optional"))
     assert fixture_line(stack, body, text)["ms"] == "2.1.1"
     assert "optional dependency canvas failed its install script; dropped" in text
+
+
+REDIRECTS = {
+    "npm": {".npmrc": "@kilnprobe:registry=https://kiln-redirect.invalid/\n"},
+    "pnpm": {".npmrc": "@kilnprobe:registry=https://kiln-redirect.invalid/\n"},
+    "yarn1": {".npmrc": "@kilnprobe:registry=https://kiln-redirect.invalid/\n"},
+    "berry": {
+        ".yarnrc.yml": "npmScopes:\n  kilnprobe:\n    npmRegistryServer: "
+        '"https://kiln-redirect.invalid"\nyarnPath: evil.cjs\n',
+        "evil.cjs": "require('fs').writeFileSync('dist-owned', 'x'); process.exit(1);\n",
+    },
+    "bun": {"bunfig.toml": '[install.scopes]\nkilnprobe = "https://kiln-redirect.invalid/"\n'},
+}
+
+
+@pytest.mark.parametrize("name", sorted(REDIRECTS))
+def test_other_registry_config_gets_no_further_than_the_proxy(stack: Stack, name: str) -> None:
+    files = project(name, **REDIRECTS[name])
+    manifest = json.loads(files["package.json"])
+    manifest["dependencies"]["@kilnprobe/x"] = "1.0.0"  # only that registry would have it
+    files["package.json"] = json.dumps(manifest)
+    body, text = built(stack, files)
+    assert body["status"] == "failed"
+    install = text.split("[kiln] $ ", 2)[-1]
+    if name == "berry":  # its .yarnrc.yml is never read: the scope stays on Kiln's registry
+        assert "kiln-redirect.invalid" not in install and "dist-owned" not in text
+        assert "404" in install or "YN0035" in install, install[-2000:]
+    else:  # the request went to the proxy, which refused the host
+        assert "403" in install, install[-2000:]
+        assert not re.search(r"ENOTFOUND|EAI_AGAIN|getaddrinfo", install), install[-2000:]
