@@ -42,7 +42,7 @@ from orchestrator.logs import build_context
 from orchestrator.metrics import incr, observe
 from orchestrator.models import Build, aware, public_view
 from orchestrator.plan import Limits, Phase, Status, Step
-from orchestrator.project.environment import Environment, Manager
+from orchestrator.project.environment import Environment, Manager, Offer
 from orchestrator.project_input import parse_package_json
 from orchestrator.sandbox import StepResult, hand_over
 from orchestrator.sandbox_image.toolchains import image_offer
@@ -88,6 +88,7 @@ class BuildRun:
         self.layer: LayerUse | None = None
         self.cache: dict[str, Any] = {}
         self.environment: Environment | None = None
+        self.tools: Path | None = None  # a fetched package manager (packageManager's version)
 
     # -- the life of a build -------------------------------------------------------------
 
@@ -207,6 +208,7 @@ class BuildRun:
         self._enter(Phase.INSTALLING)
         self._release_layer()  # a generator's earlier round may hold one
         self.cache = {}
+        self.tools = self._fetched_manager()
         lockfiles = self._lockfiles()
         if self.settings.cache_layers and not has_dependencies(manifest):
             self.cache["layer"] = "none"
@@ -225,6 +227,43 @@ class BuildRun:
                 if not self._layer_refused_write(exc):
                     raise
         self._install_privately(manifest, lockfiles)
+
+    def _fetched_manager(self) -> Path | None:
+        """packageManager's exact version when the image lacks it: fetched once per version
+        into a shared folder (no project file there), then mounted read-only."""
+        env = self.environment
+        offer_version = None if env is None else self._offer().managers.get(env.manager.manager)
+        if env is None or env.manager.version == offer_version:
+            return None
+        choice = env.manager
+        root = self.settings.var_dir.resolve() / "cache" / "managers"
+        folder = root / f"{choice.manager.value}@{choice.version}"
+        if (folder / "bin").is_dir():
+            self.bus.note(self.id, self.phase, f"{choice.manager.command}@{choice.version} ready")
+            return folder
+        self.bus.note(
+            self.id,
+            self.phase,
+            f"fetching {choice.manager.command}@{choice.version} (packageManager) "
+            "from the registry",
+        )
+        staging = root / f".staging-{self.id}"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        hand_over(staging, self.ctx.sandbox.options.uid)
+        try:
+            self.tools = None
+            self._run(
+                managers.fetch_step(choice.manager, choice.version, choice.integrity), staging
+            )
+            with contextlib.suppress(OSError):  # a concurrent build may have put it first
+                os.rename(staging, folder)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return folder
+
+    def _offer(self) -> Offer:
+        return image_offer(self.ctx.docker, self.settings.sandbox_image)
 
     def _use_layer(self, manifest: dict[str, Any], lockfiles: dict[str, bytes]) -> bool:
         """Mount a shared dependency layer (made now if missing); False to install privately."""
@@ -380,6 +419,7 @@ class BuildRun:
                 max_output_bytes=self.log_budget,
                 node_modules=self.layer.node_modules if self.layer and folder is None else None,
                 extra_env=self._step_env(step),
+                tools=self.tools,
             )
         observe(
             self.ctx.redis,
@@ -499,6 +539,7 @@ class BuildRun:
             network=step.network,
             registry=self.settings.npm_registry,
             proxy=self.ctx.sandbox.options.proxy_url,
+            fetched=self.tools is not None,
         )
 
     def _enter(self, phase: Phase) -> None:

@@ -29,6 +29,7 @@ WORKSPACE = "/workspace"
 NODE_MODULES = f"{WORKSPACE}/node_modules"
 NPM_CACHE = "/cache/npm"
 CA_PATH = "/etc/kiln/ca.crt"
+TOOLS = "/opt/kiln/fetched"
 LABEL_BUILD = "kiln.build"
 LABEL_STEP = "kiln.step"
 LABEL_INSTANCE = "kiln.instance"
@@ -131,6 +132,7 @@ def container_config(
     options: SandboxOptions,
     node_modules: Path | None = None,
     extra_env: Mapping[str, str] | None = None,
+    tools: Path | None = None,
 ) -> dict[str, Any]:
     """Keyword arguments for ``client.containers.create`` that run ``step`` for ``build_id``.
 
@@ -146,6 +148,8 @@ def container_config(
             volumes[str(host)] = {"bind": inside, "mode": "rw"}
     if options.ca_bundle is not None:
         volumes[str(options.ca_bundle)] = {"bind": CA_PATH, "mode": "ro"}
+    if tools is not None:  # a package manager fetched for packageManager, never written to
+        volumes[str(tools)] = {"bind": TOOLS, "mode": "ro"}
     if node_modules is not None:
         if step.network:
             raise SandboxError(f"refusing to mount a dependency layer into {step.name}")
@@ -279,6 +283,7 @@ class Sandbox:
         max_output_bytes: int | None = None,
         node_modules: Path | None = None,
         extra_env: Mapping[str, str] | None = None,
+        tools: Path | None = None,
     ) -> StepResult:
         """Run ``step`` to its end, streaming output lines to ``on_output(stream, lines)``.
 
@@ -292,6 +297,7 @@ class Sandbox:
             options=self.options,
             node_modules=node_modules,
             extra_env=extra_env,
+            tools=tools,
         )
         started = time.monotonic()
         try:

@@ -30,24 +30,7 @@ def read_environment(
         path = workspace / name
         if path.is_file() and not path.is_symlink():
             files[name] = path.read_bytes()
-    return with_image_manager(offer, choose_environment(offer, manifest, files, requested_node))
-
-
-def with_image_manager(offer: Offer, env: Environment) -> Environment:
-    """Run the image's pinned manager when ``packageManager`` names a version it lacks.
-
-    Fetching the exact version at install time is not wired yet; the build says so.
-    """
-    choice = env.manager
-    if choice.pinned_by_image(offer) or choice.manager not in offer.managers:
-        return env
-    pinned = offer.managers[choice.manager]
-    warning = (
-        f"packageManager asks for {choice.manager.command}@{choice.version}; this build "
-        f"installs with the image's {choice.manager.command}@{pinned}"
-    )
-    manager = dataclasses.replace(choice, version=pinned, warnings=(*choice.warnings, warning))
-    return dataclasses.replace(env, manager=manager, warnings=(*env.warnings, warning))
+    return choose_environment(offer, manifest, files, requested_node)
 
 
 def npm_layers_fit(env: Environment) -> bool:

@@ -109,7 +109,9 @@ def install_fallback(env: Environment, step: Step, output: str) -> tuple[Step, s
     return Step(step.name, step.phase, install_argv(relaxed), True, step.failure_code), reason
 
 
-def step_env(env: Environment, *, network: bool, registry: str, proxy: str) -> dict[str, str]:
+def step_env(
+    env: Environment, *, network: bool, registry: str, proxy: str, fetched: bool = False
+) -> dict[str, str]:
     """What a container of this build adds to the sandbox's fixed environment.
 
     ``PATH`` picks the build's Node and manager; the manager's own settings point its
@@ -117,7 +119,7 @@ def step_env(env: Environment, *, network: bool, registry: str, proxy: str) -> d
     Kiln's egress proxy (install containers only).
     """
     manager = env.manager.manager
-    values = {"PATH": step_path(env.node.major, manager)}
+    values = {"PATH": step_path(env.node.major, manager, f"{FETCHED_DIR}/bin" if fetched else None)}
     if manager == Manager.YARN_BERRY:
         values |= {
             "YARN_RC_FILENAME": BERRY_RC,
@@ -167,6 +169,48 @@ def yarn_lock_for_registry(raw: bytes, registry: str) -> bytes:
     if target == YARN_ALIAS_URL:
         return raw
     return raw.replace(YARN_ALIAS_URL.encode(), target.encode())
+
+
+# -- a packageManager version the image lacks ------------------------------------------------
+
+FETCHED_DIR = "/opt/kiln/fetched"  # where a fetched manager is mounted, read-only
+_FETCH_SCRIPT = r"""set -e
+cd /workspace
+spec=$1 algo=$2 hex=$3; shift 3
+file=$(npm pack --silent --pack-destination /tmp "$spec" | tail -n 1)
+if [ -n "$algo" ]; then
+  echo "$hex  /tmp/$file" | "${algo}sum" -c - \
+    || { echo "$spec: not the packageManager hash"; exit 1; }
+fi
+npm install --no-save --no-package-lock --ignore-scripts --no-audit --no-fund \
+  --prefix . "/tmp/$file"
+mkdir -p bin
+for link in "$@"; do ln -sf "../node_modules/${link#*=}" "bin/${link%%=*}"; done
+"""
+_HASHES = ("sha1", "sha224", "sha256", "sha512")
+
+
+def fetch_step(manager: Manager, version: str, integrity: str | None) -> Step:
+    """Fetch ``manager@version`` (packageManager's exact version) into an empty folder: npm
+    checks the registry's integrity, and corepack's ``+sha512.<hex>`` is checked too."""
+    package = manager.package if manager != Manager.BUN else "@oven/bun-linux-x64"
+    algo, _, digest = (integrity or "").partition(".")
+    if algo not in _HASHES or not re.fullmatch(r"[0-9a-f]+", digest):
+        algo, digest = "", ""
+    bins = FETCHED_BINS[manager]
+    links = [f"{name}={package}/{target}" for name, target in bins.items()]
+    argv = ["sh", "-c", _FETCH_SCRIPT, "sh", f"{package}@{version}", algo, digest, *links]
+    return Step("fetch-manager", Phase.INSTALLING, argv, True, "install_failed")
+
+
+#: The programs of a fetched manager (npm's own too: packageManager may pin npm).
+FETCHED_BINS: dict[Manager, dict[str, str]] = {
+    Manager.NPM: {"npm": "bin/npm-cli.js", "npx": "bin/npx-cli.js"},
+    Manager.PNPM: {"pnpm": "bin/pnpm.cjs", "pnpx": "bin/pnpx.cjs"},
+    Manager.YARN_CLASSIC: {"yarn": "bin/yarn.js"},
+    Manager.YARN_BERRY: {"yarn": "bin/yarn.js"},
+    Manager.BUN: {"bun": "bin/bun", "bunx": "bin/bun"},
+}
 
 
 # -- lifecycle scripts ----------------------------------------------------------------------

@@ -7,7 +7,6 @@ from pathlib import Path
 from orchestrator.build.environment_io import (
     environment_toolchain,
     read_environment,
-    with_image_manager,
 )
 from orchestrator.cache.keys import Toolchain
 from orchestrator.project.environment import Manager, Offer, choose_environment
@@ -26,15 +25,6 @@ def test_reads_the_top_level_files_but_not_symlinks(tmp_path: Path) -> None:
     assert (env.node.major, env.node.source) == (20, ".nvmrc")
     (tmp_path / ".nvmrc").unlink()
     assert read_environment(tmp_path, OFFER, {}, None).node.source == "default"
-
-
-def test_a_package_manager_version_the_image_lacks_is_said_and_replaced() -> None:
-    env = choose_environment(OFFER, {"packageManager": "pnpm@9.15.0"}, {})
-    used = with_image_manager(OFFER, env)
-    assert used.manager.version == "10.34.9"
-    assert any("pnpm@9.15.0" in w and "pnpm@10.34.9" in w for w in used.warnings)
-    pinned = choose_environment(OFFER, {"packageManager": "pnpm@10.34.9"}, {})
-    assert with_image_manager(OFFER, pinned) == pinned
 
 
 def test_layer_toolchains_differ_by_node_major_and_manager() -> None:
