@@ -183,3 +183,27 @@ def test_other_registry_config_gets_no_further_than_the_proxy(stack: Stack, name
     else:  # the request went to the proxy, which refused the host
         assert "403" in install, install[-2000:]
         assert not re.search(r"ENOTFOUND|EAI_AGAIN|getaddrinfo", install), install[-2000:]
+
+
+PNPM_9_SHA512 = (
+    "68046141893c66fad01c079231128e9afb89ef87e2691d69e4d40eee228988295fd4682181bae55b58418c3a253bde"
+    "65a505ec7c5f9403ece5cc3cd37dcf2531"
+)
+
+
+def test_package_manager_version_is_fetched_exactly_and_its_hash_checked(stack: Stack) -> None:
+    files = project("pnpm")
+    manifest = json.loads(files["package.json"])
+    manifest["packageManager"] = f"pnpm@9.15.9+sha512.{PNPM_9_SHA512}"
+    files["package.json"] = json.dumps(manifest)
+    body, text = built(stack, files)
+    line = fixture_line(stack, body, text)
+    assert line["agent"] == "pnpm/9.15.9" and line["ms"] == "2.1.1"
+    assert body["environment"]["package_manager"] == "pnpm@9.15.9"
+    assert "fetching pnpm@9.15.9 (packageManager)" in text
+
+    manifest["packageManager"] = f"pnpm@9.15.8+sha512.{PNPM_9_SHA512}"  # not 9.15.8's hash
+    files["package.json"] = json.dumps(manifest)
+    body, text = built(stack, files)
+    assert body["status"] == "failed"
+    assert "not the packageManager hash" in text

@@ -311,3 +311,18 @@ def test_kilns_environment_choice_is_added_but_cannot_replace_the_sandboxs_own()
     assert env["YARN_REGISTRY"] == "https://registry.example/"
     assert env["npm_config_registry"] == OPTIONS.registry
     assert env["HOME"] == "/tmp"
+
+
+def test_a_fetched_manager_is_mounted_read_only() -> None:
+    got = container_config(
+        BUILD,
+        build_id="0123456789abcdef",
+        limits=LIMITS,
+        workspace=Path("/w/b1"),
+        options=OPTIONS,
+        tools=Path("/var/kiln/cache/managers/pnpm@9.15.9"),
+    )
+    assert got["volumes"]["/var/kiln/cache/managers/pnpm@9.15.9"] == {
+        "bind": "/opt/kiln/fetched",
+        "mode": "ro",
+    }

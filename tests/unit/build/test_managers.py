@@ -211,3 +211,28 @@ def test_yarn_lock_urls_move_to_kilns_registry() -> None:
     raw = b'  resolved "https://registry.yarnpkg.com/ms/-/ms-2.1.1.tgz#abc"\n'
     moved = managers.yarn_lock_for_registry(raw, "https://npm.corp.example/")
     assert moved == b'  resolved "https://npm.corp.example/ms/-/ms-2.1.1.tgz#abc"\n'
+
+
+@pytest.mark.parametrize(
+    ("integrity", "algo"),
+    [
+        ("sha512.abc123", "sha512"),
+        ("sha224.00ff", "sha224"),
+        (None, ""),
+        ("md5.abc", ""),  # not a hash corepack writes: not checked, npm's integrity still is
+        ("sha512.$(reboot)", ""),
+    ],
+)
+def test_fetch_step_passes_only_a_wellformed_hash(integrity: str | None, algo: str) -> None:
+    step = managers.fetch_step(Manager.PNPM, "9.15.9", integrity)
+    assert step.network and step.argv[:2] == ["sh", "-c"]
+    spec, got_algo = step.argv[4], step.argv[5]
+    assert spec == "pnpm@9.15.9" and got_algo == algo
+    assert "pnpm=pnpm/bin/pnpm.cjs" in step.argv
+
+
+def test_fetched_manager_comes_first_on_path() -> None:
+    values = managers.step_env(
+        env(Manager.PNPM), network=False, registry="r", proxy="", fetched=True
+    )
+    assert values["PATH"].startswith(f"{managers.FETCHED_DIR}/bin:/opt/kiln/node/22/bin")
