@@ -453,6 +453,10 @@ class BuildRun:
                 timed_out=result.timed_out,
                 limits=self.limits,
             )
+            if self.environment is not None and step.argv[:1] != ["npm"]:
+                # plan names npm; say which manager's install failed
+                command = self.environment.manager.manager.command
+                message = message.replace("npm install", f"{command} install")
             raise BuildError(message, code=code, exit_code=result.exit_code)
         self.bus.note(self.id, self.phase, f"{step.name} finished in {result.seconds:.1f} s")
         return result
