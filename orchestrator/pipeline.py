@@ -457,6 +457,10 @@ class BuildRun:
                 # plan names npm; say which manager's install failed
                 command = self.environment.manager.manager.command
                 message = message.replace("npm install", f"{command} install")
+                if step.name == "fetch-manager" and code == step.failure_code:
+                    wanted = f"{command}@{self.environment.manager.version}"
+                    message = f"fetching {wanted} (packageManager) failed with exit code "
+                    message += str(result.exit_code)
             raise BuildError(message, code=code, exit_code=result.exit_code)
         self.bus.note(self.id, self.phase, f"{step.name} finished in {result.seconds:.1f} s")
         return result
