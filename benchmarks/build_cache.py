@@ -123,6 +123,7 @@ class Kiln:
         }
         kiln = str(Path(sys.executable).with_name("kiln"))
         (self.var / "logs").mkdir(parents=True)
+        subprocess.run([kiln, "db", "upgrade"], env=self.env, cwd=ROOT, check=True)
         self.processes = [
             subprocess.Popen(
                 [kiln, name],

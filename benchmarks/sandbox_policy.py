@@ -29,8 +29,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from benchmarks.build_cache import Kiln
-from orchestrator.egress.service import proxy_url
-from orchestrator.sandbox import hand_over
+from orchestrator.sandbox.egress.service import proxy_url
+from orchestrator.sandbox.runner import hand_over
 from orchestrator.settings import REPO_ROOT, get_settings
 
 PROJECTS = {

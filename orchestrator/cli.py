@@ -7,37 +7,88 @@ doctor) run on a Kiln host and call the library directly.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
 import typer
 from rich.console import Console
+from rich.live import Live
 from rich.table import Table
 
+from orchestrator.cli_output import (
+    ExitCode,
+    build_lines,
+    diagnosis_line,
+    exit_code_for,
+    print_table,
+    seconds,
+)
 from orchestrator.client import ApiError, KilnClient
+from orchestrator.live.watch_view import FeedView
+from orchestrator.project.templates import list_templates
+from orchestrator.project.upload import Selection, folder_problem, select_files
 from orchestrator.settings import get_settings
 
+HELP = {"help_option_names": ["-h", "--help"]}
 app = typer.Typer(
     help="Kiln: build untrusted Vite projects in sandboxes and serve previews.",
     no_args_is_help=True,
     add_completion=False,
+    context_settings=HELP,
 )
-image_app = typer.Typer(help="The sandbox image.", no_args_is_help=True)
+image_app = typer.Typer(help="The sandbox image.", no_args_is_help=True, context_settings=HELP)
 app.add_typer(image_app, name="image")
-cache_app = typer.Typer(help="Build caches: dependency layers, npm cache.", no_args_is_help=True)
+cache_app = typer.Typer(
+    help="Build caches: dependency layers, npm cache.", no_args_is_help=True, context_settings=HELP
+)
 app.add_typer(cache_app, name="cache")
-out = Console()
-err = Console(stderr=True)
+db_app = typer.Typer(help="The database schema (Alembic migrations).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+TEMPLATES = ", ".join(t["name"] for t in list_templates(get_settings().templates_dir))
+TEMPLATE_HELP = f"Start from a bundled template: {TEMPLATES}."
+BuildId = Annotated[str, typer.Argument(help="A build id (16 hex digits, as submit prints).")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        out.print(f"kiln {version('kiln')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    _show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Kiln: build untrusted Vite projects in sandboxes and serve previews."""
+
+
+# soft_wrap: a long line (a URL, a message) is never broken by rich; the terminal wraps it.
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (for scripts).")]
 
 
 def _client() -> KilnClient:
     return KilnClient(os.environ.get("KILN_URL") or get_settings().api_url)
 
 
-def _fail(message: str, code: int = 1) -> None:
+def _json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2) + "\n")
+
+
+def _fail(message: str, code: int = ExitCode.BUILD_FAILED) -> None:
     err.print(f"[red]error:[/red] {message}")
     raise typer.Exit(code)
 
@@ -56,48 +107,140 @@ def _follow(client: KilnClient, build_id: str) -> dict[str, Any]:
     return end
 
 
+def _waited(body: dict[str, Any]) -> str:
+    """`` (waited 87.0 s in the queue)`` when the wait is worth a mention."""
+    waited = (body.get("queued_ms") or 0) / 1000
+    return f" (waited {waited:.1f} s in the queue)" if waited >= 0.5 else ""
+
+
+def _say_queued(client: KilnClient, reply: dict[str, Any], what: str) -> None:
+    """``build ID queued (project): number 3 in line`` right after a submit."""
+    place = ""
+    if reply.get("status") == "queued":
+        position = (client.build(reply["id"]).get("queue") or {}).get("position")
+        place = f": number {position} in line" if position else ""
+    err.print(f"build [bold]{reply['id']}[/bold] {what} ({reply['project']}){place}")
+
+
 def _report(end: dict[str, Any]) -> None:
     if end.get("status") == "succeeded":
         seconds = (end.get("duration_ms") or 0) / 1000
-        err.print(f"[green]succeeded[/green] in {seconds:.1f} s")
+        err.print(f"[green]succeeded[/green] in {seconds:.1f} s{_waited(end)}")
         out.print(end["preview_url"], soft_wrap=True)
         return
     error = end.get("error") or {}
     for item in (error.get("diagnostics") or {}).get("items", []):
-        where = ":".join(str(p) for p in (item.get("file"), item.get("line")) if p)
-        err.print(f"  [{item.get('category')}] {where} {item.get('message')}")
+        err.print(f"  {diagnosis_line(item)}", markup=False)
     _fail(
         f"build {end.get('id')} {end.get('status')}: "
         f"{error.get('code', '?')}: {error.get('message', '')}"
     )
 
 
+def _build_env(assignments: list[str], env_file: Path | None) -> dict[str, str]:
+    """The build settings of ``--env-file`` then ``--env`` (later wins), checked."""
+    from orchestrator.errors import InputError
+    from orchestrator.project.build_env import check_env, parse_assignment, parse_env_file
+
+    try:
+        values: dict[str, str] = {}
+        if env_file is not None:
+            values |= parse_env_file(env_file.read_text(encoding="utf-8"))
+        values |= dict(parse_assignment(a) for a in assignments)
+        return check_env(values)
+    except InputError as exc:
+        _fail(exc.message, ExitCode.USAGE)
+    except OSError as exc:
+        _fail(f"cannot read --env-file {env_file}: {exc.strerror}", ExitCode.USAGE)
+    return {}
+
+
+def _template_hint(client: KilnClient, directory: Path) -> str:
+    """What to do instead: start from a template (named, when the API lists them)."""
+    try:
+        names = ", ".join(t["name"] for t in client.templates())
+    except (ApiError, httpx.HTTPError):
+        names = ""
+    listed = f" (templates: {names})" if names else ""
+    return (
+        f"to start from a template, run `kiln submit --template NAME`{listed}, or "
+        f"`kiln submit {directory} --template NAME` to lay the folder's files over it"
+    )
+
+
+def _say_left_out(selection: Selection) -> None:
+    """Tell the user which files stay home, so a missing file is never a surprise."""
+    if not selection.left_out:
+        return
+    shown = sorted(selection.left_out.items())[:10]
+    listed = ", ".join(f"{path} ({why})" for path, why in shown)
+    more = len(selection.left_out) - len(shown)
+    err.print(
+        f"[dim]left out: {listed}{f', and {more} more' if more else ''}[/dim]", soft_wrap=True
+    )
+
+
 @app.command()
 def submit(
-    directory: Annotated[Path | None, typer.Argument(help="Project folder to build.")] = None,
-    template: Annotated[str | None, typer.Option(help="Start from a bundled template.")] = None,
-    project: Annotated[str | None, typer.Option(help="Project slug.")] = None,
-    follow: Annotated[bool, typer.Option("--follow/--no-follow", help="Stream logs.")] = True,
+    directory: Annotated[
+        Path | None,
+        typer.Argument(help="Project folder to build (with --template: laid over it)."),
+    ] = None,
+    template: Annotated[str | None, typer.Option(help=TEMPLATE_HELP, metavar="NAME")] = None,
+    project: Annotated[
+        str | None, typer.Option(help="Project slug (default: from package.json's name).")
+    ] = None,
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow/--no-follow", help="Stream the log to the end, or print the id and return."
+        ),
+    ] = True,
     fresh: Annotated[
         bool, typer.Option(help="Build even if identical input has already built.")
     ] = False,
+    env: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--env",
+            metavar="KEY=VALUE",
+            help="A build setting for the build step only (e.g. VITE_API_URL=...); repeatable.",
+        ),
+    ] = None,
+    env_file: Annotated[
+        Path | None,
+        typer.Option(help="A dotenv file of build settings (KEY=value lines).", metavar="FILE"),
+    ] = None,
 ) -> None:
     """Submit a project folder (or a template) and follow its build to the preview URL."""
     if directory is None and template is None:
-        _fail("give a project folder or --template NAME", 2)
+        _fail("give a project folder or --template NAME", ExitCode.USAGE)
+    build_env = _build_env(env or [], env_file)
     client = _client()
     if directory is not None:
-        if not (directory / "package.json").is_file():
-            _fail(f"{directory} has no package.json", 2)
+        problem = folder_problem(directory, with_template=template is not None)
+        if problem:
+            _fail(f"{problem}; {_template_hint(client, directory)}", ExitCode.USAGE)
+        selection = select_files(directory)
+        _say_left_out(selection)
+        if template is not None:
+            err.print(f"laying the files of {directory} over template {template}")
         reply = client.submit_dir(
-            directory, project=project, template=template, fresh="true" if fresh else None
+            directory,
+            selection,
+            env=build_env,
+            project=project,
+            template=template,
+            fresh="true" if fresh else None,
         )
     else:
-        reply = client.submit_files({}, template=template, project=project, fresh=fresh or None)
+        reply = client.submit_files(
+            {}, template=template, project=project, fresh=fresh or None, env=build_env or None
+        )
     if reply.get("reused_from"):
         err.print(f"build [bold]{reply['id']}[/bold] reused build {reply['reused_from']}")
     else:
-        err.print(f"build [bold]{reply['id']}[/bold] queued ({reply['project']})")
+        _say_queued(client, reply, "queued")
     if not follow:
         out.print(reply["id"])
         return
@@ -107,12 +250,15 @@ def submit(
 @app.command()
 def generate(
     prompt: Annotated[str, typer.Argument(help="What to build, in words.")],
-    template: Annotated[str | None, typer.Option(help="Start from a bundled template.")] = None,
+    template: Annotated[str | None, typer.Option(help=TEMPLATE_HELP, metavar="NAME")] = None,
     from_build: Annotated[
         str | None, typer.Option("--from", help="Edit the files of this earlier build.")
     ] = None,
     project: Annotated[str | None, typer.Option(help="Project slug.")] = None,
-    follow: Annotated[bool, typer.Option("--follow/--no-follow", help="Stream progress.")] = True,
+    follow: Annotated[
+        bool,
+        typer.Option("--follow/--no-follow", help="Stream progress, or print the id and return."),
+    ] = True,
 ) -> None:
     """Have the model write (or edit) a project, then follow its build and fixes to the preview."""
     client = _client()
@@ -133,18 +279,19 @@ def generate(
 
 
 @app.command()
-def status(build_id: str) -> None:
-    """Show one build."""
+def status(build_id: BuildId, as_json: JsonFlag = False) -> None:
+    """Show one build: what it is, how long it waited and ran, and why it failed."""
     build = _client().build(build_id)
-    for key in ("id", "project", "status", "phase", "created_at", "duration_ms", "preview_url"):
-        out.print(f"{key:12} {build.get(key)}")
-    if build.get("error"):
-        out.print(f"{'error':12} {build['error']['code']}: {build['error']['message']}")
+    if as_json:
+        _json(build)
+        return
+    for name, value in build_lines(build):
+        out.print(f"{name:14} {value}", markup=False, highlight=False)
 
 
 @app.command()
 def logs(
-    build_id: str,
+    build_id: BuildId,
     follow: Annotated[bool, typer.Option("-f", "--follow", help="Follow until the end.")] = False,
 ) -> None:
     """Print a build's log (with -f, follow it live to the end)."""
@@ -158,77 +305,175 @@ def logs(
 @app.command("ls")
 def list_builds(
     project: Annotated[str | None, typer.Option(help="Only this project.")] = None,
-    status: Annotated[str | None, typer.Option(help="Only this status.")] = None,
+    status: Annotated[
+        str | None,
+        typer.Option(help="Only this status: queued, running, succeeded, failed, cancelled."),
+    ] = None,
     limit: Annotated[int, typer.Option(help="How many.")] = 20,
+    as_json: JsonFlag = False,
 ) -> None:
     """List builds, newest first."""
     builds = _client().builds(project=project, status=status, limit=limit)
-    table = Table()
-    table.add_column("id", no_wrap=True, min_width=16)
-    for name in ("project", "status", "phase", "created", "seconds", "error"):
-        table.add_column(name)
-    for b in builds:
-        seconds = f"{b['duration_ms'] / 1000:.1f}" if b.get("duration_ms") is not None else ""
-        code = (b.get("error") or {}).get("code", "")
-        created = b["created_at"][:19].replace("T", " ")
-        table.add_row(b["id"], b["project"], b["status"], b["phase"], created, seconds, code)
-    out.print(table)
+    if as_json:
+        _json(builds)
+        return
+    rows = [
+        [
+            b["id"],
+            b["project"],
+            b["status"],
+            b["phase"],
+            b["created_at"][:19].replace("T", " "),
+            seconds(b.get("queued_ms")),
+            seconds(b.get("duration_ms")),
+            (b.get("error") or {}).get("code", ""),
+        ]
+        for b in builds
+    ]
+    columns = ("id", "project", "status", "phase", "created", "queued s", "ran s", "error")
+    print_table(out, columns, rows)
 
 
 @app.command()
-def cancel(build_id: str) -> None:
+def watch(
+    project: Annotated[str, typer.Argument(help="The project to follow (its slug).")],
+    limit: Annotated[int, typer.Option(help="How many builds to show.")] = 15,
+) -> None:
+    """Follow a project live: a table of its builds and its dev session, until Ctrl-C."""
+    client = _client()
+    # Feed ids are times: start right before listing, so nothing falls between the two.
+    since = f"{int(time.time() * 1000) - 1}-0"
+    view = FeedView(project, limit=limit)
+    for n, b in enumerate(reversed(client.builds(project=project, limit=limit))):
+        view.apply(f"0-{n}", "build", {"id": b["id"], "status": b["status"], "phase": b["phase"]})
+        if b["status"] in ("succeeded", "failed", "cancelled"):
+            view.apply(f"0-{n}", "build_end", b)
+    with Live(_watch_table(view), console=out, refresh_per_second=8) as live:
+        try:
+            for event_id, event, data in client.project_events(project, since):
+                view.apply(event_id, event, data)
+                live.update(_watch_table(view))
+        except KeyboardInterrupt:
+            pass
+
+
+def _watch_table(view: FeedView) -> Table:
+    table = Table(title=f"{view.project} — {view.dev}", caption=view.notice or None)
+    table.add_column("build", no_wrap=True, min_width=16)
+    for name in ("status", "phase", "seconds", "error", "preview"):
+        table.add_column(name)
+    colours = {"succeeded": "green", "failed": "red", "cancelled": "yellow", "running": "cyan"}
+    for row in view.rows():
+        seconds = f"{row.duration_ms / 1000:.1f}" if row.duration_ms is not None else ""
+        status = f"[{colours.get(row.status, 'white')}]{row.status}[/]"
+        preview = row.preview_url if row.status == "succeeded" else ""
+        table.add_row(row.id, status, row.phase, seconds, row.error or "", preview or "")
+    return table
+
+
+@app.command()
+def cancel(build_id: BuildId) -> None:
     """Cancel a queued or running build."""
     build = _client().cancel(build_id)
     err.print(f"cancel requested; build {build_id} is {build['status']}")
 
 
 @app.command()
-def retry(build_id: str) -> None:
-    """Build an ended build's source again, as a new build; prints the new id."""
-    reply = _client().retry(build_id)
-    err.print(f"build [bold]{reply['id']}[/bold] queued ({reply['project']}), retrying {build_id}")
-    out.print(reply["id"])
+def retry(
+    build_id: BuildId,
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow/--no-follow", help="Stream the log to the end, or print the id and return."
+        ),
+    ] = True,
+) -> None:
+    """Build an ended build's source again as a new build, and follow it like submit."""
+    client = _client()
+    reply = client.retry(build_id)
+    _say_queued(client, reply, f"retrying {build_id}, queued")
+    if not follow:
+        out.print(reply["id"])
+        return
+    _report(_follow(client, reply["id"]))
+
+
+def _installation() -> Any:
+    """The installation's settings, after saying on stderr which installation they are."""
+    from orchestrator.settings import installation_root
+
+    s = get_settings()
+    database = s.database_url.split("@")[-1] if s.database_url else s.db_url
+    err.print(
+        f"[dim]installation {installation_root()}: var {s.var_dir.resolve()}, "
+        f"database {database}, Redis {s.redis_url}, queue {s.queue_name}[/dim]",
+        soft_wrap=True,
+    )
+    return s
+
+
+def _api_view(name: str) -> dict[str, Any] | None:
+    """An operator view from the API at KILN_URL when it answers (None: read locally)."""
+    client = _client()
+    try:
+        view = client.ops_view(name)
+    except httpx.TransportError:
+        return None  # no API here: the installation's own settings say where to look
+    except ApiError as exc:
+        if exc.http_status == 404:
+            return None  # an older API without operator views
+        raise
+    where = view.pop("installation", {})
+    err.print(
+        f"[dim]installation behind the API at {client.http.base_url}: instance "
+        f"{where.get('instance')}, queue {where.get('queue')}[/dim]",
+        soft_wrap=True,
+    )
+    return view
 
 
 def _ops_context() -> Any:
     from orchestrator.context import Context
 
-    return Context(get_settings())
+    return Context(_installation())
 
 
 @app.command()
-def workers() -> None:
+def workers(as_json: JsonFlag = False) -> None:
     """The build workers registered on this Kiln's queue."""
-    from orchestrator import ops
+    from orchestrator.ops import views as ops
 
-    rows = ops.workers(_ops_context())
-    table = Table()
-    for name in ("name", "state", "build", "last heartbeat", "ok", "failed"):
-        table.add_column(name, no_wrap=name == "name")
-    for w in rows:
-        table.add_row(
+    view = _api_view("workers")
+    rows = view["items"] if view is not None else ops.workers(_ops_context())
+    if as_json:
+        _json(rows)
+        return
+    table = [
+        [
             w["name"],
             str(w["state"]),
             w["build"] or "",
             w["last_heartbeat"] or "",
             str(w["succeeded_jobs"]),
             str(w["failed_jobs"]),
-        )
-    out.print(table)
+        ]
+        for w in rows
+    ]
+    print_table(out, ("name", "state", "build", "last heartbeat", "ok", "failed"), table)
     err.print(f"{len(rows)} worker(s)")
 
 
 @app.command("queue")
-def queue_command() -> None:
+def queue_command(as_json: JsonFlag = False) -> None:
     """Running and queued builds (from the database) and the Redis queue's own counts."""
-    from orchestrator import ops
+    from orchestrator.ops import views as ops
 
-    summary = ops.queue_summary(_ops_context())
-    table = Table()
-    for name in ("id", "project", "status", "phase", "worker", "attempts", "age s"):
-        table.add_column(name, no_wrap=name == "id")
-    for b in summary["builds"]:
-        table.add_row(
+    summary = _api_view("queue") or ops.queue_summary(_ops_context())
+    if as_json:
+        _json(summary)
+        return
+    rows = [
+        [
             b["id"],
             b["project"],
             b["status"],
@@ -236,8 +481,10 @@ def queue_command() -> None:
             b["worker"] or "",
             str(b["attempts"]),
             f"{b['age_s']:.0f}",
-        )
-    out.print(table)
+        ]
+        for b in summary["builds"]
+    ]
+    print_table(out, ("id", "project", "status", "phase", "worker", "attempts", "age s"), rows)
     err.print(
         f"running {summary['running']}, queued {summary['queued']} "
         f"(oldest waits {summary['oldest_wait_s']:.0f} s); Redis: queue "
@@ -254,7 +501,7 @@ def drain(
     """Stop workers taking new builds; running builds finish (--undo resumes)."""
     import time
 
-    from orchestrator import ops
+    from orchestrator.ops import views as ops
 
     ctx = _ops_context()
     if undo:
@@ -282,7 +529,7 @@ def gc(
     dry_run: Annotated[bool, typer.Option(help="Only say what would go.")] = False,
 ) -> None:
     """Remove old builds' artifacts, logs and sources, orphan containers and networks."""
-    from orchestrator import ops
+    from orchestrator.ops import views as ops
 
     report = ops.gc(_ops_context(), keep=keep, keep_days=keep_days, dry_run=dry_run, caches=caches)
     verb = "would remove" if dry_run else "removed"
@@ -299,22 +546,34 @@ def gc(
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
     port: Annotated[int | None, typer.Option(help="Port.")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Serving processes (default KILN_SERVE_WORKERS).")
+    ] = None,
 ) -> None:
-    """Run the API and preview server (uvicorn)."""
+    """Run the API and preview server (uvicorn, one process per CPU up to 4 by default)."""
     import uvicorn
 
     from orchestrator.logs import configure_logging
 
     settings = get_settings()
     configure_logging(settings.log_format)
+    _require_current_database()
     uvicorn.run(
         "api.main:app",
         host=host or settings.host,
         port=port or settings.port,
+        workers=serving_processes(settings.serve_workers if workers is None else workers),
         proxy_headers=False,
         log_level="info",
         log_config=None,  # uvicorn's loggers go through Kiln's structured handler
     )
+
+
+def serving_processes(setting: int) -> int:
+    """How many API processes to run: the setting, or for 0 one per CPU, at most 4."""
+    if setting > 0:
+        return setting
+    return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1))
 
 
 @app.command()
@@ -322,9 +581,54 @@ def worker(
     burst: Annotated[bool, typer.Option(help="Stop when the queue is empty.")] = False,
 ) -> None:
     """Run a build worker (an RQ worker on Kiln's queue)."""
-    from orchestrator.worker import run_worker
+    from orchestrator.errors import DatabaseBehind
+    from orchestrator.ops.worker import run_worker
 
-    run_worker(burst=burst)
+    try:
+        run_worker(burst=burst)  # checks the database before anything else
+    except DatabaseBehind as exc:
+        _fail(exc.message)
+
+
+def _require_current_database() -> None:
+    from orchestrator.errors import DatabaseBehind
+    from orchestrator.records.db import require_current
+
+    try:
+        require_current()
+    except DatabaseBehind as exc:
+        _fail(exc.message)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Bring the database to the newest schema revision (does nothing when it is there)."""
+    from orchestrator.records.db import make_engine, upgrade
+
+    engine = make_engine(get_settings().db_url)
+    try:
+        before, after = upgrade(engine)
+    finally:
+        engine.dispose()
+    if before.up_to_date:
+        out.print(f"database already {after.describe()}")
+    else:
+        out.print(f"database upgraded: it was {before.describe()}; now {after.describe()}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Where the database's schema is; exits 1 when it is behind this Kiln."""
+    from orchestrator.records.db import make_engine, schema_state
+
+    engine = make_engine(get_settings().db_url)
+    try:
+        state = schema_state(engine)
+    finally:
+        engine.dispose()
+    out.print(f"database {state.describe()}")
+    if not state.up_to_date:
+        _fail("run `kiln db upgrade`")
 
 
 @image_app.command("build")
@@ -333,9 +637,9 @@ def image_build(
 ) -> None:
     """Make the sandbox image (from a registry if reachable, else from Debian packages)."""
     from orchestrator.context import Context
-    from orchestrator.sandbox_image import SandboxImageError, ensure_image
+    from orchestrator.sandbox.image import SandboxImageError, ensure_image
 
-    ctx = Context(get_settings())
+    ctx = Context(_installation())
     s = ctx.settings
     try:
         image_id = ensure_image(
@@ -355,25 +659,38 @@ def image_build(
 
 
 @cache_app.command("ls")
-def cache_ls() -> None:
+def cache_ls(as_json: JsonFlag = False) -> None:
     """List the dependency layers, least recently used first."""
     import time
 
     from orchestrator.cache.layers import layer_store
 
-    entries = layer_store(get_settings()).entries()
-    table = Table()
-    for name in ("key", "MB", "files", "last used", "created"):
-        table.add_column(name)
-    for e in sorted(entries, key=lambda e: e.last_used):
-        table.add_row(
+    entries = sorted(layer_store(_installation()).entries(), key=lambda e: e.last_used)
+    if as_json:
+        _json(
+            [
+                {
+                    "key": e.key,
+                    "size_bytes": e.size_bytes,
+                    "files": e.files,
+                    "last_used": e.last_used,
+                    "created": e.created,
+                }
+                for e in entries
+            ]
+        )
+        return
+    rows = [
+        [
             e.key,
             f"{e.size_bytes / 1e6:.0f}",
             str(e.files),
             time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e.last_used)),
             time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e.created)),
-        )
-    out.print(table)
+        ]
+        for e in entries
+    ]
+    print_table(out, ("key", "MB", "files", "last used", "created"), rows)
     err.print(f"{len(entries)} layers, {sum(e.size_bytes for e in entries) / 1e6:.0f} MB")
 
 
@@ -392,7 +709,7 @@ def cache_gc(
     """Evict least recently used layers and old npm cache content down to the budgets."""
     from orchestrator.cache.gc import collect
 
-    s = get_settings()
+    s = _installation()
     report = collect(
         s,
         layer_budget_mb=0 if all_ else (s.layer_cache_max_mb if layers_mb is None else layers_mb),
@@ -419,35 +736,42 @@ def cache_warm() -> None:
     """Make the bundled templates' dependency layers now (a starting worker does this too)."""
     import logging
 
-    from orchestrator.cache.warm import warm_templates
+    from orchestrator.builds.warm import warm_templates
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    for name, outcome in warm_templates(get_settings()).items():
+    for name, outcome in warm_templates(_installation()).items():
         out.print(f"{name:12} {outcome}")
 
 
 @app.command()
-def doctor() -> None:
+def doctor(as_json: JsonFlag = False) -> None:
     """A full diagnostic: engine, runtimes, image, Redis, database, disk, proxy, workers."""
-    from orchestrator.doctor import run_checks
+    from orchestrator.ops.doctor import run_checks
 
-    ok = True
+    _installation()
+    checks = []
     for name, passed, detail in run_checks():
-        mark = "[green]ok[/green]  " if passed else "[red]FAIL[/red]"
-        out.print(f"{mark} {name:14} {detail}")
-        ok = ok and passed
-    raise typer.Exit(0 if ok else 1)
+        checks.append({"check": name, "ok": passed, "detail": detail})
+        if not as_json:
+            mark = "[green]ok[/green]  " if passed else "[red]FAIL[/red]"
+            out.print(f"{mark} {name:14} {detail}")
+    if as_json:
+        _json(checks)
+    ok = all(c["ok"] for c in checks)
+    raise typer.Exit(ExitCode.OK if ok else ExitCode.BUILD_FAILED)
 
 
 def main() -> None:
-    """Entry point of the ``kiln`` script; API errors become one red line and exit 1."""
+    """Entry point of the ``kiln`` script: API errors become one red line and an exit code
+    from the table in orchestrator/cli_output.py (2 refused, 3 unreachable, 4 busy, ...)."""
     try:
         app()
     except ApiError as exc:
-        err.print(f"[red]error:[/red] {exc.code}: {exc.message}")
-        sys.exit(1)
+        err.print(f"[red]error:[/red] {exc.api_code}: {exc.message}")
+        sys.exit(exit_code_for(exc.http_status))
     except httpx.TransportError as exc:
         err.print(
-            f"[red]error:[/red] cannot reach the Kiln API at {_client().http.base_url}: {exc}"
+            f"[red]error:[/red] cannot reach the Kiln API at {_client().http.base_url}: {exc} "
+            "(is it running? set KILN_URL to its address)"
         )
-        sys.exit(1)
+        sys.exit(ExitCode.UNREACHABLE)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import tarfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,30 +13,34 @@ from typing import Any
 import httpx
 from httpx_sse import connect_sse
 
-from orchestrator.errors import KilnError
-
-SKIP_DIRS = frozenset({"node_modules", ".git", "dist"})
+from orchestrator.errors import ErrorCode, KilnError
+from orchestrator.project.upload import Selection, select_files
 
 
 class ApiError(KilnError):
-    """Raised when the API answers with an error body (or not at all)."""
+    """Raised when the API answers with an error body (or not at all).
+
+    ``api_code`` is the code the server sent; ``code`` is that code as an ``ErrorCode``
+    (``http_error`` for one this client does not know, e.g. from a newer server).
+    """
 
     def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message, code=code)
+        try:
+            known = ErrorCode(code)
+        except ValueError:
+            known = ErrorCode.HTTP_ERROR
+        super().__init__(message, code=known)
         self.http_status = status
+        self.api_code = code
 
 
-def tar_project(root: Path) -> bytes:
-    """A gzipped tarball of a project folder, without node_modules, .git and dist."""
+def tar_project(root: Path, selection: Selection | None = None) -> bytes:
+    """A gzipped tarball of a project folder: the files ``select_files`` keeps."""
+    selection = selection or select_files(root)
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for folder, dirs, files in os.walk(root):
-            dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS)
-            for name in sorted(files):
-                path = Path(folder, name)
-                if path.is_symlink():
-                    continue
-                archive.add(path, arcname=path.relative_to(root).as_posix(), recursive=False)
+        for relative in selection.files:
+            archive.add(root / relative, arcname=relative, recursive=False)
     return buffer.getvalue()
 
 
@@ -53,21 +57,30 @@ class KilnClient:
             error = response.json()["error"]
             raise ApiError(response.status_code, error["code"], error["message"])
         except (ValueError, KeyError, TypeError):
-            raise ApiError(response.status_code, "http_error", response.text[:300]) from None
+            raise ApiError(
+                response.status_code, ErrorCode.HTTP_ERROR, response.text[:300]
+            ) from None
 
     def submit_files(self, files: dict[str, str], **fields: Any) -> dict[str, Any]:
         """Submit a JSON file map (with optional template, project, limits)."""
         body = {"files": files, **{k: v for k, v in fields.items() if v is not None}}
         return self._json(self.http.post("/api/v1/builds", json=body))  # type: ignore[no-any-return]
 
-    def submit_dir(self, root: Path, **params: Any) -> dict[str, Any]:
-        """Submit a project folder as a tarball."""
+    def submit_dir(
+        self,
+        root: Path,
+        selection: Selection | None = None,
+        env: dict[str, str] | None = None,
+        **params: Any,
+    ) -> dict[str, Any]:
+        """Submit a project folder as a tarball (``env``: build settings, sent as a header so
+        that no value lands in a URL or an access log)."""
         query = {k: v for k, v in params.items() if v is not None}
+        headers = {"Content-Type": "application/gzip"}
+        if env:
+            headers["Kiln-Env"] = json.dumps(env)  # ASCII: json escapes the rest
         response = self.http.post(
-            "/api/v1/builds",
-            content=tar_project(root),
-            params=query,
-            headers={"Content-Type": "application/gzip"},
+            "/api/v1/builds", content=tar_project(root, selection), params=query, headers=headers
         )
         return self._json(response)  # type: ignore[no-any-return]
 
@@ -75,6 +88,14 @@ class KilnClient:
         """Ask for a generated build (template, base_build, project, limits are optional)."""
         body = {"prompt": prompt, **{k: v for k, v in fields.items() if v is not None}}
         return self._json(self.http.post("/api/v1/generate", json=body))  # type: ignore[no-any-return]
+
+    def ops_view(self, name: str) -> dict[str, Any]:
+        """An operator's read-only view (``queue``, ``workers``) as the API's Kiln sees it."""
+        return self._json(self.http.get(f"/api/v1/ops/{name}", timeout=5))  # type: ignore[no-any-return]
+
+    def templates(self) -> list[dict[str, Any]]:
+        """The bundled templates (name, description)."""
+        return self._json(self.http.get("/api/v1/templates"))["items"]  # type: ignore[no-any-return]
 
     def build(self, build_id: str) -> dict[str, Any]:
         """One build's record."""
@@ -99,6 +120,38 @@ class KilnClient:
         if not response.is_success:
             self._json(response)
         return response.text
+
+    def project_events(
+        self, project: str, last_event_id: str | None = None, *, retry_s: float = 1.0
+    ) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        """Follow a project's feed forever: (id, event, data). Like an EventSource, it
+        reconnects with the last id after an ``error`` event or a dropped connection."""
+        while True:
+            headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
+            try:
+                with connect_sse(
+                    self.http,
+                    "GET",
+                    f"/api/v1/projects/{project}/events",
+                    headers=headers,
+                    timeout=httpx.Timeout(30.0, read=None),
+                ) as source:
+                    if not source.response.is_success:
+                        source.response.read()
+                        self._json(source.response)
+                    for sse in source.iter_sse():
+                        if not sse.data:
+                            continue
+                        data = json.loads(sse.data)
+                        if sse.event == "error" and "last_id" in data:
+                            yield sse.id, sse.event, data  # the server cut us; resume
+                            last_event_id = data["last_id"] or last_event_id
+                            break
+                        last_event_id = sse.id or last_event_id
+                        yield sse.id, sse.event, data
+            except httpx.TransportError:
+                pass
+            time.sleep(retry_s)
 
     def events(
         self, build_id: str, last_event_id: str | None = None

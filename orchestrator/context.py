@@ -10,13 +10,16 @@ import docker
 import redis
 import redis.asyncio as aioredis
 
-from orchestrator.db import get_engine
-from orchestrator.egress.service import proxy_url
-from orchestrator.errors import Unavailable
-from orchestrator.logbus import LogBus
-from orchestrator.sandbox import Sandbox, SandboxOptions, sandbox_uid
+from orchestrator.errors import NotFound, Unavailable
+from orchestrator.live.logbus import LogBus
+from orchestrator.records.db import get_engine
+from orchestrator.records.store import BuildStore
+from orchestrator.sandbox.egress.service import proxy_url
+from orchestrator.sandbox.protocol import StepRunner
+from orchestrator.sandbox.runner import Sandbox, SandboxOptions, sandbox_uid
 from orchestrator.settings import Settings, get_settings
-from orchestrator.store import BuildStore
+from orchestrator.storage.build_storage import BuildStorage
+from orchestrator.storage.objects import open_objects
 
 
 def cancel_key(build_id: str) -> str:
@@ -29,6 +32,22 @@ class Context:
     """Everything a request handler or a worker job talks to."""
 
     settings: Settings
+
+    @classmethod
+    def with_parts(
+        cls,
+        settings: Settings,
+        *,
+        redis_client: redis.Redis,
+        sandbox: StepRunner | None = None,
+        store: BuildStore | None = None,
+    ) -> Context:
+        """A context with its Redis client (step runner, store) given: fakes in unit tests."""
+        ctx = cls(settings)
+        parts = {"redis": redis_client, "sandbox": sandbox, "store": store}
+        # What the cached properties below would have made.
+        vars(ctx).update({name: part for name, part in parts.items() if part is not None})
+        return ctx
 
     @cached_property
     def redis(self) -> redis.Redis:
@@ -46,6 +65,17 @@ class Context:
         )
 
     @cached_property
+    def storage(self) -> BuildStorage:
+        """Where builds' sources, artifacts and event archives are stored (folder or S3)."""
+        return open_storage(self.settings)
+
+    @cached_property
+    def preview_storage(self) -> BuildStorage:
+        """The same store for serving previews: fewer, quicker tries, so a request that
+        cannot be answered gets its 503 in about a second, not after a publish's backoff."""
+        return open_storage(self.settings, attempts=2, backoff_s=0.2, timeout_s=3.0)
+
+    @cached_property
     def store(self) -> BuildStore:
         """Build records."""
         return BuildStore(get_engine(self.settings.db_url))
@@ -53,7 +83,19 @@ class Context:
     @cached_property
     def bus(self) -> LogBus:
         """Build event streams."""
-        return LogBus(self.redis, self.settings.artifacts_dir, self.settings.log_stream_ttl_s)
+        return LogBus(
+            self.redis,
+            self.storage,
+            self.settings.log_stream_ttl_s,
+            feeds_dir=self.settings.var_dir.resolve() / "feeds",
+            project_of=self._project_of,
+        )
+
+    def _project_of(self, build_id: str) -> str | None:
+        try:
+            return self.store.get(build_id).project
+        except NotFound:
+            return None
 
     @cached_property
     def docker(self) -> docker.DockerClient:
@@ -64,7 +106,7 @@ class Context:
             raise Unavailable(f"the Docker engine is not reachable: {exc}") from exc
 
     @cached_property
-    def sandbox(self) -> Sandbox:
+    def sandbox(self) -> StepRunner:
         """The sandbox that runs build steps."""
         s = self.settings
         ca_bundle = s.ca_bundle if s.ca_bundle and s.ca_bundle.is_file() else None
@@ -92,7 +134,7 @@ class Context:
 
 def manager_cache_dirs(settings: Settings) -> dict[str, Path]:
     """Host folders of the package managers' caches (beside the npm cache), made if missing."""
-    from orchestrator.build.managers import CACHE_DIRS
+    from orchestrator.builds.managers import CACHE_DIRS
     from orchestrator.project.environment import Manager
 
     root = settings.npm_cache_dir.parent
@@ -103,6 +145,30 @@ def manager_cache_dirs(settings: Settings) -> dict[str, Path]:
             folder.mkdir(parents=True, exist_ok=True)
             found[inside] = folder
     return found
+
+
+def open_storage(
+    settings: Settings,
+    *,
+    attempts: int | None = None,
+    backoff_s: float | None = None,
+    timeout_s: float | None = None,
+) -> BuildStorage:
+    """The build storage the settings name (the folder var/ or ``s3://bucket/prefix``)."""
+    s = settings
+    objects = open_objects(
+        s.storage_url,
+        s.var_dir,
+        endpoint=s.storage_endpoint,
+        region=s.storage_region,
+        access_key=s.storage_access_key,
+        secret_key=s.storage_secret_key,
+        timeout_s=s.storage_timeout_s if timeout_s is None else min(timeout_s, s.storage_timeout_s),
+        attempts=s.storage_attempts if attempts is None else min(attempts, s.storage_attempts),
+        backoff_s=s.storage_backoff_s if backoff_s is None else backoff_s,
+        threads=s.storage_upload_threads,
+    )
+    return BuildStorage(objects)
 
 
 @lru_cache

@@ -51,6 +51,8 @@ def configure_logging(fmt: str = "json", level: int = logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # Alembic logs its plugins and dialect at INFO each time a process checks the schema.
+    logging.getLogger("alembic").setLevel(max(level, logging.WARNING))
 
 
 @contextlib.contextmanager

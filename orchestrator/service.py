@@ -13,18 +13,29 @@ from datetime import timedelta
 
 import redis
 
-from orchestrator import admission, dependency_sources, queue, templates
-from orchestrator.cache import reuse
+from orchestrator.builds import jobs as queue
+from orchestrator.builds import lifecycle, reuse
+from orchestrator.builds.public import public_view
+from orchestrator.builds.queue_wait import positions
 from orchestrator.codegen.client import model_config
 from orchestrator.context import Context, cancel_key
-from orchestrator.egress.service import allowed_hosts
-from orchestrator.errors import Conflict, InputError, NotFound, Unavailable
-from orchestrator.models import Build, Generation, aware, public_view, utcnow
-from orchestrator.pipeline import SOURCE_ARCHIVE
-from orchestrator.plan import Limits, Phase, Status, check_buildable, clamp_limits
+from orchestrator.errors import Conflict, ErrorCode, InputError, NotFound, Unavailable
+from orchestrator.ops import admission
+from orchestrator.project import dependency_sources, templates
+from orchestrator.project.build_env import check_env
 from orchestrator.project.environment import check_request
-from orchestrator.project_input import Files, InputLimits, overlay, parse_package_json, to_tar
-from orchestrator.sandbox_image.toolchains import describe_offer, image_offer
+from orchestrator.project.input import (
+    Files,
+    overlay,
+    parse_package_json,
+    to_tar,
+)
+from orchestrator.project.npm import check_buildable
+from orchestrator.records.models import Build, Generation, Phase, Status, aware, utcnow
+from orchestrator.sandbox.egress.service import allowed_hosts
+from orchestrator.sandbox.image.toolchains import describe_offer, image_offer
+from orchestrator.sandbox.step import Limits, clamp_limits
+from orchestrator.storage.disk import free_disk_mb
 
 PROJECT_SLUG = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
 CANCEL_FLAG_TTL_S = 24 * 3600
@@ -48,14 +59,10 @@ def project_slug(
     return slug or "default"
 
 
-def input_limits(ctx: Context) -> InputLimits:
-    """The server's bounds on a submitted project (and on the code generator's files)."""
+def check_disk(ctx: Context) -> None:
+    """Refuse new work (507) while the disk under var/ is below its floor."""
     s = ctx.settings
-    return InputLimits(
-        max_files=s.max_files,
-        max_file_bytes=s.max_file_mb * 1024 * 1024,
-        max_total_bytes=s.max_upload_mb * 1024 * 1024,
-    )
+    admission.check_disk(free_disk_mb(s.var_dir), s.min_free_disk_mb)
 
 
 def server_limits(ctx: Context) -> tuple[Limits, Limits]:
@@ -77,6 +84,7 @@ def submit_build(
     idempotency_key: str | None = None,
     supersede: bool = False,
     fresh: bool = False,
+    env: Mapping[str, object] | None = None,
     node: object = None,
 ) -> Build:
     """Check a project, record its build and enqueue it. Raises before enqueueing on bad input,
@@ -84,14 +92,16 @@ def submit_build(
     it first made; ``supersede`` cancels the project's older builds that are still queued.
     An input that already built successfully is answered at once with that artifact (a new,
     finished build record marked ``reused_from``) unless ``fresh`` asks for a real build.
+    ``env`` holds build settings for the build step (checked; part of the reuse key).
     ``node`` is the Node major asked for (400 ``unsupported_environment`` if not offered)."""
     s = ctx.settings
+    build_env = check_env(env)
     if idempotency_key is not None:
         check_idempotency_key(idempotency_key)
         earlier = recent_by_key(ctx, idempotency_key)
         if earlier is not None:
             return earlier
-    admission.check_disk(admission.free_disk_mb(s.var_dir), s.min_free_disk_mb)
+    check_disk(ctx)
     if template:
         files = overlay(templates.load_template(s.templates_dir, template), files)
     manifest = parse_package_json(files)
@@ -101,18 +111,24 @@ def submit_build(
         dependency_sources.check_lockfile(files.get(lockfile), allowed_hosts(ctx.settings))
     chosen = clamp_limits(limits, *server_limits(ctx))
     requested_node = requested_environment(ctx, node)
-    digest = reuse.input_digest(ctx, files, requested_node) if ctx.settings.cache_reuse else None
+    digest = (
+        reuse.input_digest(ctx, files, build_env, requested_node)
+        if ctx.settings.cache_reuse
+        else None
+    )
     build = Build(
         project=project_slug(project, manifest, template),
         template=template,
         limits=asdict(chosen),
         idempotency_key=idempotency_key,
         input_digest=digest,
+        env=build_env or None,
         environment={"requested_node": requested_node} if requested_node else None,
     )
     earlier = reuse.earlier_artifact(ctx, digest) if digest and not fresh else None
-    if earlier is not None:
-        return reuse.answer_from(ctx, earlier, build, to_tar(files))
+    reused = reuse.answer_from(ctx, earlier, build, to_tar(files)) if earlier else None
+    if reused is not None:
+        return reused
     admit(ctx, build.project, ignore_project_queue=supersede)
     build, inserted = record_and_enqueue(ctx, build, to_tar(files))
     if inserted and supersede:
@@ -136,12 +152,12 @@ def admit(ctx: Context, project: str, *, ignore_project_queue: bool = False) -> 
     """Raise Overloaded (429) when the queue, overall or for ``project``, is full."""
     s = ctx.settings
     admission.check_queue(
-        queued=ctx.store.count(status=Status.QUEUED.value),
+        queued=ctx.store.count(status=Status.QUEUED),
         max_queued=s.max_queued,
         project=project,
         project_queued=0
         if ignore_project_queue
-        else ctx.store.count(status=Status.QUEUED.value, project=project),
+        else ctx.store.count(status=Status.QUEUED, project=project),
         max_per_project=s.max_queued_per_project,
     )
 
@@ -150,21 +166,19 @@ def record_and_enqueue(ctx: Context, build: Build, source_tar: bytes) -> tuple[B
     """Write the source, record the build and enqueue it: (the build, newly recorded?).
 
     When a concurrent submit with the same Idempotency-Key won, its build is returned."""
-    source = ctx.settings.sources_dir / f"{build.id}.tar"
-    source.parent.mkdir(parents=True, exist_ok=True)
-    source.write_bytes(source_tar)
+    ctx.storage.write_source(build.id, source_tar)
     build, inserted = ctx.store.add_idempotent(build)
     if not inserted:
-        source.unlink(missing_ok=True)
+        ctx.storage.remove_source(build.id)
         return build, False
     try:
-        ctx.bus.status(build.id, Status.QUEUED.value, Phase.QUEUED.value)
+        ctx.bus.status(build.id, Status.QUEUED.value, Phase.QUEUED.value, build.project)
         queue.enqueue_build(
             queue.build_queue(ctx.redis, ctx.settings.queue_name), build.id, Limits(**build.limits)
         )
     except redis.RedisError as exc:
-        ctx.store.finish(build.id, Status.FAILED, "queue_unavailable", str(exc), None)
-        source.unlink(missing_ok=True)
+        lifecycle.fail_unqueued(ctx, build.id, str(exc))
+        ctx.storage.remove_source(build.id)
         raise Unavailable(f"the build queue (Redis) is not reachable: {exc}") from exc
     return build, True
 
@@ -174,15 +188,18 @@ def retry_build(ctx: Context, build_id: str) -> Build:
     old = ctx.store.get(build_id)
     if not Status(old.status).finished:
         raise Conflict(f"build {build_id} is {old.status}; only an ended build can be retried")
-    source = ctx.settings.sources_dir / f"{build_id}.tar"
-    if not source.is_file():
+    source = ctx.storage.read_source(build_id)
+    if source is None:
         raise Conflict(f"the source of build {build_id} was removed by `kiln gc`; submit it again")
-    admission.check_disk(
-        admission.free_disk_mb(ctx.settings.var_dir), ctx.settings.min_free_disk_mb
-    )
+    check_disk(ctx)
     admit(ctx, old.project)
-    new = Build(project=old.project, template=old.template, limits=dict(old.limits))
-    build, _ = record_and_enqueue(ctx, new, source.read_bytes())
+    new = Build(
+        project=old.project,
+        template=old.template,
+        limits=dict(old.limits),
+        env=dict(old.env) if old.env else None,
+    )
+    build, _ = record_and_enqueue(ctx, new, source)
     return build
 
 
@@ -213,23 +230,9 @@ def supersede_older(ctx: Context, newer: Build) -> list[str]:
         if older.id == newer.id:
             continue
         queue.remove_queued(queue.build_queue(ctx.redis, ctx.settings.queue_name), older.id)
-        message = f"superseded by build {newer.id}"
-        if ctx.store.finish_queued(older.id, Status.CANCELLED, "superseded", message):
-            end_unstarted(ctx, older.id)
+        if lifecycle.supersede(ctx, older.id, newer.id):
             ended.append(older.id)
     return ended
-
-
-def end_unstarted(ctx: Context, build_id: str) -> None:
-    """Close the event stream of a build no worker will ever run (its source stays for
-    ``kiln retry`` until ``kiln gc``)."""
-    try:
-        ended = ctx.store.get(build_id)
-    except NotFound:
-        return
-    ctx.bus.status(build_id, ended.status, Phase.DONE.value)
-    ctx.bus.publish(build_id, "end", view(ctx, ended))
-    ctx.bus.archive(build_id)
 
 
 def submit_generation(
@@ -249,9 +252,12 @@ def submit_generation(
     config = model_config(ctx.settings)
     if config is None:
         raise Unavailable(
-            "code generation needs a model: set KILN_OPENAI_API_KEY (or OPENAI_API_KEY) and, "
-            "for another OpenAI-compatible endpoint, KILN_OPENAI_BASE_URL and KILN_OPENAI_MODEL",
-            code="generation_unavailable",
+            "code generation needs a model and none is configured: set KILN_OPENAI_API_KEY "
+            "(or OPENAI_API_KEY) and, for another OpenAI-compatible endpoint, "
+            "KILN_OPENAI_BASE_URL and KILN_OPENAI_MODEL, in the environment of the API and of "
+            "the workers or in the .env of the Kiln installation, then restart both "
+            "(`kiln doctor` shows the model configuration they read)",
+            code=ErrorCode.GENERATION_UNAVAILABLE,
         )
     prompt = prompt.strip()
     if not prompt:
@@ -262,7 +268,7 @@ def submit_generation(
         raise InputError("give either template or base_build, not both")
     if base_build:
         base = ctx.store.get(base_build)
-        if not (ctx.settings.artifacts_dir / base.id / SOURCE_ARCHIVE).is_file():
+        if not ctx.storage.has_kept_source(base.id):
             raise Conflict(f"build {base.id} has no sources to edit yet (it is {base.status})")
         slug = project_slug(project, {}, base.project)
     else:
@@ -270,9 +276,7 @@ def submit_generation(
         manifest = parse_package_json(templates.load_template(ctx.settings.templates_dir, template))
         slug = project_slug(project, manifest, template)
     chosen = clamp_limits(limits, *server_limits(ctx))
-    admission.check_disk(
-        admission.free_disk_mb(ctx.settings.var_dir), ctx.settings.min_free_disk_mb
-    )
+    check_disk(ctx)
     admit(ctx, slug)
     build = Build(project=slug, template=template, limits=asdict(chosen))
     ctx.store.add(build)
@@ -288,10 +292,10 @@ def submit_generation(
     s = ctx.settings
     timeout = queue.generation_job_timeout(chosen, s.generate_budget_s, s.generate_max_fix_rounds)
     try:
-        ctx.bus.status(build.id, Status.QUEUED.value, Phase.QUEUED.value)
+        ctx.bus.status(build.id, Status.QUEUED.value, Phase.QUEUED.value, build.project)
         queue.enqueue_generation(queue.build_queue(ctx.redis, s.queue_name), build.id, timeout)
     except redis.RedisError as exc:
-        ctx.store.finish(build.id, Status.FAILED, "queue_unavailable", str(exc), None)
+        lifecycle.fail_unqueued(ctx, build.id, str(exc))
         raise Unavailable(f"the build queue (Redis) is not reachable: {exc}") from exc
     return build
 
@@ -314,11 +318,14 @@ def list_builds(
     ctx: Context, *, project: str | None = None, status: str | None = None, limit: int = 50
 ) -> list[Build]:
     """Builds, newest first."""
-    if status is not None and status not in {s.value for s in Status}:
-        raise InputError(f"unknown status {status!r}")
+    try:
+        wanted = None if status is None else Status(status)
+    except ValueError:
+        valid = ", ".join(s.value for s in Status)
+        raise InputError(f"unknown status {status!r}; the statuses are {valid}") from None
     if not 1 <= limit <= 500:
         raise InputError("limit must be between 1 and 500")
-    return ctx.store.list(project=project, status=status, limit=limit)
+    return ctx.store.list(project=project, status=wanted, limit=limit)
 
 
 def cancel_build(ctx: Context, build_id: str) -> Build:
@@ -329,8 +336,7 @@ def cancel_build(ctx: Context, build_id: str) -> Build:
     ctx.redis.set(cancel_key(build_id), "1", ex=CANCEL_FLAG_TTL_S)
     ctx.store.request_cancel(build_id)
     queue.remove_queued(queue.build_queue(ctx.redis, ctx.settings.queue_name), build_id)
-    if ctx.store.cancel_if_queued(build_id):
-        end_unstarted(ctx, build_id)  # no worker will ever see this build
+    lifecycle.cancel_queued(ctx, build_id)  # ends it, unless a worker has taken it
     return ctx.store.get(build_id)
 
 
@@ -343,15 +349,29 @@ def build_log(ctx: Context, build_id: str) -> str:
     return "".join(e.data.get("text", "") + "\n" for e in events if e.event == "log")
 
 
+def queue_positions(ctx: Context, builds: list[Build]) -> dict[str, int]:
+    """Places in line of the queued ones among ``builds`` (no query when none is queued)."""
+    if not any(b.status == Status.QUEUED.value for b in builds):
+        return {}
+    return positions(ctx.store.queued_ids())
+
+
 def view(ctx: Context, build: Build) -> dict[str, object]:
     """The contract's JSON body of a build."""
-    return public_view(build, ctx.settings.preview_url(build.id), ctx.store.generation(build.id))
+    position = queue_positions(ctx, [build]).get(build.id)
+    return public_view(
+        build, ctx.settings.preview_url(build.id), ctx.store.generation(build.id), position
+    )
 
 
 def views(ctx: Context, builds: list[Build]) -> list[dict[str, object]]:
     """The contract's JSON bodies of several builds (one query for their generations)."""
     generations = ctx.store.generations([b.id for b in builds])
-    return [public_view(b, ctx.settings.preview_url(b.id), generations.get(b.id)) for b in builds]
+    places = queue_positions(ctx, builds)
+    return [
+        public_view(b, ctx.settings.preview_url(b.id), generations.get(b.id), places.get(b.id))
+        for b in builds
+    ]
 
 
 def list_templates(ctx: Context) -> list[dict[str, str]]:

@@ -2,27 +2,69 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+def default_instance(var_dir: Path) -> str:
+    """``kiln-<8 hex>`` from the resolved var/ folder: one name per installation.
+
+    Two installations on one Docker engine have different var/ folders (each holds its own
+    workspaces and artifacts), so neither's janitor takes the other's containers; the API
+    and the workers of one installation resolve the same folder and so agree."""
+    digest = hashlib.sha256(str(var_dir.resolve()).encode()).hexdigest()
+    return f"kiln-{digest[:8]}"
+
+
+def installation_root() -> Path:
+    """The Kiln installation this process belongs to: ``KILN_HOME``, else the repository
+    the ``kiln`` package was installed from (never the caller's current folder)."""
+    return Path(os.environ.get("KILN_HOME") or REPO_ROOT).resolve()
+
+
 class Settings(BaseSettings):
     """All of Kiln's knobs with their embedded defaults (see README, "Configuration")."""
 
-    model_config = SettingsConfigDict(env_prefix="KILN_", env_file=".env", extra="ignore")
+    # The installation's .env, not the caller's: a project folder's .env is the project's.
+    model_config = SettingsConfigDict(
+        env_prefix="KILN_", env_file=installation_root() / ".env", extra="ignore"
+    )
 
-    # Where things live.
+    # Where things live (relative to the installation, so `kiln doctor` run from any folder
+    # looks at the same database and caches as the API and the workers).
     host: str = "127.0.0.1"
     port: int = 8000
-    var_dir: Path = Path("var")
+    var_dir: Path = Field(default_factory=lambda: installation_root() / "var")
     database_url: str = ""  # empty: SQLite at <var_dir>/kiln.db
     redis_url: str = "redis://127.0.0.1:6379/0"
     templates_dir: Path = REPO_ROOT / "templates"
+
+    # Where builds' sources, artifacts, kept sources and event archives are stored.
+    # Empty: folders under var_dir. s3://bucket/prefix: an S3-compatible object store
+    # (endpoint, region and keys below, or the standard AWS_* environment).
+    storage_url: str = ""
+    storage_endpoint: str = ""  # e.g. http://127.0.0.1:8333 for SeaweedFS or MinIO
+    storage_region: str = ""
+    storage_access_key: str = ""
+    storage_secret_key: str = ""
+    storage_timeout_s: float = 10.0  # connect and read timeout of one store request
+    storage_attempts: int = 5  # tries of one store request before storage_error / 503
+    storage_backoff_s: float = 0.5  # first wait between tries, doubling
+    storage_upload_threads: int = 8  # files of a dist/ uploaded at once
+
+    # Serving previews (api/preview.py).
+    serve_workers: int = 0  # API processes; 0: one per CPU, at most 4
+    preview_memory_mb: int = 64  # hot files kept in memory by each API process
+    preview_memory_file_kb: int = 4096  # larger files are streamed, never held in memory
+    preview_cache_mb: int = 2048  # files fetched from the object store, kept on local disk
+    preview_recheck_s: float = 30.0  # a known build is re-checked (gc) after this long
 
     # Public addresses.
     public_url: str = ""  # empty: http://<host>:<port>
@@ -82,9 +124,15 @@ class Settings(BaseSettings):
     log_stream_ttl_s: int = 3600
     sse_ping_s: int = 15
 
+    # The live channel (orchestrator/live): follower queues and browsers on other origins.
+    live_queue_limit: int = 1000  # events a follower may fall behind before it is cut
+    live_send_timeout_s: float = 30.0  # a client that takes no bytes this long is dropped
+    cors_origins: str = ""  # exact origins, comma-separated; none by default
+
     # Reliability and operations.
     log_format: str = "json"  # json (one object per line, with build_id) or text
-    instance: str = "kiln"  # labels every container/network; cleanup touches only its own
+    # Labels every container/network; cleanup touches only its own. Empty: default_instance.
+    instance: str = ""
     docker_timeout_s: int = 60  # every Docker engine call but the output stream
     build_lease_s: int = 30  # a running build whose heartbeat is older is lost
     max_attempts: int = 2  # runs of one build when its worker dies (then worker_lost)
@@ -113,10 +161,28 @@ class Settings(BaseSettings):
     generate_max_prompt_chars: int = 200_000
     generate_max_output_tokens: int = 32_000
 
+    @model_validator(mode="after")
+    def _name_the_instance(self) -> Settings:
+        if not self.instance:
+            self.instance = default_instance(self.var_dir)
+        return self
+
+    @property
+    def instance_source(self) -> str:
+        """Where the instance name came from, for ``kiln doctor``."""
+        if self.instance == default_instance(self.var_dir):
+            return f"derived from {self.var_dir.resolve()}"
+        return "KILN_INSTANCE"
+
     @property
     def api_url(self) -> str:
         """The API's public base URL, without a trailing slash."""
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        """The origins allowed to call the API from a browser (REST, SSE, WebSocket)."""
+        return [o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip()]
 
     @property
     def db_url(self) -> str:
@@ -139,6 +205,11 @@ class Settings(BaseSettings):
     def sources_dir(self) -> Path:
         """Submitted sources, as validated tarballs, waiting for a worker."""
         return self.var_dir.resolve() / "sources"
+
+    @property
+    def preview_cache_dir(self) -> Path:
+        """Local copies of preview files fetched from the object store."""
+        return self.var_dir.resolve() / "cache" / "preview"
 
     @property
     def work_dir(self) -> Path:

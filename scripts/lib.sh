@@ -90,9 +90,14 @@ ensure_image() {
   "$VENV/bin/kiln" image build
 }
 
+ensure_database() {  # the configured database at the newest schema revision (Alembic)
+  "$VENV/bin/kiln" db upgrade
+}
+
 ensure_all() {
   ensure_packages
   ensure_venv
+  ensure_database
   ensure_docker
   ensure_redis
   ensure_image

@@ -9,8 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import CtxDep
+from api.errors import error_responses
 from api.routes.builds import LimitsIn, submit_reply
+from api.schemas import SubmitReply
 from orchestrator import service
+from orchestrator.records.public import GenerationPublic
 
 router = APIRouter(prefix="/api/v1", tags=["generate"])
 
@@ -26,8 +29,13 @@ class GenerateJSON(BaseModel):
     limits: LimitsIn | None = None
 
 
-@router.post("/generate", status_code=202)
-async def generate(body: GenerateJSON, ctx: CtxDep) -> dict[str, Any]:
+@router.post(
+    "/generate",
+    status_code=202,
+    response_model=SubmitReply,
+    responses=error_responses(400, 404, 409, 429, 503, 507),
+)
+async def generate(body: GenerateJSON, ctx: CtxDep) -> SubmitReply:
     """Write (or, from ``base_build``, edit) a project with the model and build it; 202 at once."""
     build = await run_in_threadpool(
         lambda: service.submit_generation(
@@ -42,7 +50,11 @@ async def generate(body: GenerateJSON, ctx: CtxDep) -> dict[str, Any]:
     return submit_reply(ctx, build)
 
 
-@router.get("/builds/{build_id}/generation")
-def get_generation(build_id: str, ctx: CtxDep) -> dict[str, Any]:
+@router.get(
+    "/builds/{build_id}/generation",
+    response_model=GenerationPublic,
+    responses=error_responses(404),
+)
+def get_generation(build_id: str, ctx: CtxDep) -> Any:
     """A generated build's prompt, every model call with its usage, and the files it wrote."""
     return service.get_generation(ctx, build_id)

@@ -10,22 +10,31 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from sqlalchemy import text
 
 from api.deps import CtxDep
+from api.errors import error_responses
+from api.schemas import EnvironmentsPublic, ErrorDetail, Health, TemplatesPublic
 from orchestrator import service
 from orchestrator.context import Context
-from orchestrator.metrics import KilnCollector
+from orchestrator.ops.metrics import KilnCollector
 
 router = APIRouter()
 
 
-@router.get("/api/v1/templates", tags=["templates"])
-def list_templates(ctx: CtxDep) -> dict[str, Any]:
+@router.get("/api/v1/templates", tags=["templates"], response_model=TemplatesPublic)
+def list_templates(ctx: CtxDep) -> Any:
     """The bundled templates a submit can start from."""
     return {"items": service.list_templates(ctx)}
 
 
-@router.get("/api/v1/environments", tags=["environments"])
-def list_environments(ctx: CtxDep) -> dict[str, Any]:
-    """The Node majors builds can run with (full versions) and the package managers' versions."""
+@router.get(
+    "/api/v1/environments",
+    tags=["environments"],
+    response_model=EnvironmentsPublic,
+    responses=error_responses(503),
+)
+def list_environments(ctx: CtxDep) -> Any:
+    """The Node majors builds can run with (full versions) and the package managers' versions.
+
+    503 when the sandbox image is missing or the Docker engine does not answer."""
     return {"items": service.list_environments(ctx)}
 
 
@@ -37,7 +46,15 @@ def _check(name: str, probe: Any) -> tuple[str, str]:
         return name, f"error: {exc}"
 
 
-@router.get("/metrics", tags=["health"], response_class=Response)
+PROMETHEUS_TEXT = {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}
+
+
+@router.get(
+    "/metrics",
+    tags=["health"],
+    response_class=Response,
+    responses=error_responses(ok=PROMETHEUS_TEXT),
+)
 def metrics(ctx: CtxDep) -> Response:
     """Prometheus metrics, read from the database and Redis at scrape time."""
     return Response(generate_latest(metrics_registry(ctx)), media_type=CONTENT_TYPE_LATEST)
@@ -55,7 +72,12 @@ def metrics_registry(ctx: Context) -> CollectorRegistry:
     return _registries[id(ctx)]
 
 
-@router.get("/healthz", tags=["health"])
+@router.get(
+    "/healthz",
+    tags=["health"],
+    response_model=Health,
+    responses={503: {"model": Health, "description": "`unhealthy`: a dependency is down."}},
+)
 def healthz(ctx: CtxDep) -> JSONResponse:
     """200 when Redis, the database and the Docker engine answer; 503 with details otherwise."""
 
@@ -70,9 +92,10 @@ def healthz(ctx: CtxDep) -> JSONResponse:
             _check("docker", lambda: ctx.docker.ping()),
         ]
     )
-    healthy = all(v == "ok" for v in checks.values())
-    body: dict[str, Any] = {"status": "ok" if healthy else "unhealthy", "checks": checks}
-    if not healthy:
-        failed = ", ".join(k for k, v in checks.items() if v != "ok")
-        body["error"] = {"code": "unhealthy", "message": f"not answering: {failed}"}
-    return JSONResponse(body, status_code=200 if healthy else 503)
+    failed = ", ".join(k for k, v in checks.items() if v != "ok")
+    body = Health(
+        status="unhealthy" if failed else "ok",
+        checks=checks,
+        error=ErrorDetail(code="unhealthy", message=f"not answering: {failed}") if failed else None,
+    )
+    return JSONResponse(body.model_dump(mode="json"), status_code=503 if failed else 200)

@@ -13,36 +13,16 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
+
+from orchestrator.project.npm import LAYER_FIELDS
+from orchestrator.sandbox.step import Toolchain
 
 LAYER_FORMAT = 1  # bump when a layer's layout changes: old layers then stop matching
 INPUT_FORMAT = 1  # bump when what a build does with its input changes
 KEY_CHARS = 40
-NPM_LOCKFILES = ("package-lock.json", "npm-shrinkwrap.json")
-DEPENDENCY_FIELDS = (
-    "dependencies",
-    "devDependencies",
-    "optionalDependencies",
-    "peerDependencies",
-    "peerDependenciesMeta",
-)
 # Project settings that change what npm installs beyond what the lockfile records.
 UNSHAREABLE_FIELDS = ("overrides", "resolutions", "workspaces", "bundleDependencies")
-ROOT_INSTALL_SCRIPTS = ("preinstall", "install", "postinstall")
-# Folders under node_modules that build tools write to (tsc -b's tsbuildinfo, Vite's
-# bundled config and pre-bundles, babel/eslint caches). A build gets a private tmpfs on
-# each; the rest of the layer is read-only.
-SCRATCH_DIRS = (".tmp", ".vite", ".vite-temp", ".cache")
-
-
-@dataclass(frozen=True)
-class Toolchain:
-    """What, besides the lockfile, decides a layer's bytes."""
-
-    image_id: str
-    node_version: str
-    platform: str
 
 
 def sha256_hex(data: bytes) -> str:
@@ -128,33 +108,16 @@ def layer_manifest(lock: Mapping[str, Any]) -> dict[str, Any]:
         "version": str(root.get("version") or lock.get("version") or "0.0.0"),
         "private": True,
     }
-    for name in DEPENDENCY_FIELDS:
+    for name in LAYER_FIELDS:
         if isinstance(root.get(name), dict):
             manifest[name] = root[name]
     return manifest
 
 
-def root_install_scripts(manifest: Mapping[str, Any]) -> list[str]:
-    """The project's own install-time scripts, in the order npm runs them."""
-    scripts = manifest.get("scripts")
-    if not isinstance(scripts, dict):
-        return []
-    return [name for name in ROOT_INSTALL_SCRIPTS if scripts.get(name)]
-
-
-def has_dependencies(manifest: Mapping[str, Any]) -> bool:
-    """True when package.json declares any dependency (else there is nothing to install)."""
-    return any(
-        isinstance(manifest.get(name), dict) and manifest[name]
-        for name in DEPENDENCY_FIELDS
-        if name != "peerDependenciesMeta"
-    )
-
-
 def resolution_manifest(manifest: Mapping[str, Any]) -> dict[str, Any]:
     """The dependency fields of a project's package.json, under a fixed name, for resolving."""
     resolved: dict[str, Any] = {"name": "kiln-resolution", "version": "0.0.0", "private": True}
-    for name in DEPENDENCY_FIELDS:
+    for name in LAYER_FIELDS:
         if isinstance(manifest.get(name), dict):
             resolved[name] = manifest[name]
     return resolved
@@ -191,12 +154,25 @@ def source_digest(files: Mapping[str, bytes]) -> str:
     return hasher.hexdigest()
 
 
-def input_key(source: str, *, image_id: str, settings: Mapping[str, Any]) -> str:
+def input_key(
+    source: str,
+    *,
+    image_id: str,
+    settings: Mapping[str, Any],
+    env: Mapping[str, str] | None = None,
+) -> str:
     """The key under which a successful build's artifact answers an identical submit.
 
     ``settings`` holds the server settings that change what a build produces (registry,
     Node major); per-build limits are left out, since they can only make a build fail.
+    ``env`` (the submit's build settings) changes the bundle, so it is part of the key.
     """
-    return _digest(
-        {"format": INPUT_FORMAT, "source": source, "image": image_id, "settings": dict(settings)}
-    )
+    fields: dict[str, Any] = {
+        "format": INPUT_FORMAT,
+        "source": source,
+        "image": image_id,
+        "settings": dict(settings),
+    }
+    if env:  # absent when empty, so builds without env keep their earlier keys
+        fields["env"] = dict(sorted(env.items()))
+    return _digest(fields)

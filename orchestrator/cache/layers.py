@@ -31,9 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from orchestrator import workspace
-from orchestrator.cache.keys import KEY_CHARS, SCRATCH_DIRS, Toolchain
+from orchestrator.cache.keys import KEY_CHARS
 from orchestrator.errors import SandboxError
+from orchestrator.sandbox import workspace
+from orchestrator.sandbox.runner import SCRATCH_DIRS
 from orchestrator.settings import Settings
 
 NODE_MODULES = "node_modules"
@@ -67,15 +68,6 @@ def disk_usage(root: Path) -> tuple[int, int]:
             size += info.st_blocks * 512
             count += 1
     return size, count
-
-
-def image_toolchain(client: Any, image: str) -> Toolchain:
-    """The toolchain of a sandbox image (Docker SDK client): its id, Node version, platform."""
-    found = client.images.get(image)
-    attrs = found.attrs or {}
-    node = (found.labels or {}).get("kiln.node.version") or "unknown"
-    platform = f"{attrs.get('Os', 'linux')}/{attrs.get('Architecture', 'unknown')}"
-    return Toolchain(image_id=str(found.id), node_version=str(node), platform=platform)
 
 
 def _run(*argv: str) -> None:

@@ -18,11 +18,9 @@ from typing import Any
 import openai
 from tenacity import RetryCallState, Retrying, retry_if_exception
 
-from orchestrator.errors import GenerationError
+from orchestrator.errors import ErrorCode, GenerationError
 from orchestrator.settings import Settings
 
-MODEL_ERROR = "model_error"
-GENERATION_TIMEOUT = "generation_timeout"
 MAX_BACKOFF_S = 30.0
 PLACEHOLDER_KEY = "not-needed"  # local OpenAI-compatible servers often take no key
 
@@ -181,15 +179,15 @@ class ModelClient:
                 raise GenerationError(
                     f"the model endpoint asked to wait {over_budget[0]:.0f} s ({describe(exc)}), "
                     f"more than the {self.deadline.remaining():.0f} s left of the time budget",
-                    code=GENERATION_TIMEOUT,
+                    code=ErrorCode.GENERATION_TIMEOUT,
                 ) from None
             if self.deadline.remaining() <= 0:
                 raise GenerationError(
                     f"the model did not answer within the time budget ({describe(exc)})",
-                    code=GENERATION_TIMEOUT,
+                    code=ErrorCode.GENERATION_TIMEOUT,
                 ) from None
             raise GenerationError(
-                f"the model endpoint failed: {describe(exc)}", code=MODEL_ERROR
+                f"the model endpoint failed: {describe(exc)}", code=ErrorCode.MODEL_ERROR
             ) from None
         choice = response.choices[0] if response.choices else None
         usage = response.usage
@@ -206,7 +204,7 @@ class ModelClient:
         remaining = self.deadline.remaining()
         if remaining <= 0:
             raise GenerationError(
-                "the generation's time budget is used up", code=GENERATION_TIMEOUT
+                "the generation's time budget is used up", code=ErrorCode.GENERATION_TIMEOUT
             )
         return self.openai.chat.completions.create(  # type: ignore[call-overload]
             model=self.config.model,

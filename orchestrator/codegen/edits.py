@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from orchestrator import dependency_sources
-from orchestrator.codegen.schema import INVALID_OUTPUT, Answer
-from orchestrator.errors import GenerationError, InputError, PayloadTooLarge
-from orchestrator.plan import check_buildable
-from orchestrator.project_input import (
+from orchestrator.codegen.schema import Answer
+from orchestrator.errors import ErrorCode, GenerationError, InputError, PayloadTooLarge
+from orchestrator.project import dependency_sources
+from orchestrator.project.input import (
     Files,
     InputLimits,
     files_from_mapping,
@@ -17,6 +16,7 @@ from orchestrator.project_input import (
     overlay,
     parse_package_json,
 )
+from orchestrator.project.npm import check_buildable
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ def apply_answer(
             dependency_sources.check_lockfile(result.get(lockfile), registry_hosts)
     except InputError as exc:
         raise GenerationError(
-            f"the model's files were refused: {exc.message}", code=INVALID_OUTPUT
+            f"the model's files were refused: {exc.message}", code=ErrorCode.INVALID_MODEL_OUTPUT
         ) from None
     return Edit(
         files=result,

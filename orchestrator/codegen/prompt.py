@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestrator.codegen.diagnostics import summary
-from orchestrator.plan import OTHER_LOCKFILES
-from orchestrator.project_input import Files
+from orchestrator.project.input import Files
+from orchestrator.project.npm import OTHER_LOCKFILES
 
 AGENTS_FILE = "AGENTS.md"
 HIDDEN_FROM_LISTING = frozenset({"package-lock.json", "npm-shrinkwrap.json", *OTHER_LOCKFILES})
@@ -114,15 +113,21 @@ def relevant_files(files: Files, report: dict[str, Any]) -> list[str]:
 
 
 def fix_messages(
-    prompt: str, files: Files, report: dict[str, Any], error_message: str, max_chars: int
+    prompt: str,
+    files: Files,
+    report: dict[str, Any],
+    error_message: str,
+    max_chars: int,
+    errors: str,
 ) -> list[dict[str, str]]:
-    """A fix request: the error report, the files it concerns and the list of the others."""
+    """A fix request: the error report (``errors``, one line an item), the files it concerns
+    and the list of the others."""
     relevant = relevant_files(files, report)
     others = sorted(p for p in files if p not in relevant and p != AGENTS_FILE)
     user = (
         f"The user asked for:\n{prompt}\n\n"
         f"The project failed to build: {error_message}\n"
-        f"Errors (category, file:line, message):\n{summary(report)}\n\n"
+        f"Errors (category, file:line, message):\n{errors}\n\n"
         f"The files concerned:\n\n{render_files(files, relevant, max_chars)}\n\n"
         "The project's other files (unchanged, not shown): "
         f"{', '.join(others) if others else 'none'}\n\n"

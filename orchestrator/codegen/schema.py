@@ -12,9 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from orchestrator.errors import GenerationError
-
-INVALID_OUTPUT = "invalid_model_output"
+from orchestrator.errors import ErrorCode, GenerationError
 
 ANSWER_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -77,14 +75,16 @@ class Answer:
 def parse_answer(text: str | None) -> Answer:
     """Parse and check the model's reply; GenerationError(invalid_model_output) if it is not one."""
     if not text or not text.strip():
-        raise GenerationError("the model returned an empty answer", code=INVALID_OUTPUT)
+        raise GenerationError(
+            "the model returned an empty answer", code=ErrorCode.INVALID_MODEL_OUTPUT
+        )
     try:
         raw = json.loads(text)
     except (json.JSONDecodeError, RecursionError) as exc:
         preview = " ".join(text[:120].split())
         raise GenerationError(
             f"the model's answer is not valid JSON ({exc}); it begins: {preview!r}",
-            code=INVALID_OUTPUT,
+            code=ErrorCode.INVALID_MODEL_OUTPUT,
         ) from None
     try:
         answer = _AnswerOut.model_validate(raw)
@@ -93,15 +93,19 @@ def parse_answer(text: str | None) -> Answer:
             f"{'.'.join(str(p) for p in e['loc']) or 'answer'}: {e['msg']}" for e in exc.errors()
         )
         raise GenerationError(
-            f"the model's answer does not match the schema: {problems[:500]}", code=INVALID_OUTPUT
+            f"the model's answer does not match the schema: {problems[:500]}",
+            code=ErrorCode.INVALID_MODEL_OUTPUT,
         ) from None
     files: dict[str, str] = {}
     for entry in answer.files:
         if entry.path in files:
             raise GenerationError(
-                f"the model's answer writes {entry.path!r} twice", code=INVALID_OUTPUT
+                f"the model's answer writes {entry.path!r} twice",
+                code=ErrorCode.INVALID_MODEL_OUTPUT,
             )
         files[entry.path] = entry.content
     if not files and not answer.delete:
-        raise GenerationError("the model's answer changes no files", code=INVALID_OUTPUT)
+        raise GenerationError(
+            "the model's answer changes no files", code=ErrorCode.INVALID_MODEL_OUTPUT
+        )
     return Answer(summary=answer.summary.strip(), files=files, deletions=list(answer.delete))

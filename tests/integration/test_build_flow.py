@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from orchestrator.settings import REPO_ROOT
-from tests.integration.conftest import WRITE_DIST, Stack, node_project
+from tests.integration.conftest import BOTH_BACKENDS, WRITE_DIST, Stack, node_project
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, BOTH_BACKENDS]
 
 
 def tarball(files: dict[str, bytes], gz: bool = True) -> bytes:

@@ -1,4 +1,5 @@
-"""The database layer (BuildStore, migrations, metric queries) on SQLite and PostgreSQL.
+"""The database layer (BuildStore, metric queries) on SQLite and PostgreSQL, on tables
+that the migrations made (their upgrades: test_migrations.py).
 
 PostgreSQL runs as a private cluster on a free port (tests/integration/postgres.py); under
 CI it must be there, locally the PostgreSQL cases skip when it is not installed.
@@ -18,10 +19,9 @@ import sqlalchemy
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
-from orchestrator.db import add_missing_columns, make_engine
-from orchestrator.models import Build, utcnow
-from orchestrator.plan import Status
-from orchestrator.store import BuildStore
+from orchestrator.records.db import make_engine, upgrade
+from orchestrator.records.models import Build, Status, utcnow
+from orchestrator.records.store import BuildStore
 from tests.integration.postgres import pg_bin, postgres_cluster
 
 pytestmark = pytest.mark.integration
@@ -46,7 +46,9 @@ def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
 def engine(database_url: str) -> Iterator[Engine]:
     engine = make_engine(database_url)
     SQLModel.metadata.drop_all(engine)
-    SQLModel.metadata.create_all(engine)
+    with engine.begin() as connection:
+        connection.execute(sqlalchemy.text("DROP TABLE IF EXISTS alembic_version"))
+    upgrade(engine)
     yield engine
     engine.dispose()
 
@@ -139,29 +141,3 @@ def test_gc_queries(store: BuildStore) -> None:
     assert sorted(b.id for b in old) == sorted(ids)
     assert store.newest_finished_ids("p", 1) == {ids[-1]}
     assert store.requeue_finished(ids[0]) and store.get(ids[0]).status == "queued"
-
-
-def test_add_missing_columns_upgrades_an_old_table(engine: Engine) -> None:
-    SQLModel.metadata.drop_all(engine)
-    with engine.begin() as connection:
-        connection.execute(
-            sqlalchemy.text(
-                'CREATE TABLE "build" (id VARCHAR PRIMARY KEY, project VARCHAR NOT NULL, '
-                "template VARCHAR, status VARCHAR NOT NULL, phase VARCHAR NOT NULL, "
-                "created_at TIMESTAMP NOT NULL, started_at TIMESTAMP, finished_at TIMESTAMP, "
-                "limits JSON, error_code VARCHAR, error_message VARCHAR, error_log_tail VARCHAR, "
-                "cancel_requested BOOLEAN NOT NULL)"
-            )
-        )
-        connection.execute(
-            sqlalchemy.text(
-                "INSERT INTO build VALUES ('00000000000000aa', 'p', NULL, 'queued', 'queued', "
-                "CURRENT_TIMESTAMP, NULL, NULL, '{}', NULL, NULL, NULL, FALSE)"
-            )
-        )
-    added = add_missing_columns(engine)
-    assert {"build.attempts", "build.heartbeat_at", "build.worker"} <= set(added)
-    store = BuildStore(engine)
-    claimed = store.claim("00000000000000aa", worker="w")
-    assert claimed is not None and claimed.attempts == 1
-    assert add_missing_columns(engine) == []

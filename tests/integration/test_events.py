@@ -8,9 +8,9 @@ import httpx
 import pytest
 from httpx_sse import connect_sse
 
-from tests.integration.conftest import WRITE_DIST, Stack, node_project
+from tests.integration.conftest import BOTH_BACKENDS, WRITE_DIST, Stack, node_project
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, BOTH_BACKENDS]
 
 CHATTY_BUILD = """
 let i = 0;

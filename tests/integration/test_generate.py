@@ -18,10 +18,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.conftest import WRITE_DIST, Event, Stack, node_project
+from tests.integration.conftest import BOTH_BACKENDS, WRITE_DIST, Event, Stack, node_project
 from tests.integration.fake_model import FakeModel, answer, completion, rate_limited
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, BOTH_BACKENDS]
 
 
 def write_dist(marker: str) -> str:

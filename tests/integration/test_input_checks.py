@@ -45,7 +45,7 @@ CASES = [
     ("json", {"template": "react", "surprise": 1}, 400, "invalid_input"),
     ("tar", _symlink_tar(), 400, "invalid_input"),
     ("tar", b"not a tarball at all", 400, "invalid_input"),
-    ("text", b"hello", 400, "unsupported_media_type"),
+    ("text", b"hello", 415, "unsupported_media_type"),
     ("json-raw", b"[" * 50_000 + b"]" * 50_000, 400, "invalid_input"),
     (
         "json",

@@ -93,6 +93,7 @@ def test_doctor_reports_every_part(ops_stack: Stack) -> None:
     for name in ("docker", "runtime", "redis", "database", "sandbox image", "disk", "workers"):
         assert name in result.stdout
     assert "1 worker(s)" in result.stdout
+    assert f"{ops_stack.instance} (KILN_INSTANCE)" in result.stdout
 
 
 def test_metrics_and_structured_logs(ops_stack: Stack) -> None:

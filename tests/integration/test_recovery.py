@@ -22,7 +22,7 @@ import docker
 import pytest
 import redis
 
-from orchestrator.logbus import id_after
+from orchestrator.live.logbus import id_after
 from tests.integration.conftest import (
     Stack,
     children,

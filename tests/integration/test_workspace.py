@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import workspace
+from orchestrator.sandbox import workspace
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0, reason="mounting a workspace needs root (the worker runs as root)"

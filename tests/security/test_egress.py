@@ -13,8 +13,9 @@ import docker
 import pytest
 
 from orchestrator.context import Context
-from orchestrator.plan import Limits, Phase, Step
-from orchestrator.sandbox import hand_over
+from orchestrator.records.models import Phase
+from orchestrator.sandbox.runner import hand_over
+from orchestrator.sandbox.step import Limits, Step
 from orchestrator.settings import Settings
 from tests.integration.conftest import Stack, _free_port, node_project
 from tests.security.conftest import Beside, Decoy
@@ -58,7 +59,10 @@ def test_build_script_and_lifecycle_scripts_have_no_network(
 
 def run_on_install_network(stack: Stack, script: str, tmp_path: Path) -> dict[str, Any]:
     """Run ``script`` the way the install step runs npm: same container, same network."""
-    ctx = Context(Settings(var_dir=stack.var_dir))
+    # An instance of its own: no janitor (the stack's, or a running ./scripts/up stack's)
+    # takes this container, which belongs to no build record, for an orphan.
+    instance = f"{stack.instance}-probe"
+    ctx = Context(Settings(var_dir=stack.var_dir, instance=instance))
     workspace = tmp_path / "ws"
     workspace.mkdir()
     hand_over(workspace, ctx.sandbox.options.uid)
@@ -113,7 +117,7 @@ def test_the_install_network_reaches_only_the_proxy_and_the_proxy_only_the_regis
 def test_an_allowlisted_name_that_resolves_to_a_private_address_is_refused() -> None:
     port = _free_port()
     proxy = subprocess.Popen(
-        [sys.executable, "-m", "orchestrator.egress", "127.0.0.1", str(port), "localhost"],
+        [sys.executable, "-m", "orchestrator.sandbox.egress", "127.0.0.1", str(port), "localhost"],
         stdout=subprocess.PIPE,
     )
     try:

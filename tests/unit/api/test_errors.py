@@ -19,11 +19,12 @@ from orchestrator.errors import (
     PayloadTooLarge,
     SandboxError,
     Unavailable,
+    UnsupportedMediaType,
 )
 
 RAISED: dict[str, KilnError] = {
     "input": InputError("package.json is missing"),
-    "media": InputError("send application/json", code="unsupported_media_type"),
+    "media": UnsupportedMediaType("send application/json"),
     "missing": NotFound("no build deadbeefdeadbeef"),
     "large": PayloadTooLarge("request body is larger than 10 bytes"),
     "conflict": Conflict("build already ended"),
@@ -85,7 +86,7 @@ def error_of(response: HasJSON) -> dict[str, str]:
     ("kind", "status", "code"),
     [
         ("input", 400, "invalid_input"),
-        ("media", 400, "unsupported_media_type"),
+        ("media", 415, "unsupported_media_type"),
         ("missing", 404, "not_found"),
         ("large", 413, "payload_too_large"),
         ("conflict", 409, "conflict"),

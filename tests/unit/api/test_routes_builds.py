@@ -8,32 +8,29 @@ from typing import Any, cast
 
 import pytest
 
-from api.routes.builds import parse_json_submit, submit_reply, to_sse
+from api.routes.builds import parse_json_submit, submit_reply
 from orchestrator.context import Context
 from orchestrator.errors import InputError
-from orchestrator.logbus import Event
-from orchestrator.models import Build
+from orchestrator.live.logbus import Event
+from orchestrator.records.models import Build
 from orchestrator.settings import Settings
 
-# ------------------------------------------------------------------------ to_sse
+# ------------------------------------------------------------- SSE encoding
 
 
-def test_to_sse_carries_id_event_and_json_data() -> None:
+def test_sse_carries_id_event_and_json_data() -> None:
     data = {"phase": "building", "stream": "stdout", "text": "héllo"}
-    message = to_sse(Event("1700000000000-3", "log", data))
-    assert message.id == "1700000000000-3"
-    assert message.event == "log"
-    assert isinstance(message.data, str)
-    assert json.loads(message.data) == data
+    wire = Event("1700000000000-3", "log", data).sse.decode()
+    lines = wire.split("\r\n")
+    assert lines[:2] == ["id: 1700000000000-3", "event: log"]
+    assert json.loads(lines[2].removeprefix("data: ")) == data
 
 
-def test_to_sse_data_is_one_line_even_with_newlines_in_the_text() -> None:
-    message = to_sse(Event("1-0", "log", {"text": "a\nb\r\nid: 9-9\n\nevent: end"}))
-    assert isinstance(message.data, str)
-    assert "\n" not in message.data and "\r" not in message.data
-    wire = message.encode().decode()
+def test_sse_data_is_one_line_even_with_newlines_in_the_text() -> None:
+    wire = Event("1-0", "log", {"text": "a\nb\r\nid: 9-9\n\nevent: end"}).sse.decode()
     assert wire.startswith("id: 1-0\r\nevent: log\r\ndata: ")
     assert wire.count("data: ") == 1 and wire.count("\r\n\r\n") == 1
+    assert wire.endswith("\r\n\r\n") and wire.count("\n") == 4
 
 
 # ------------------------------------------------------------ parse_json_submit
@@ -128,7 +125,7 @@ def ctx(monkeypatch: pytest.MonkeyPatch) -> Context:
 
 def test_submit_reply_shape(ctx: Context) -> None:
     build = Build(id="0123456789abcdef", project="demo")
-    assert submit_reply(ctx, build) == {
+    assert submit_reply(ctx, build).model_dump(mode="json") == {
         "id": "0123456789abcdef",
         "status": "queued",
         "project": "demo",
@@ -144,7 +141,7 @@ def test_submit_reply_shape(ctx: Context) -> None:
 def test_submit_reply_follows_the_build_and_public_url(ctx: Context) -> None:
     ctx.settings.public_url = "https://kiln.example/"
     build = Build(project="other")
-    reply = submit_reply(ctx, build)
+    reply = submit_reply(ctx, build).model_dump(mode="json")
     assert reply["id"] == build.id and reply["project"] == "other"
     assert reply["links"]["self"] == f"https://kiln.example/api/v1/builds/{build.id}"
     assert reply["links"]["events"] == reply["links"]["self"] + "/events"

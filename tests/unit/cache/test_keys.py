@@ -11,7 +11,6 @@ import pytest
 from orchestrator.cache.keys import (
     KEY_CHARS,
     Toolchain,
-    has_dependencies,
     input_key,
     layer_key,
     layer_manifest,
@@ -19,9 +18,9 @@ from orchestrator.cache.keys import (
     project_refusal,
     resolution_key,
     resolution_manifest,
-    root_install_scripts,
     source_digest,
 )
+from orchestrator.project.npm import has_dependencies, root_install_scripts
 
 TOOLS = Toolchain(image_id="sha256:aaa", node_version="22.11.0", platform="linux/amd64")
 ARGV = ["npm", "ci", "--ignore-scripts"]
@@ -172,3 +171,12 @@ def test_has_dependencies() -> None:
     assert not has_dependencies({"name": "x", "scripts": {"build": "node b.js"}})
     assert not has_dependencies({"dependencies": {}, "peerDependenciesMeta": {"a": {}}})
     assert has_dependencies({"devDependencies": {"vite": "^7"}})
+
+
+def test_input_key_depends_on_the_build_env_values() -> None:
+    base = {"image_id": "sha256:1", "settings": {"node_major": 22}}
+    without = input_key("s", **base)  # type: ignore[arg-type]
+    assert input_key("s", env={}, **base) == without  # type: ignore[arg-type]
+    one = input_key("s", env={"VITE_API_URL": "https://a"}, **base)  # type: ignore[arg-type]
+    two = input_key("s", env={"VITE_API_URL": "https://b"}, **base)  # type: ignore[arg-type]
+    assert len({without, one, two}) == 3

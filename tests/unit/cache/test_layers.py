@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.cache.keys import SCRATCH_DIRS
 from orchestrator.cache.layers import LayerStore
 from orchestrator.cache.resolutions import ResolutionStore
+from orchestrator.sandbox.runner import SCRATCH_DIRS
 
 KEY = "a" * 40
 

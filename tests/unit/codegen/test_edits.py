@@ -9,7 +9,7 @@ import pytest
 from orchestrator.codegen.edits import apply_answer
 from orchestrator.codegen.schema import Answer
 from orchestrator.errors import GenerationError
-from orchestrator.project_input import InputLimits
+from orchestrator.project.input import InputLimits
 
 MANIFEST = json.dumps({"name": "x", "scripts": {"build": "node build.js"}}).encode()
 BASE = {"package.json": MANIFEST, "build.js": b"old", "src/old.js": b"gone soon"}

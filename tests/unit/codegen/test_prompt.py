@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from orchestrator.codegen.diagnostics import diagnose
+from orchestrator.builds.diagnostics import diagnose, summary
 from orchestrator.codegen.prompt import (
     fix_messages,
     generation_messages,
@@ -51,7 +51,9 @@ def test_fix_request_shows_report_and_only_the_files_it_names() -> None:
         "build_failed", "exit 2", "src/lib/util.ts(1,14): error TS2322: Type 'string' is bad."
     )
     assert relevant_files(FILES, report) == ["package.json", "src/lib/util.ts"]
-    _system, user = fix_messages("a timer", FILES, report, "the build failed", 100_000)
+    _system, user = fix_messages(
+        "a timer", FILES, report, "the build failed", 100_000, summary(report)
+    )
     content = user["content"]
     assert "[type_error] src/lib/util.ts:1:14: TS2322" in content
     assert "=== src/lib/util.ts\nexport const n: number = 'x'" in content

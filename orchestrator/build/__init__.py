@@ -1,1 +1,0 @@
-"""The build: its plan, install strategy, package managers and pipeline."""

@@ -1,0 +1,518 @@
+"""A build's run in the worker, top to bottom: claim, its rounds, finish.
+
+``BuildRun`` takes what runs in its rounds: a submitted build is ``OneRound`` (prepare,
+install, build, publish once); a generated one is ``generation.GenerationRounds``
+(generate → build → fix). Every path ends in ``lifecycle.finish``, which records the end
+state and sends the one ``end`` event, so no build is left ``running``. Steps run through
+a ``StepRunner`` (Docker, or the fake in unit tests); which install runs is decided in
+``install``. ``run_build`` is the RQ job.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import tarfile
+import threading
+import time
+from collections import deque
+from pathlib import Path
+from typing import Protocol
+
+from rq import Retry
+from rq.suspension import is_suspended
+
+from orchestrator.builds import install, lifecycle, managers, plan
+from orchestrator.builds.environment_install import ChosenManager
+from orchestrator.builds.environment_io import (
+    environment_toolchain,
+    npm_layers_fit,
+    read_environment,
+)
+from orchestrator.builds.install import CacheInfo, Manifest, Route
+from orchestrator.builds.outcome import SUCCEEDED, Cancelled, Outcome, outcome_of
+from orchestrator.builds.provision import LayerProvider, LayerUse
+from orchestrator.cache import gc
+from orchestrator.cache.layers import layer_store
+from orchestrator.cache.resolutions import ResolutionStore
+from orchestrator.context import Context
+from orchestrator.errors import (
+    BuildError,
+    ErrorCode,
+    KilnError,
+    SandboxError,
+    UnsupportedEnvironment,
+)
+from orchestrator.live.logbus import clean_line
+from orchestrator.logs import build_context
+from orchestrator.project.environment import Environment, Manager
+from orchestrator.project.input import parse_package_json
+from orchestrator.records.counters import observe
+from orchestrator.records.models import Build, Phase, Status, aware
+from orchestrator.sandbox import workspace
+from orchestrator.sandbox.egress.service import proxy_url
+from orchestrator.sandbox.protocol import StepResult, StepRunner
+from orchestrator.sandbox.step import Limits, Step
+from orchestrator.settings import get_settings
+from orchestrator.storage.artifacts import OutputLimits
+from orchestrator.storage.disk import free_disk_mb
+from orchestrator.storage.layout import DIST
+
+log = logging.getLogger("kiln.pipeline")
+STEP_OUTPUT_LINES = 2000  # enough of one step's output to recognise npm's error codes
+CAP_WAIT_S = 1.0  # pause before a build held back by its project's cap goes back in line
+CAP_RETRIES = 10_000  # RQ re-queues at most this often; then the reconciler re-enqueues
+
+
+class Rounds(Protocol):
+    """What runs between a build's claim and its end; never raises but ``RedisError``."""
+
+    first_phase: Phase  # the phase a claimed build is announced in
+
+    def __call__(self, run: BuildRun) -> Outcome:
+        """Run the rounds on ``run``; how the build ended."""
+        ...
+
+
+class OneRound:
+    """A submitted build: prepare, install, build and publish once."""
+
+    first_phase = Phase.PREPARING
+
+    def __call__(self, run: BuildRun) -> Outcome:
+        """One attempt is the whole build."""
+        return run.attempt()
+
+
+class BuildRun:
+    """One run of one build, with everything it needs at hand."""
+
+    def __init__(self, build_id: str, ctx: Context, rounds: Rounds | None = None) -> None:
+        self.id = build_id
+        self.ctx = ctx
+        self.rounds: Rounds = rounds or OneRound()
+        self.settings = ctx.settings
+        self.bus = ctx.bus
+        self.workspace = self.settings.work_dir / build_id
+        self.tail: deque[str] = deque(maxlen=self.settings.log_tail_lines)
+        self.step_output: deque[str] = deque(maxlen=STEP_OUTPUT_LINES)  # the last step's
+        self.phase = Phase.QUEUED
+        self.limits = Limits(self.settings.timeout_s, self.settings.memory_mb, self.settings.cpus)
+        self.env: dict[str, str] = {}  # the submit's build settings, for the build step only
+        self.attempt_no = 0
+        self.log_budget = self.settings.max_log_mb * 1024 * 1024
+        self.layer: LayerUse | None = None
+        self.cache: CacheInfo = {}
+        self.manager: install.PackageManager = install.NPM
+        self.environment: Environment | None = None  # chosen in _prepare
+
+    @property
+    def runner(self) -> StepRunner:
+        """What runs this build's steps."""
+        return self.ctx.sandbox
+
+    # -- the life of a build -------------------------------------------------------------
+
+    def run(self) -> Retry | None:
+        """Run the build to one of its three ends (a ``Retry`` when its project is at its cap)."""
+        from orchestrator.builds.jobs import worker_name
+
+        if is_suspended(self.ctx.redis):  # `kiln drain`: back in line, take nothing new
+            return Retry(max=CAP_RETRIES)
+        cap = self.settings.project_concurrency
+        name = worker_name(self.settings.instance, os.getppid())
+        build = lifecycle.claim(self.ctx, self.id, worker=name, project_cap=cap)
+        if build is None:
+            current = self.ctx.store.get(self.id)
+            if current.status == Status.QUEUED.value and not current.cancel_requested:
+                time.sleep(CAP_WAIT_S)  # its project runs `cap` builds: back in line
+                return Retry(max=CAP_RETRIES)
+            return None  # cancelled while queued, or already handled
+        self.attempt_no = build.attempts
+        log.info(
+            "build %s started (attempt %s, project %s)", self.id, build.attempts, build.project
+        )
+        if build.started_at is not None:
+            wait = (aware(build.started_at) - aware(build.created_at)).total_seconds()
+            observe(self.ctx.redis, self.settings.instance, "queue_wait_seconds", wait)
+        heartbeat = _Heartbeat(self.ctx, self.id, self.attempt_no, self.settings.build_lease_s)
+        heartbeat.start()
+        try:
+            self._run_claimed(build)
+        finally:
+            heartbeat.stop()
+        return None
+
+    def _run_claimed(self, build: Build) -> None:
+        self.limits = Limits(**build.limits) if build.limits else self.limits
+        self.env = dict(build.env or {})
+        self.phase = Phase.PREPARING  # claim() recorded it
+        if self.rounds.first_phase != self.phase:
+            self.enter(self.rounds.first_phase)
+        else:
+            lifecycle.announce_running(self.ctx, self.id, self.phase)
+        try:
+            outcome = self.rounds(self)
+            lifecycle.finish(
+                self.ctx,
+                self.id,
+                outcome,
+                attempt=self.attempt_no,
+                phase=self.phase,
+                log_tail="\n".join(self.tail),
+                cache=dict(self.cache),
+            )
+        finally:
+            self._cleanup()
+
+    def attempt(self) -> Outcome:
+        """Prepare, install, build and publish once; how that went (the build is not ended).
+
+        A generation calls this once per round on the same build.
+        """
+        self.step_output.clear()
+        try:
+            manifest = self._prepare()
+            self._install(manifest)
+            self._build(manifest)
+            self._publish()
+        except Exception as exc:
+            return outcome_of(
+                exc,
+                step_output="\n".join(self.step_output),
+                internal_code=SandboxError.code,
+                build_id=self.id,
+            )
+        return SUCCEEDED
+
+    def _prepare(self) -> Manifest:
+        free_mb = free_disk_mb(self.settings.var_dir)
+        if free_mb < self.settings.min_free_disk_mb:
+            raise BuildError(
+                f"the build server's disk is nearly full ({free_mb:.0f} MB free)",
+                code=ErrorCode.DISK_FULL,
+            )
+        workspace.create(self.workspace, self.settings.workspace_mb)
+        with (
+            self.ctx.storage.open_source(self.id) as source,
+            tarfile.open(fileobj=source) as archive,  # written by the API from a checked file map
+        ):
+            archive.extractall(self.workspace, filter="data")
+        self.runner.prepare_dir(self.workspace)
+        manifest = parse_package_json(
+            {"package.json": (self.workspace / "package.json").read_bytes()}
+        )
+        self._choose_environment(manifest)
+        return manifest
+
+    def _choose_environment(self, manifest: Manifest) -> None:
+        """Node and package manager for this build: recorded, said, and its install strategy."""
+        requested = (self.ctx.store.get(self.id).environment or {}).get("requested_node")
+        try:
+            chosen = read_environment(self.workspace, self.runner.offer(), manifest, requested)
+        except UnsupportedEnvironment as exc:  # the image changed since the submit
+            raise BuildError(exc.message, code=ErrorCode(exc.code)) from exc
+        public = chosen.public()
+        self.ctx.store.set_environment(self.id, {"requested_node": requested, **public})
+        self.note(
+            f"environment: Node {public['node']} ({chosen.node.source}), "
+            f"{public['package_manager']} ({chosen.manager.source})"
+        )
+        warnings = chosen.warnings
+        if chosen.manager.manager == Manager.NPM:  # npm's install plan says its own lockfile's
+            warnings = (*chosen.node.warnings, *chosen.manager.warnings)
+        for warning in warnings:
+            self.note(f"warning: {warning}")
+        workspace_yaml = self.workspace / "pnpm-workspace.yaml"
+        self.environment = chosen
+        self.manager = ChosenManager(
+            chosen,
+            registry=self.settings.npm_registry,
+            proxy=proxy_url(self.settings),
+            workspace_yaml=workspace_yaml.read_bytes() if workspace_yaml.is_file() else None,
+        )
+
+    def _lockfiles(self) -> dict[str, bytes]:
+        return {
+            name: (self.workspace / name).read_bytes()
+            for name in self.manager.lockfiles
+            if (self.workspace / name).is_file()
+        }
+
+    # -- install -------------------------------------------------------------------------
+
+    def _install(self, manifest: Manifest) -> None:
+        self.enter(Phase.INSTALLING)
+        self._release_layer()  # a generator's earlier round may hold one
+        self.cache = {}
+        self._fetch_manager()
+        facts = install.InstallFacts.of(manifest)
+        lockfiles = self._lockfiles()
+        scripts = install.root_scripts(facts)
+        route = install.route(facts, cache_layers=self.settings.cache_layers)
+        if route is Route.NONE:
+            self.cache["layer"] = Route.NONE.value
+            self.note("no dependencies: nothing to install")
+            if scripts is not None:
+                self._run(scripts)
+            return
+        if route is Route.LAYER and self._use_layer(manifest, lockfiles):
+            if scripts is None:
+                return
+            try:  # the project's own scripts: its container, the layer read-only, offline
+                self._run(scripts)
+                return
+            except BuildError as exc:
+                if not self._leave_layer(exc):
+                    raise
+        self._install_privately(manifest, lockfiles)
+
+    def _fetch_manager(self) -> None:
+        """packageManager's exact version when the image lacks it: fetched once per version
+        into a shared folder (no project file there), then mounted read-only."""
+        chosen = self.manager
+        if not isinstance(chosen, ChosenManager):
+            return
+        choice = chosen.env.manager
+        if choice.pinned_by_image(self.runner.offer()):
+            return
+        wanted = f"{choice.manager.command}@{choice.version}"
+        root = self.settings.var_dir.resolve() / "cache" / "managers"
+        folder = root / f"{choice.manager.value}@{choice.version}"
+        if not (folder / "bin").is_dir():
+            self.note(f"fetching {wanted} (packageManager) from the registry")
+            staging = root / f".staging-{self.id}"
+            shutil.rmtree(staging, ignore_errors=True)
+            staging.mkdir(parents=True)
+            self.runner.prepare_dir(staging)
+            try:
+                step = managers.fetch_step(choice.manager, choice.version, choice.integrity)
+                self._run(step, staging)
+                with contextlib.suppress(OSError):  # a concurrent build may have put it first
+                    os.rename(staging, folder)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+        else:
+            self.note(f"{wanted} ready")
+        self.manager = ChosenManager(
+            chosen.env, chosen.registry, chosen.proxy, folder, chosen.workspace_yaml
+        )
+
+    def _use_layer(self, manifest: Manifest, lockfiles: dict[str, bytes]) -> bool:
+        """Mount a shared dependency layer (made now if missing); False to install privately."""
+        if self.environment is not None and not npm_layers_fit(self.environment):
+            command = self.environment.manager.manager.command
+            self.note(
+                f"dependency layer: not shared for {command} projects yet; installing privately"
+            )
+            self.cache["layer"] = Route.PRIVATE.value
+            return False
+        top_level = sorted(p.name for p in self.workspace.iterdir())
+        self.layer = self._layer_provider().provide(manifest, lockfiles, top_level)
+        if self.layer is None:
+            self.cache["layer"] = Route.PRIVATE.value
+            return False
+        self.cache["layer"], self.cache["layer_key"] = self.layer.outcome, self.layer.key
+        if self.layer.resolution:
+            self.cache["resolution"] = self.layer.resolution
+        return True
+
+    def _layer_provider(self) -> LayerProvider:
+        return LayerProvider(
+            layers=layer_store(self.settings),
+            resolutions=ResolutionStore(
+                self.settings.resolutions_dir, self.settings.resolution_ttl_s
+            ),
+            toolchain=environment_toolchain(self.runner.toolchain(), self.environment),
+            registry=self.settings.npm_registry,
+            run=self._run_install,
+            note=self.note,
+            wait=self.check_cancel,
+            prepare_dir=self.runner.prepare_dir,
+            lifecycle=managers.npm_lifecycle_step,  # an optional package's failure is dropped
+        )
+
+    def _leave_layer(self, exc: BuildError) -> bool:
+        """After a failed step on a layer: was it a write into it? Then drop the layer."""
+        on_layer = self.layer is not None
+        if not install.leave_layer(exc.code, list(self.step_output), on_layer=on_layer):
+            return False
+        self.note(install.LAYER_WRITE_WARNING)
+        self._release_layer()
+        self.cache["layer"] = Route.PRIVATE.value
+        mount_point = self.workspace / "node_modules"
+        if mount_point.is_dir() and not any(mount_point.iterdir()):
+            mount_point.rmdir()  # made by Docker (as root) for the layer's mount
+        return True
+
+    def _release_layer(self) -> None:
+        if self.layer is not None:
+            self.layer.release()
+            self.layer = None
+
+    def _install_privately(self, manifest: Manifest, lockfiles: dict[str, bytes]) -> None:
+        yarn_lock = self.workspace / "yarn.lock"
+        env = self.environment
+        if env is not None and env.manager.manager == Manager.YARN_CLASSIC and yarn_lock.is_file():
+            # yarn 1 lockfiles name yarn's alias of npm's registry: resolve through Kiln's
+            raw = yarn_lock.read_bytes()
+            yarn_lock.write_bytes(managers.yarn_lock_for_registry(raw, self.settings.npm_registry))
+        chosen = self.manager.install_plan(manifest, lockfiles)
+        for warning in chosen.warnings:
+            self.note(f"warning: {warning}")
+        self._run_install(chosen.step, self.workspace)
+        lock = self.workspace / self.manager.lockfile
+        for step in self.manager.steps_after_install(
+            manifest, lock.read_bytes() if lock.is_file() else None
+        ):
+            self._run(step)
+
+    def _run_install(self, step: Step, folder: Path) -> None:
+        """Run an install step in ``folder``, with the retries its own error suggests."""
+        while True:
+            try:
+                self._run(step, folder)
+                return
+            except BuildError as exc:
+                retry = install.retry_install(step, exc.code, list(self.step_output), self.manager)
+                if retry is None:
+                    raise
+                step = retry.step
+                self.note(retry.warning)
+
+    # -- build and publish ---------------------------------------------------------------
+
+    def _build(self, manifest: Manifest) -> None:
+        step = self.manager.build_step(manifest, self.env)
+        if self.env:  # by name only: the values may be secrets
+            self.note(f"build settings (env): {', '.join(self.env)}")
+        try:
+            self._run(step)
+        except BuildError as exc:
+            if not self._leave_layer(exc):
+                raise
+            self._install_privately(manifest, self._lockfiles())
+            self._run(step)
+
+    def _run(self, step: Step, folder: Path | None = None) -> StepResult:
+        """Run one step in the build's workspace (or in ``folder``, e.g. a layer's staging)."""
+        self.check_cancel()
+        self.enter(step.phase)
+        step = self.manager.equip(step)  # the chosen Node and manager (PATH, settings)
+        self.note(f"$ {' '.join(step.argv)}")
+        self.step_output.clear()
+        # Install steps hold the npm cache so that eviction does not trim it under them.
+        holding = gc.using_npm_cache(self.settings) if step.network else contextlib.nullcontext()
+        with holding:
+            result = self.runner.run_step(
+                step,
+                build_id=self.id,
+                limits=self.limits,
+                workspace=folder or self.workspace,
+                on_output=self._output,
+                should_cancel=lambda: self.ctx.cancel_requested(self.id),
+                max_output_bytes=self.log_budget,
+                node_modules=self.layer.node_modules if self.layer and folder is None else None,
+            )
+        observe(
+            self.ctx.redis,
+            self.settings.instance,
+            "step_duration_seconds",
+            result.seconds,
+            step=step.name,
+        )
+        self.log_budget -= result.output_bytes
+        if result.cancelled:
+            raise Cancelled()
+        bounds = plan.StepBounds(self.limits, self.settings.max_log_mb, self.settings.workspace_mb)
+        full = not result.ok and workspace.is_full(self.workspace)
+        error = plan.step_error(step, result, self.step_output, bounds=bounds, disk_full=full)
+        if error is not None:
+            raise self.manager.explain(step, error)
+        self.note(f"{step.name} finished in {result.seconds:.1f} s")
+        return result
+
+    def _publish(self) -> None:
+        self.check_cancel()
+        self.enter(Phase.PUBLISHING)
+        limits = OutputLimits(
+            max_bytes=self.settings.max_dist_mb * 1024 * 1024,
+            max_files=self.settings.max_dist_files,
+        )
+        files, size = self.ctx.storage.publish(self.workspace / DIST, self.id, limits)
+        self.note(f"published {files} files ({size / 1024:.0f} KiB)")
+
+    def _cleanup(self) -> None:
+        self._release_layer()
+        try:
+            self.runner.remove_build_containers(self.id)
+        except Exception:
+            log.exception("could not sweep containers of build %s", self.id)
+        try:
+            workspace.remove(self.workspace)
+        except Exception:
+            log.exception("could not remove the workspace of build %s", self.id)
+        # The source stays for `kiln retry` until `kiln gc` removes it with the artifacts.
+        if self.cache.get("layer") == "miss":  # the cache grew: keep it within its budget
+            try:
+                gc.enforce_budgets(self.settings)
+            except Exception:
+                log.exception("cache eviction after build %s failed", self.id)
+
+    # -- what rounds use -----------------------------------------------------------------
+
+    def enter(self, phase: Phase) -> None:
+        """Move the running build to ``phase`` (recorded and announced once)."""
+        if phase == self.phase:
+            return
+        self.phase = phase
+        lifecycle.enter_phase(self.ctx, self.id, phase)
+
+    def note(self, text: str) -> None:
+        """A ``[kiln]`` line in the build's log, in its current phase."""
+        self.bus.note(self.id, self.phase, text)
+
+    def check_cancel(self) -> None:
+        """Raise ``Cancelled`` once someone asked to cancel the build."""
+        if self.ctx.cancel_requested(self.id):
+            raise Cancelled()
+
+    def _output(self, stream: str, lines: list[str]) -> None:
+        # Cleaned once, here: the log tail, the diagnostics and the failed-preview page all
+        # come from these lines, as the event stream does.
+        lines = [clean_line(line) for line in lines]
+        self.tail.extend(lines)
+        self.step_output.extend(lines)
+        self.bus.logs(self.id, self.phase.value, stream, lines)
+
+
+class _Heartbeat(threading.Thread):
+    """Marks the build alive in the database while this work-horse runs it."""
+
+    def __init__(self, ctx: Context, build_id: str, attempt: int, lease_s: int) -> None:
+        super().__init__(daemon=True, name=f"heartbeat-{build_id}")
+        self.ctx, self.build_id, self.attempt = ctx, build_id, attempt
+        self.interval = max(1.0, lease_s / 5)
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.interval):
+            try:
+                self.ctx.store.heartbeat(self.build_id, self.attempt)
+            except Exception:
+                log.exception("heartbeat of build %s failed", self.build_id)
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+
+def run_build(build_id: str) -> Retry | None:
+    """The RQ job: run one build in this worker process."""
+    try:
+        with build_context(build_id):
+            return BuildRun(build_id, Context(get_settings())).run()
+    except KilnError:
+        log.exception("build %s could not run", build_id)
+        raise

@@ -1,0 +1,99 @@
+"""The WebSocket's messages, pure: what a client may send, what the server answers.
+
+Client → server: ``{"subscribe": {"build": ID | "project": P, "after": EVENT_ID?}}``,
+``{"unsubscribe": {"build": ID} | {"project": P}}``, ``{"ping": ANY}``.
+Server → client: ``{"channel", "id", "event", "data"}`` (the SSE events, same ids),
+``{"error": {"code", "message"}, "channel"?}`` and ``{"pong": ANY}`` / ``{"ping": ms}``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from orchestrator.errors import InputError
+from orchestrator.live.feed import check_project
+from orchestrator.live.logbus import Event, check_event_id
+
+MAX_MESSAGE_CHARS = 4096
+BUILD_ID = re.compile(r"[0-9a-f]{1,64}")
+
+
+@dataclass(frozen=True)
+class Request:
+    """One parsed client message."""
+
+    action: str  # subscribe | unsubscribe | ping
+    kind: str = ""  # build | project
+    target: str = ""
+    after: str | None = None
+    ping: Any = None
+
+    @property
+    def channel(self) -> str:
+        """The channel name frames carry: ``build:ID`` or ``project:P``."""
+        return f"{self.kind}:{self.target}"
+
+
+def parse_request(text: str) -> Request:
+    """Parse a client message; InputError says what is wrong with it."""
+    if len(text) > MAX_MESSAGE_CHARS:
+        raise InputError(f"message longer than {MAX_MESSAGE_CHARS} characters")
+    try:
+        message = json.loads(text)
+    except (ValueError, RecursionError):
+        raise InputError("message is not JSON") from None
+    if not isinstance(message, dict) or len(message) != 1:
+        raise InputError('send one of {"subscribe": ...}, {"unsubscribe": ...}, {"ping": ...}')
+    action, body = next(iter(message.items()))
+    if action == "ping":
+        return Request("ping", ping=body)
+    if action not in ("subscribe", "unsubscribe"):
+        raise InputError(f"unknown message {action[:40]!r}")
+    if not isinstance(body, dict):
+        raise InputError(f"{action} takes an object")
+    kinds = [k for k in ("build", "project") if k in body]
+    extra = set(body) - {"build", "project", "after"}
+    if len(kinds) != 1 or extra:
+        raise InputError(f'{action} takes {{"build": ID}} or {{"project": P}}, and "after"')
+    kind = kinds[0]
+    target = body[kind]
+    if not isinstance(target, str):
+        raise InputError(f"{kind} must be a string")
+    if kind == "build" and not BUILD_ID.fullmatch(target):
+        raise InputError(f"invalid build id {target[:70]!r}")
+    if kind == "project":
+        check_project(target)
+    after = body.get("after")
+    if after is not None and not isinstance(after, str):
+        raise InputError("after must be an event id string")
+    return Request(action, kind, target, check_event_id(after))
+
+
+def event_frame(channel: str, event: Event) -> str:
+    """An event as a WebSocket frame (an error before any event has a null id); the data's
+    JSON is the event's, encoded once for every follower."""
+    head = json.dumps({"channel": channel, "id": event.id or None, "event": event.event})
+    return f'{head[:-1]}, "data": {event.data_json}}}'
+
+
+def error_frame(code: str, message: str, channel: str | None = None) -> dict[str, Any]:
+    """A bad request's answer; the socket stays open."""
+    frame: dict[str, Any] = {"error": {"code": code, "message": message}}
+    if channel is not None:
+        frame["channel"] = channel
+    return frame
+
+
+def origin_allowed(origin: str | None, host: str | None, allowed: list[str]) -> bool:
+    """May a WebSocket from ``origin`` connect? Non-browser clients send no Origin; a page on
+    the API's own host may; any other origin only when listed exactly."""
+    if origin is None:
+        return True
+    origin = origin.rstrip("/")
+    if origin in allowed:
+        return True
+    return host is not None and urlsplit(origin).netloc.lower() == host.lower()

@@ -1,0 +1,195 @@
+"""``kiln doctor``: is everything a build needs there and answering?"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable, Iterator
+
+import httpx
+
+from orchestrator.codegen.client import model_config
+from orchestrator.context import Context
+from orchestrator.ops import views as ops
+from orchestrator.records.db import require_current
+from orchestrator.sandbox.egress.network import gateway_of
+from orchestrator.sandbox.egress.service import allowed_hosts
+from orchestrator.sandbox.image import SOURCE_DIR, image_digest
+from orchestrator.sandbox.image.toolchains import NODE_MAJORS, image_offer
+from orchestrator.sandbox.runner import check_runtime
+from orchestrator.settings import Settings, get_settings
+from orchestrator.storage.disk import disk_total_mb, free_disk_mb
+
+Check = tuple[str, bool, str]
+
+
+def _run(name: str, probe: Callable[[], str]) -> Check:
+    try:
+        return name, True, probe()
+    except Exception as exc:
+        return name, False, f"{type(exc).__name__}: {exc}"
+
+
+def model_setup(settings: Settings) -> str:
+    """The code generator's model configuration: endpoint, model, whether a key is set.
+
+    The key itself is never shown. Generation is optional, so no model is not a failure.
+    """
+    endpoint = settings.openai_base_url or "https://api.openai.com/v1 (OpenAI, the default)"
+    key = "API key set" if settings.openai_api_key else "no API key"
+    if model_config(settings) is None:
+        return (
+            f"not configured ({key}): generation answers 503; set KILN_OPENAI_API_KEY "
+            "(and KILN_OPENAI_BASE_URL for another endpoint) for the API and the workers, "
+            "or in the installation's .env, then restart them"
+        )
+    return f"{settings.openai_model} at {endpoint}, {key}"
+
+
+def run_checks() -> Iterator[Check]:
+    """Each check's name, whether it passed, and what it saw."""
+    ctx = Context(get_settings())
+    s = ctx.settings
+
+    def docker_engine() -> str:
+        version = ctx.docker.version()
+        runtimes = ", ".join(sorted(ctx.docker.info().get("Runtimes", {})))
+        return f"Docker {version.get('Version')} (runtimes: {runtimes})"
+
+    def redis_server() -> str:
+        info = ctx.redis.info("server")
+        return f"Redis {info.get('redis_version')} at {s.redis_url}"
+
+    def database() -> str:
+        state = require_current(s.db_url)  # DatabaseBehind names `kiln db upgrade`
+        url = ctx.store.engine.url.render_as_string(hide_password=True)
+        return f"{url}, {state.describe()}"
+
+    def sandbox_image() -> str:
+        image = ctx.docker.images.get(s.sandbox_image)
+        node = image.labels.get("kiln.node.version", "?")
+        size = image.attrs.get("Size", 0) / 1e6
+        want = image_digest(SOURCE_DIR, s.node_major, NODE_MAJORS)
+        if image.labels.get("kiln.image.digest") != want:
+            raise RuntimeError(f"{s.sandbox_image} is out of date; run `kiln image build`")
+        return f"{s.sandbox_image} node {node}, {size:.0f} MB, current"
+
+    def environments() -> str:
+        offer = image_offer(ctx.docker, s.sandbox_image)
+        nodes = ", ".join(
+            f"{offer.node[m]}{' (default)' if m == offer.default_major else ''}"
+            for m in offer.majors()
+        )
+        managers = ", ".join(f"{m.value} {v}" for m, v in sorted(offer.managers.items()))
+        return f"Node {nodes}; {managers}"
+
+    def ca_bundle() -> str:
+        if s.ca_bundle is None:
+            return "not set (containers use the image's CA certificates)"
+        if not s.ca_bundle.is_file():
+            raise FileNotFoundError(f"{s.ca_bundle} does not exist (set KILN_CA_BUNDLE)")
+        return str(s.ca_bundle)
+
+    def isolation() -> str:
+        described = check_runtime(ctx.docker, s.build_runtime)
+        if not s.build_runtime and "runsc" in ctx.docker.info().get("Runtimes", {}):
+            described += "; gVisor is available: set KILN_BUILD_RUNTIME=runsc"
+        return described
+
+    def egress() -> str:
+        network = ctx.docker.networks.get(s.sandbox_network)
+        if not network.attrs.get("Internal"):
+            raise RuntimeError(f"network {s.sandbox_network} is not internal")
+        gateway = gateway_of(s.sandbox_subnet)
+        firewall = "firewall on" if s.egress_firewall else "FIREWALL OFF"
+        try:
+            with socket.create_connection((gateway, s.egress_proxy_port), timeout=3):
+                pass
+        except OSError as exc:
+            raise RuntimeError(
+                f"no egress proxy at {gateway}:{s.egress_proxy_port} ({exc.strerror}); "
+                "workers start it: is `kiln worker` running?"
+            ) from exc
+        return (
+            f"proxy {gateway}:{s.egress_proxy_port} answering, {firewall}, "
+            f"allows {', '.join(allowed_hosts(s))}"
+        )
+
+    def workspace_quota() -> str:
+        if s.workspace_mb <= 0:
+            return "KILN_WORKSPACE_MB=0: builds have no disk limit"
+        if os.geteuid() != 0:
+            raise PermissionError("mounting build workspaces needs a root worker")
+        return f"{s.workspace_mb} MB per build (loop-mounted ext4)"
+
+    def disk() -> str:
+        s.var_dir.mkdir(parents=True, exist_ok=True)
+        free_mb, total_mb = free_disk_mb(s.var_dir), disk_total_mb(s.var_dir)
+        if free_mb < s.min_free_disk_mb:
+            raise OSError(
+                f"only {free_mb:.0f} MB free under {s.var_dir}; submits are refused below "
+                f"{s.min_free_disk_mb} MB (run `kiln gc`)"
+            )
+        return (
+            f"{free_mb / 1024:.1f} GiB free of {total_mb / 1024:.0f} GiB under "
+            f"{s.var_dir.resolve()} (floor {s.min_free_disk_mb} MB)"
+        )
+
+    def runtime() -> str:
+        info = ctx.docker.info()
+        runtimes = sorted(info.get("Runtimes", {}))
+        gvisor = "runsc available" if "runsc" in runtimes else "no runsc (gVisor)"
+        return (
+            f"default {info.get('DefaultRuntime')}, {gvisor}, cgroup v"
+            f"{info.get('CgroupVersion', '?')} ({info.get('CgroupDriver')}), "
+            f"storage {info.get('Driver')}"
+        )
+
+    def registry() -> str:
+        verify: str | bool = str(s.ca_bundle) if s.ca_bundle and s.ca_bundle.is_file() else True
+        proxies = {k: v for k, v in os.environ.items() if k.lower().endswith("_proxy") and v}
+        response = httpx.get(s.npm_registry.rstrip("/") + "/-/ping", timeout=10, verify=verify)
+        response.raise_for_status()
+        via = f" via {', '.join(sorted(proxies))}" if proxies else ""
+        return f"{s.npm_registry} answers{via}"
+
+    def workers() -> str:
+        rows = ops.workers(ctx)
+        summary = ops.queue_summary(ctx)
+        line = (
+            f"{len(rows)} worker(s); {summary['running']} running, {summary['queued']} queued"
+            + ("; DRAINING (kiln drain --undo)" if summary["draining"] else "")
+        )
+        if not rows:
+            raise RuntimeError(f"no worker is registered on queue {s.queue_name}; " + line)
+        return line
+
+    def instance() -> str:
+        return f"{s.instance} ({s.instance_source}); its janitor touches only this label"
+
+    def leftovers() -> str:
+        mine = {"label": f"kiln.instance={s.instance}"}
+        containers = ctx.docker.containers.list(all=True, sparse=True, filters=mine)
+        networks = ctx.docker.networks.list(filters=mine)
+        return (
+            f"instance {s.instance!r}: {len(containers)} container(s), {len(networks)} "
+            "network(s) (the janitor removes those of builds that no longer run)"
+        )
+
+    yield _run("instance", instance)
+    yield _run("docker", docker_engine)
+    yield _run("runtime", runtime)
+    yield _run("redis", redis_server)
+    yield _run("database", database)
+    yield _run("sandbox image", sandbox_image)
+    yield _run("environments", environments)
+    yield _run("ca bundle", ca_bundle)
+    yield _run("registry", registry)
+    yield _run("isolation", isolation)
+    yield _run("egress", egress)
+    yield _run("workspace", workspace_quota)
+    yield _run("disk", disk)
+    yield _run("model", lambda: model_setup(s))
+    yield _run("storage", ctx.storage.check)
+    yield _run("workers", workers)
+    yield _run("containers", leftovers)

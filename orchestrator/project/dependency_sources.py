@@ -1,0 +1,109 @@
+"""Where a project's dependencies may come from: the registry, or folders inside the project.
+
+Git, tarball-URL and outside-the-project ``file:`` dependencies would need the install
+step to reach other hosts (or run ``git``, which a project's ``.npmrc`` can replace), so
+they are refused at submit with a message that names the dependency. Pure functions.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import re
+from collections.abc import Iterable, Mapping
+from urllib.parse import urlsplit
+
+from orchestrator.errors import InputError, UnsupportedDependency
+from orchestrator.project.npm import SPEC_FIELDS
+
+GIT_PREFIXES = ("git+", "git://", "github:", "gitlab:", "bitbucket:", "gist:")
+LOCAL_PREFIXES = ("file:", "link:")
+GITHUB_SHORTHAND = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+(#.*)?")
+# npm rewrites this host to the configured registry, so lockfiles made against it work.
+PUBLIC_REGISTRY = "registry.npmjs.org"
+
+
+def spec_source(spec: str) -> str:
+    """Classify a dependency spec: ``registry``, ``local``, ``git`` or ``url``."""
+    text = spec.strip()
+    if text.startswith("npm:"):  # an alias: npm:real-name@range
+        _, _, inner = text[4:].rpartition("@")
+        return spec_source(inner) if inner else "registry"
+    if text.startswith(LOCAL_PREFIXES) or text.startswith("workspace:"):
+        return "local"
+    if text.startswith(GIT_PREFIXES) or GITHUB_SHORTHAND.fullmatch(text):
+        return "git"
+    if "://" in text:
+        return "url"
+    return "registry"
+
+
+def inside_project(path: str) -> bool:
+    """True when a relative ``file:``/``link:`` path stays inside the project."""
+    if path.startswith(("/", "~")) or "\\" in path:
+        return False
+    normal = posixpath.normpath(path)
+    return normal != ".." and not normal.startswith("../")
+
+
+def check_manifest(manifest: Mapping[str, object]) -> None:
+    """Refuse package.json dependencies that do not come from the registry or the project."""
+    for field in SPEC_FIELDS:
+        for name, spec in _specs(manifest.get(field)):
+            _check_spec(f"{field}.{name}", spec)
+
+
+def check_lockfile(raw: bytes | None, registry_hosts: Iterable[str]) -> None:
+    """Refuse a package-lock whose packages resolve outside the registry or the project."""
+    if raw is None:
+        return
+    try:
+        lock = json.loads(raw.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise InputError(f"package-lock.json is not valid JSON: {exc}") from exc
+    packages = lock.get("packages") if isinstance(lock, dict) else None
+    if not isinstance(packages, dict):
+        return  # lockfile v1: npm ci re-resolves from package.json, which was checked
+    hosts = {h.lower() for h in registry_hosts} | {PUBLIC_REGISTRY}
+    for location, entry in packages.items():
+        if not isinstance(entry, dict):
+            raise InputError(f"package-lock.json: entry {location!r} is not an object")
+        resolved = entry.get("resolved")
+        if not isinstance(resolved, str):
+            continue
+        where = f"package-lock.json {location or '(root)'}"
+        if entry.get("link") is True or resolved.startswith(LOCAL_PREFIXES):
+            path = resolved.split(":", 1)[1] if resolved.startswith(LOCAL_PREFIXES) else resolved
+            if not inside_project(path):
+                raise UnsupportedDependency(f"{where} links to {resolved!r}, outside the project")
+            continue
+        url = urlsplit(resolved)
+        if url.scheme != "https" or (url.hostname or "").lower() not in hosts:
+            raise UnsupportedDependency(
+                f"{where} resolves to {resolved[:200]!r}; Kiln installs only from "
+                f"{', '.join(sorted(hosts))} over HTTPS"
+            )
+
+
+def _specs(value: object) -> Iterable[tuple[str, str]]:
+    if not isinstance(value, dict):
+        return
+    for name, spec in value.items():
+        if isinstance(spec, str):
+            yield str(name), spec
+        elif isinstance(spec, dict):  # overrides nest
+            yield from ((f"{name}.{k}", v) for k, v in _specs(spec))
+
+
+def _check_spec(where: str, spec: str) -> None:
+    source = spec_source(spec)
+    if source == "local":
+        path = spec.split(":", 1)[1]
+        if not spec.startswith("workspace:") and not inside_project(path):
+            raise UnsupportedDependency(f"{where} is {spec!r}, a folder outside the project")
+    elif source in ("git", "url"):
+        kind = "a git repository" if source == "git" else "a tarball URL"
+        raise UnsupportedDependency(
+            f"{where} is {spec[:200]!r}, {kind}; Kiln installs dependencies only from the npm "
+            "registry (publish the package, or vendor it into the project and use file:)"
+        )

@@ -1,0 +1,379 @@
+"""Running one build step in a fresh, locked-down container (the only module that runs them).
+
+``container_config`` is a pure translation from a step to Docker SDK arguments;
+``Sandbox.run_step`` does the I/O: create, attach, start, stream, enforce, remove.
+``Sandbox`` is the Docker ``StepRunner`` (see ``protocol``; ``fake`` is the other one).
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+import requests.exceptions
+from docker.types import LogConfig, Ulimit
+
+from orchestrator.errors import SandboxError
+from orchestrator.project.environment import Offer
+from orchestrator.sandbox.image.toolchains import image_offer
+from orchestrator.sandbox.protocol import OutputSink, StepResult
+from orchestrator.sandbox.step import Limits, Step, Toolchain
+
+WORKSPACE = "/workspace"
+NODE_MODULES = f"{WORKSPACE}/node_modules"
+NPM_CACHE = "/cache/npm"
+CA_PATH = "/etc/kiln/ca.crt"
+TOOLS = "/opt/kiln/fetched"
+LABEL_BUILD = "kiln.build"
+LABEL_STEP = "kiln.step"
+LABEL_INSTANCE = "kiln.instance"
+POLL_S = 0.2
+# Folders under node_modules that build tools write to (tsc -b's tsbuildinfo, Vite's
+# bundled config and pre-bundles, babel/eslint caches). A build gets a private tmpfs on
+# each; the rest of the layer is read-only.
+SCRATCH_DIRS = (".tmp", ".vite", ".vite-temp", ".cache")
+
+
+@dataclass(frozen=True)
+class SandboxOptions:
+    """Server-wide sandbox settings that do not vary per build."""
+
+    image: str
+    uid: int
+    pids_limit: int
+    nofile_limit: int
+    tmpfs_mb: int
+    registry: str
+    network: str  # the internal network of network steps; their only way out is the proxy
+    proxy_url: str
+    runtime: str  # OCI runtime of steps without network ("runsc": gVisor); empty: default
+    npm_cache_dir: Path | None
+    ca_bundle: Path | None
+    instance: str = "kiln"
+    # Package managers' caches and stores (container path -> host folder), like the npm
+    # cache mounted into install steps only (network steps run no project code).
+    manager_caches: Mapping[str, Path] = field(default_factory=dict)
+
+
+def sandbox_environment(step: Step, options: SandboxOptions) -> dict[str, str]:
+    """A fixed, minimal environment: nothing from the host leaks in.
+
+    The step's own ``env`` (a submit's build settings) comes first, then its ``toolenv``
+    (Kiln's own choice of Node and package manager, which may set ``PATH``), so Kiln's
+    registry, proxy and CA names win over both."""
+    toolenv = dict(step.toolenv)
+    env = (
+        dict(step.env)
+        | toolenv
+        | {
+            "PATH": toolenv.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+            "HOME": "/tmp",
+            "CI": "1",
+            "npm_config_update_notifier": "false",
+            "npm_config_fund": "false",
+            "npm_config_audit": "false",
+            "npm_config_registry": options.registry,
+            "npm_config_cache": NPM_CACHE if step.network else "/tmp/.npm",
+            # npm would run a project's `git` setting for git dependencies; there is none.
+            "npm_config_git": "/nonexistent/git-is-disabled",
+        }
+    )
+    if step.network and options.proxy_url:
+        env |= {
+            "npm_config_https_proxy": options.proxy_url,
+            "npm_config_proxy": options.proxy_url,
+            "npm_config_noproxy": "",
+            "https_proxy": options.proxy_url,
+            "HTTPS_PROXY": options.proxy_url,
+        }
+    if options.ca_bundle is not None:
+        env["NODE_EXTRA_CA_CERTS"] = CA_PATH
+        env["npm_config_cafile"] = CA_PATH
+    return env
+
+
+def layer_mounts(
+    node_modules: Path, options: SandboxOptions
+) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
+    """(volumes, tmpfs) that put a shared dependency layer read-only at the workspace's
+    node_modules, with a private writable tmpfs on each of its scratch folders."""
+    volumes = {str(node_modules): {"bind": NODE_MODULES, "mode": "ro"}}
+    scratch = f"rw,nosuid,nodev,size={options.tmpfs_mb}m,uid={options.uid},gid={options.uid}"
+    return volumes, {f"{NODE_MODULES}/{name}": scratch for name in SCRATCH_DIRS}
+
+
+def container_config(
+    step: Step,
+    *,
+    build_id: str,
+    limits: Limits,
+    workspace: Path,
+    options: SandboxOptions,
+    node_modules: Path | None = None,
+) -> dict[str, Any]:
+    """Keyword arguments for ``client.containers.create`` that run ``step`` for ``build_id``.
+
+    ``node_modules``: a shared dependency layer, mounted read-only (never with network or
+    the npm cache: a layer only ever reaches containers that run project code).
+    """
+    volumes: dict[str, dict[str, str]] = {str(workspace): {"bind": WORKSPACE, "mode": "rw"}}
+    tmpfs = {"/tmp": f"rw,exec,nosuid,nodev,size={options.tmpfs_mb}m,mode=1777"}
+    if step.network and options.npm_cache_dir is not None:
+        volumes[str(options.npm_cache_dir)] = {"bind": NPM_CACHE, "mode": "rw"}
+    if step.network:
+        for inside, host in options.manager_caches.items():
+            volumes[str(host)] = {"bind": inside, "mode": "rw"}
+    if options.ca_bundle is not None:
+        volumes[str(options.ca_bundle)] = {"bind": CA_PATH, "mode": "ro"}
+    if step.tools is not None:  # a package manager fetched for packageManager, never written to
+        volumes[str(step.tools)] = {"bind": TOOLS, "mode": "ro"}
+    if node_modules is not None:
+        if step.network:
+            raise SandboxError(f"refusing to mount a dependency layer into {step.name}")
+        layer_volumes, layer_tmpfs = layer_mounts(node_modules, options)
+        volumes.update(layer_volumes)
+        tmpfs.update(layer_tmpfs)
+    memory = f"{limits.memory_mb}m"
+    config: dict[str, Any] = {
+        "image": options.image,
+        "command": step.argv,
+        "user": f"{options.uid}:{options.uid}",
+        "working_dir": WORKSPACE,
+        "environment": sandbox_environment(step, options),
+        "labels": {LABEL_BUILD: build_id, LABEL_STEP: step.name, LABEL_INSTANCE: options.instance},
+        "network_mode": options.network if step.network else "none",
+        "mem_limit": memory,
+        "memswap_limit": memory,
+        "nano_cpus": int(limits.cpus * 1_000_000_000),
+        "pids_limit": options.pids_limit,
+        "ulimits": [Ulimit(name="nofile", soft=options.nofile_limit, hard=options.nofile_limit)],
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges"],
+        "read_only": True,
+        "tmpfs": tmpfs,
+        "volumes": volumes,
+        "stdin_open": False,
+        "tty": False,
+        # Output is read live through attach; the engine keeps no copy on the host's disk.
+        "log_config": LogConfig(type=LogConfig.types.NONE),
+    }
+    if options.runtime and not step.network:
+        config["runtime"] = options.runtime
+    return config
+
+
+@dataclass
+class _Pumped:
+    bytes: int = 0
+    overflow: bool = False
+
+
+class LineSplitter:
+    """Turns a byte stream into complete text lines, decoding UTF-8 across chunk borders."""
+
+    def __init__(self) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._pending = ""
+
+    def feed(self, chunk: bytes) -> list[str]:
+        """Add bytes; return the lines they complete."""
+        text = self._pending + self._decoder.decode(chunk)
+        *lines, self._pending = text.split("\n")
+        return [line.rstrip("\r") for line in lines]
+
+    def close(self) -> list[str]:
+        """Return whatever is left as a last line."""
+        rest = self._pending + self._decoder.decode(b"", final=True)
+        self._pending = ""
+        return [rest.rstrip("\r")] if rest else []
+
+
+class _Watchdog(threading.Thread):
+    """Kills the container at its deadline or when the build is cancelled."""
+
+    def __init__(self, container: Any, deadline: float, should_cancel: Callable[[], bool]) -> None:
+        super().__init__(daemon=True)
+        self.container = container
+        self.deadline = deadline
+        self.should_cancel = should_cancel
+        self.done = threading.Event()
+        self.timed_out = False
+        self.cancelled = False
+
+    def run(self) -> None:
+        while not self.done.wait(POLL_S):
+            if time.monotonic() >= self.deadline:
+                self.timed_out = True
+            elif self.should_cancel():
+                self.cancelled = True
+            else:
+                continue
+            with contextlib.suppress(docker.errors.APIError, requests.exceptions.RequestException):
+                self.container.kill()
+            return
+
+
+def sandbox_uid(configured: int) -> int:
+    """The uid containers run as: the configured one under a root worker, else the worker's."""
+    return configured if os.geteuid() == 0 else os.geteuid()
+
+
+def hand_over(root: Path, uid: int) -> None:
+    """Give a host folder tree to the sandbox user (a root worker only; otherwise a no-op)."""
+    if os.geteuid() != 0 or uid == 0:
+        return
+    for current, dirs, files in os.walk(root):
+        os.chown(current, uid, uid, follow_symlinks=False)
+        for name in dirs + files:
+            os.chown(os.path.join(current, name), uid, uid, follow_symlinks=False)
+
+
+def image_toolchain(client: docker.DockerClient, image: str) -> Toolchain:
+    """The toolchain of a sandbox image: its id, Node version (its label), platform."""
+    found = client.images.get(image)
+    attrs = found.attrs or {}
+    node = (found.labels or {}).get("kiln.node.version") or "unknown"
+    platform = f"{attrs.get('Os', 'linux')}/{attrs.get('Architecture', 'unknown')}"
+    return Toolchain(image_id=str(found.id), node_version=str(node), platform=platform)
+
+
+def check_runtime(client: docker.DockerClient, runtime: str) -> str:
+    """Describe the runtime steps without network use; SandboxError if it is not registered."""
+    if not runtime:
+        return "runc (Docker's default)"
+    registered = client.info().get("Runtimes", {})
+    if runtime not in registered:
+        raise SandboxError(
+            f"KILN_BUILD_RUNTIME={runtime} but the Docker engine has no such runtime "
+            f"(it has: {', '.join(sorted(registered))}); see README, 'gVisor'"
+        )
+    return f"{runtime} for scripts and build steps"
+
+
+class Sandbox:
+    """Runs build steps as containers on one Docker engine."""
+
+    def __init__(self, client: docker.DockerClient, options: SandboxOptions) -> None:
+        self.client = client
+        self.options = options
+
+    def run_step(
+        self,
+        step: Step,
+        *,
+        build_id: str,
+        limits: Limits,
+        workspace: Path,
+        on_output: OutputSink,
+        should_cancel: Callable[[], bool],
+        max_output_bytes: int | None = None,
+        node_modules: Path | None = None,
+    ) -> StepResult:
+        """Run ``step`` to its end, streaming output lines to ``on_output(stream, lines)``.
+
+        Past ``max_output_bytes`` of output the container is killed and reading stops.
+        """
+        config = container_config(
+            step,
+            build_id=build_id,
+            limits=limits,
+            workspace=workspace,
+            options=self.options,
+            node_modules=node_modules,
+        )
+        started = time.monotonic()
+        try:
+            container = self.client.containers.create(**config)
+        except docker.errors.ImageNotFound as exc:
+            raise SandboxError(
+                f"sandbox image {self.options.image} is missing; run `kiln image build`"
+            ) from exc
+        except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+            raise SandboxError(f"could not create the {step.name} container: {exc}") from exc
+        watchdog = _Watchdog(container, started + limits.timeout_s, should_cancel)
+        try:
+            frames = self.client.api.attach(
+                container.id, stdout=True, stderr=True, stream=True, logs=False, demux=True
+            )
+            container.start()
+            watchdog.start()
+            pumped = self._pump(frames, on_output, max_output_bytes)
+            if pumped.overflow:
+                with contextlib.suppress(docker.errors.APIError):
+                    container.kill()
+            status = container.wait(timeout=30)
+            container.reload()
+            oom = bool(container.attrs.get("State", {}).get("OOMKilled"))
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            raise SandboxError(f"the {step.name} container failed: {exc}") from exc
+        finally:
+            watchdog.done.set()
+            self._remove(container)
+        return StepResult(
+            exit_code=int(status.get("StatusCode", -1)),
+            oom_killed=oom,
+            timed_out=watchdog.timed_out,
+            cancelled=watchdog.cancelled,
+            seconds=time.monotonic() - started,
+            output_bytes=pumped.bytes,
+            output_overflow=pumped.overflow,
+        )
+
+    @staticmethod
+    def _pump(frames: Any, on_output: OutputSink, budget: int | None) -> _Pumped:
+        splitters = {"stdout": LineSplitter(), "stderr": LineSplitter()}
+        pumped = _Pumped()
+        for out, err in frames:
+            for name, chunk in (("stdout", out), ("stderr", err)):
+                if chunk:
+                    pumped.bytes += len(chunk)
+                    lines = splitters[name].feed(chunk)
+                    if lines:
+                        on_output(name, lines)
+            if budget is not None and pumped.bytes > budget:
+                pumped.overflow = True
+                frames.close()
+                return pumped
+        for name, splitter in splitters.items():
+            rest = splitter.close()
+            if rest:
+                on_output(name, rest)
+        return pumped
+
+    @staticmethod
+    def _remove(container: Any) -> None:
+        try:
+            container.remove(force=True)
+        except docker.errors.NotFound:
+            pass
+        except (docker.errors.APIError, requests.exceptions.RequestException):
+            pass  # the pipeline and the janitor sweep labelled leftovers later
+
+    def prepare_dir(self, folder: Path) -> None:
+        """Give a host folder to the sandbox user (see ``hand_over``)."""
+        hand_over(folder, self.options.uid)
+
+    def toolchain(self) -> Toolchain:
+        """The toolchain of this sandbox's image (asks the engine)."""
+        return image_toolchain(self.client, self.options.image)
+
+    def offer(self) -> Offer:
+        """What this sandbox's image offers, from its labels (asks the engine)."""
+        return image_offer(self.client, self.options.image)
+
+    def remove_build_containers(self, build_id: str) -> int:
+        """Force-remove every container of this instance labelled with ``build_id``."""
+        labels = [f"{LABEL_BUILD}={build_id}", f"{LABEL_INSTANCE}={self.options.instance}"]
+        containers = self.client.containers.list(all=True, sparse=True, filters={"label": labels})
+        for container in containers:
+            self._remove(container)
+        return len(containers)

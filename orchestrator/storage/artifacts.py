@@ -1,0 +1,93 @@
+"""Checking a build's ``dist/`` before it is published, and describing it for the manifest."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestrator.errors import BuildError, ErrorCode
+from orchestrator.storage.manifest import INDEX, Entry, Manifest, content_type
+
+
+@dataclass(frozen=True)
+class OutputLimits:
+    """Bounds on what a build may publish."""
+
+    max_bytes: int
+    max_files: int
+    max_depth: int = 32
+
+
+def check_output(dist: Path, limits: OutputLimits) -> tuple[int, int]:
+    """Walk ``dist`` without following links; refuse links, devices and hardlinks, enforce bounds.
+
+    Returns (files, bytes). Runs only after the build's container has exited, so nothing
+    can change the tree while it is checked and moved.
+    """
+    try:
+        top = os.lstat(dist)
+    except FileNotFoundError:
+        raise BuildError(
+            "the build finished but wrote no dist/ folder (Kiln publishes dist/; check "
+            "build.outDir in the Vite config)",
+            code=ErrorCode.BUILD_FAILED,
+        ) from None
+    if not stat.S_ISDIR(top.st_mode):
+        raise BuildError("dist is not a folder", code=ErrorCode.UNSAFE_OUTPUT)
+    files = size = 0
+    pending = [(dist, 0)]
+    while pending:
+        folder, depth = pending.pop()
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                info = entry.stat(follow_symlinks=False)
+                rel = os.path.relpath(entry.path, dist)
+                if stat.S_ISDIR(info.st_mode):
+                    if depth + 1 > limits.max_depth:
+                        raise BuildError(
+                            f"dist/ is nested deeper than {limits.max_depth} folders",
+                            code=ErrorCode.OUTPUT_TOO_LARGE,
+                        )
+                    pending.append((Path(entry.path), depth + 1))
+                    continue
+                if not stat.S_ISREG(info.st_mode):
+                    raise BuildError(
+                        f"dist/{rel} is a link or special file; only regular files are published",
+                        code=ErrorCode.UNSAFE_OUTPUT,
+                    )
+                if info.st_nlink > 1:
+                    raise BuildError(f"dist/{rel} is a hard link", code=ErrorCode.UNSAFE_OUTPUT)
+                files += 1
+                size += info.st_size
+                if files > limits.max_files or size > limits.max_bytes:
+                    raise BuildError(
+                        f"dist/ exceeds {limits.max_files} files or "
+                        f"{limits.max_bytes // (1024 * 1024)} MB",
+                        code=ErrorCode.OUTPUT_TOO_LARGE,
+                    )
+    if not (dist / INDEX).is_file():
+        raise BuildError("dist/ has no index.html", code=ErrorCode.BUILD_FAILED)
+    return files, size
+
+
+def describe_tree(dist: Path, build_id: str) -> Manifest:
+    """The manifest of a checked ``dist/``: every file's size, content type and SHA-256.
+
+    Reads each file once, in chunks; ``check_output`` has already refused links.
+    """
+    files = {}
+    for folder, _dirs, names in os.walk(dist):
+        for name in names:
+            path = Path(folder, name)
+            relative = path.relative_to(dist).as_posix()
+            digest = hashlib.sha256()
+            size = 0
+            with path.open("rb") as handle:
+                while chunk := handle.read(1024 * 1024):
+                    digest.update(chunk)
+                    size += len(chunk)
+            files[relative] = Entry(relative, size, content_type(relative), digest.hexdigest())
+    return Manifest(build_id, files)

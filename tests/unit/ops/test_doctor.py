@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from orchestrator.ops.doctor import model_setup
+from orchestrator.settings import Settings
+
+
+def settings(**fields: str) -> Settings:
+    defaults = {"openai_api_key": "", "openai_base_url": "", "openai_model": "gpt-4.1"}
+    return Settings(_env_file=None, **(defaults | fields))  # type: ignore[call-arg]
+
+
+def test_the_model_line_names_endpoint_and_model_and_never_the_key() -> None:
+    line = model_setup(settings(openai_api_key="sk-very-secret-123"))
+    assert "gpt-4.1" in line and "api.openai.com" in line and "API key set" in line
+    assert "sk-very-secret" not in line
+
+
+def test_a_local_endpoint_without_a_key() -> None:
+    line = model_setup(settings(openai_base_url="http://127.0.0.1:11434/v1", openai_model="qwen"))
+    assert line == "qwen at http://127.0.0.1:11434/v1, no API key"
+
+
+def test_no_model_says_where_to_set_it() -> None:
+    line = model_setup(settings())
+    assert line.startswith("not configured (no API key): generation answers 503")
+    assert "KILN_OPENAI_API_KEY" in line and ".env" in line and "restart" in line

@@ -1,0 +1,41 @@
+"""Unit tests for orchestrator.client: the API's error bodies become ApiError."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from orchestrator.client import ApiError, KilnClient
+from orchestrator.errors import ErrorCode
+
+
+def client_answering(status: int, body: object) -> KilnClient:
+    client = KilnClient("http://kiln.test")
+    transport = httpx.MockTransport(lambda _request: httpx.Response(status, json=body))
+    client.http = httpx.Client(base_url="http://kiln.test", transport=transport)
+    return client
+
+
+def test_a_known_code_becomes_its_error_code() -> None:
+    body = {"error": {"code": "queue_full", "message": "try later"}}
+    with pytest.raises(ApiError) as caught:
+        client_answering(429, body).build("b1")
+    assert caught.value.code is ErrorCode.QUEUE_FULL and caught.value.api_code == "queue_full"
+    assert (caught.value.http_status, caught.value.message) == (429, "try later")
+
+
+def test_a_code_this_client_does_not_know_is_kept_as_sent() -> None:
+    body = {"error": {"code": "brand_new_code", "message": "from a newer server"}}
+    with pytest.raises(ApiError) as caught:
+        client_answering(409, body).build("b1")
+    assert caught.value.code is ErrorCode.HTTP_ERROR
+    assert caught.value.api_code == "brand_new_code"
+
+
+def test_every_error_class_carries_an_error_code() -> None:
+    from orchestrator import errors
+
+    classes = [c for c in vars(errors).values() if isinstance(c, type)]
+    kiln_errors = [c for c in classes if issubclass(c, errors.KilnError)]
+    assert len(kiln_errors) > 10
+    assert all(isinstance(c.code, ErrorCode) for c in kiln_errors)
