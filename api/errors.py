@@ -11,10 +11,14 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from api.schemas import ErrorBody, ErrorDetail
-from orchestrator.errors import KilnError
+from orchestrator.errors import ErrorCode, KilnError
 
 log = logging.getLogger("kiln.api")
-HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+HTTP_CODES = {
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+    413: ErrorCode.PAYLOAD_TOO_LARGE,
+}
 # What each error status means, with the codes it carries (orchestrator/errors.py).
 ERROR_STATUSES: dict[int, str] = {
     400: "Refused before anything was enqueued: `invalid_input` (a bad body, parameter or "
@@ -31,7 +35,7 @@ ERROR_STATUSES: dict[int, str] = {
 RETRY_AFTER = {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}}
 
 
-def error_response(status: int, code: str, message: str) -> JSONResponse:
+def error_response(status: int, code: ErrorCode, message: str) -> JSONResponse:
     """The contract's error body."""
     body = ErrorBody(error=ErrorDetail(code=code, message=message))
     return JSONResponse(body.model_dump(), status_code=status)
@@ -84,14 +88,14 @@ def install_error_handlers(app: FastAPI) -> None:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors()
         )
-        return error_response(400, "invalid_input", problems or "invalid request")
+        return error_response(400, ErrorCode.INVALID_INPUT, problems or "invalid request")
 
     @app.exception_handler(Exception)
     async def unexpected_error(_request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
-        return error_response(500, "internal_error", "internal error; see the server log")
+        return error_response(500, ErrorCode.INTERNAL_ERROR, "internal error; see the server log")
 
     @app.exception_handler(HTTPException)
     async def http_error(_request: Request, exc: HTTPException) -> JSONResponse:
-        code = HTTP_CODES.get(exc.status_code, "http_error")
+        code = HTTP_CODES.get(exc.status_code, ErrorCode.HTTP_ERROR)
         return error_response(exc.status_code, code, str(exc.detail))

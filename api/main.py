@@ -10,10 +10,12 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
+from api.auth import TokenGate
+from api.dashboard import install_dashboard
 from api.deps import api_hub
 from api.errors import as_answered, install_error_handlers
 from api.preview import PreviewHost
-from api.routes import builds, generate, live, meta, ops
+from api.routes import builds, generate, live, meta, ops, overview
 from orchestrator.records.db import require_current
 from orchestrator.settings import get_settings
 
@@ -59,7 +61,13 @@ def create_app() -> FastAPI:
     app.include_router(live.router)
     app.include_router(meta.router)
     app.include_router(ops.router)
+    app.include_router(overview.router)
+    install_dashboard(app, settings.dashboard_dir)  # last: it answers every other path
     install_error_handlers(app)
+    if settings.api_token:
+        app.add_middleware(
+            TokenGate, token=settings.api_token, preview_domain=settings.preview_domain
+        )
     if settings.cors_origin_list:
         # Exact origins only; the WebSocket checks the same list (live.protocol.origin_allowed).
         app.add_middleware(

@@ -10,8 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from orchestrator.records.models import Status
-from orchestrator.records.public import omitted_when_none
+from orchestrator.records.models import ErrorCode, Status
+from orchestrator.records.public import BuildPublic, omitted_when_none
 
 
 class SubmitLinks(BaseModel):
@@ -65,7 +65,7 @@ class EnvironmentsPublic(BaseModel):
 class ErrorDetail(BaseModel):
     """What went wrong: a stable ``code`` for programs, a ``message`` for people."""
 
-    code: str
+    code: ErrorCode
     message: str
 
 
@@ -133,3 +133,99 @@ class OpsWorkers(BaseModel):
 
     installation: Installation
     items: list[WorkerRow]
+
+
+class RecentBuild(BaseModel):
+    """One of a project's recent builds, for its sparkline."""
+
+    id: str
+    status: Status
+    duration_ms: int | None
+    created_at: str
+
+
+class DevSummary(BaseModel):
+    """A project's dev session at a glance."""
+
+    status: str
+    url: str
+
+
+class ProjectRow(BaseModel):
+    """A project at a glance: its latest build, its latest preview, its recent builds."""
+
+    project: str
+    latest: BuildPublic
+    latest_succeeded: str | None = Field(description="The newest succeeded build, if any.")
+    latest_url: str = Field(description="The project's `latest--` preview.")
+    recent: list[RecentBuild]
+    dev: DevSummary | None
+
+
+class ProjectsPublic(BaseModel):
+    """Every project, newest activity first."""
+
+    items: list[ProjectRow]
+
+
+class OpsWorker(BaseModel):
+    """A worker and what it runs."""
+
+    name: str
+    state: str
+    current_build: str | None
+    last_heartbeat: str | None
+
+
+class OpsQueueCounts(BaseModel):
+    """What waits and runs."""
+
+    queued: int
+    running: int
+    suspended: bool = Field(description="`kiln drain`: no new builds are taken.")
+    by_project: dict[str, int]
+
+
+class OpsResult(BaseModel):
+    """Ended builds of one hour with one outcome (an error code, or succeeded)."""
+
+    hour: str
+    code: str
+    count: int
+
+
+class OpsStep(BaseModel):
+    """A step's duration percentiles (upper bounds of histogram buckets, seconds)."""
+
+    step: str
+    count: int
+    p50: float | None
+    p95: float | None
+    p99: float | None
+
+
+class OpsCache(BaseModel):
+    """A cache's hits against the builds that could have hit it."""
+
+    name: str
+    hits: int
+    total: int
+
+
+class OpsDisk(BaseModel):
+    """Bytes one kind of stored thing takes."""
+
+    name: str
+    bytes: int
+
+
+class OpsSummary(BaseModel):
+    """Operations at a glance: the figures of /metrics, for the dashboard to draw."""
+
+    workers: list[OpsWorker]
+    queue: OpsQueueCounts
+    results: list[OpsResult]
+    steps: list[OpsStep]
+    cache: list[OpsCache]
+    disk: list[OpsDisk]
+    free_disk_mb: float

@@ -237,7 +237,9 @@ async def bench(sizes: list[Size]) -> list[dict[str, object]]:
     var = Path(tempfile.mkdtemp(prefix="kiln-live-bench-"))
     # A queue of 500 events (the default is 1000) so that the stalled follower below is cut
     # after ~6 MB: 4 MB of kernel socket buffers plus its queue.
-    stack = launch_stack(var, workers=0, env={"KILN_LIVE_QUEUE_LIMIT": "500"})
+    # Builds stay queued (no worker), so admission's queue caps are raised for the run.
+    env = {"KILN_LIVE_QUEUE_LIMIT": "500", "KILN_MAX_QUEUED": "10000"}
+    stack = launch_stack(var, workers=0, env={**env, "KILN_MAX_QUEUED_PER_PROJECT": "10000"})
     try:
         results = []
         for size in sizes:

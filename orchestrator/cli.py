@@ -1,8 +1,11 @@
 """The ``kiln`` command.
 
-Client commands (submit, generate, status, logs, ls, cancel) talk to the API over HTTP at
-``KILN_URL``, so they work from anywhere. Operator commands (serve, worker, image,
-doctor) run on a Kiln host and call the library directly.
+Client commands (submit, generate, status, logs, ls, cancel, retry, watch) talk to the API
+over HTTP at ``KILN_URL``, so they work from anywhere. Operator commands run on a Kiln
+host: ``queue`` and ``workers`` ask the API first and read the installation only when no
+API answers; the others (doctor, drain, gc, image, cache, db, serve, worker) call the
+library with the installation's settings (``KILN_HOME``, else the repository Kiln is
+installed from), never the caller's folder. Exit codes: the table in ``cli_output.py``.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import httpx
 import typer
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 
 from orchestrator.cli_output import (
@@ -47,7 +51,9 @@ cache_app = typer.Typer(
     help="Build caches: dependency layers, npm cache.", no_args_is_help=True, context_settings=HELP
 )
 app.add_typer(cache_app, name="cache")
-db_app = typer.Typer(help="The database schema (Alembic migrations).", no_args_is_help=True)
+db_app = typer.Typer(
+    help="The database schema (Alembic migrations).", no_args_is_help=True, context_settings=HELP
+)
 app.add_typer(db_app, name="db")
 TEMPLATES = ", ".join(t["name"] for t in list_templates(get_settings().templates_dir))
 TEMPLATE_HELP = f"Start from a bundled template: {TEMPLATES}."
@@ -78,6 +84,12 @@ def _main(
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (for scripts).")]
+FollowFlag = Annotated[
+    bool,
+    typer.Option(
+        "--follow/--no-follow", help="Stream the log to the end, or print the id and return."
+    ),
+]
 
 
 def _client() -> KilnClient:
@@ -89,7 +101,7 @@ def _json(value: Any) -> None:
 
 
 def _fail(message: str, code: int = ExitCode.BUILD_FAILED) -> None:
-    err.print(f"[red]error:[/red] {message}")
+    err.print(f"[red]error:[/red] {escape(message)}")
     raise typer.Exit(code)
 
 
@@ -124,8 +136,8 @@ def _say_queued(client: KilnClient, reply: dict[str, Any], what: str) -> None:
 
 def _report(end: dict[str, Any]) -> None:
     if end.get("status") == "succeeded":
-        seconds = (end.get("duration_ms") or 0) / 1000
-        err.print(f"[green]succeeded[/green] in {seconds:.1f} s{_waited(end)}")
+        ran = seconds(end.get("duration_ms")) or "0.0"
+        err.print(f"[green]succeeded[/green] in {ran} s{_waited(end)}")
         out.print(end["preview_url"], soft_wrap=True)
         return
     error = end.get("error") or {}
@@ -176,7 +188,8 @@ def _say_left_out(selection: Selection) -> None:
     listed = ", ".join(f"{path} ({why})" for path, why in shown)
     more = len(selection.left_out) - len(shown)
     err.print(
-        f"[dim]left out: {listed}{f', and {more} more' if more else ''}[/dim]", soft_wrap=True
+        f"[dim]left out: {escape(listed)}{f', and {more} more' if more else ''}[/dim]",
+        soft_wrap=True,
     )
 
 
@@ -190,12 +203,7 @@ def submit(
     project: Annotated[
         str | None, typer.Option(help="Project slug (default: from package.json's name).")
     ] = None,
-    follow: Annotated[
-        bool,
-        typer.Option(
-            "--follow/--no-follow", help="Stream the log to the end, or print the id and return."
-        ),
-    ] = True,
+    follow: FollowFlag = True,
     fresh: Annotated[
         bool, typer.Option(help="Build even if identical input has already built.")
     ] = False,
@@ -323,7 +331,7 @@ def list_builds(
             b["project"],
             b["status"],
             b["phase"],
-            b["created_at"][:19].replace("T", " "),
+            b["created_at"][5:19].replace("T", " "),  # MM-DD HH:MM:SS (UTC)
             seconds(b.get("queued_ms")),
             seconds(b.get("duration_ms")),
             (b.get("error") or {}).get("code", ""),
@@ -381,12 +389,7 @@ def cancel(build_id: BuildId) -> None:
 @app.command()
 def retry(
     build_id: BuildId,
-    follow: Annotated[
-        bool,
-        typer.Option(
-            "--follow/--no-follow", help="Stream the log to the end, or print the id and return."
-        ),
-    ] = True,
+    follow: FollowFlag = True,
 ) -> None:
     """Build an ended build's source again as a new build, and follow it like submit."""
     client = _client()
@@ -605,7 +608,7 @@ def db_upgrade() -> None:
     """Bring the database to the newest schema revision (does nothing when it is there)."""
     from orchestrator.records.db import make_engine, upgrade
 
-    engine = make_engine(get_settings().db_url)
+    engine = make_engine(_installation().db_url)
     try:
         before, after = upgrade(engine)
     finally:
@@ -621,7 +624,7 @@ def db_current() -> None:
     """Where the database's schema is; exits 1 when it is behind this Kiln."""
     from orchestrator.records.db import make_engine, schema_state
 
-    engine = make_engine(get_settings().db_url)
+    engine = make_engine(_installation().db_url)
     try:
         state = schema_state(engine)
     finally:
@@ -767,7 +770,7 @@ def main() -> None:
     try:
         app()
     except ApiError as exc:
-        err.print(f"[red]error:[/red] {exc.api_code}: {exc.message}")
+        err.print(f"[red]error:[/red] {exc.api_code}: {escape(exc.message)}")
         sys.exit(exit_code_for(exc.http_status))
     except httpx.TransportError as exc:
         err.print(

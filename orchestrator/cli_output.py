@@ -57,8 +57,9 @@ def exit_code_of_build(body: dict[str, Any]) -> ExitCode:
     return ExitCode.OK if body.get("status") == "succeeded" else ExitCode.BUILD_FAILED
 
 
-# Columns that must never be cut or folded (ids are copied, statuses are read).
-KEEP_WHOLE = frozenset({"id", "status", "phase", "key", "name", "build"})
+# Free text that may wrap onto more lines on a narrow terminal; every other column (ids,
+# statuses, times, numbers) keeps its full width on one line.
+GIVE_WAY = frozenset({"project", "error", "worker", "last heartbeat"})
 
 
 def print_table(console: Console, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
@@ -68,10 +69,17 @@ def print_table(console: Console, columns: Sequence[str], rows: Sequence[Sequenc
         for row in rows:
             console.file.write("\t".join(cell.replace("\t", " ") for cell in row) + "\n")
         return
-    table = Table()
-    for name in columns:
-        whole = name in KEEP_WHOLE
-        table.add_column(name, no_wrap=whole, overflow="fold" if whole else "ellipsis")
+    # No borders: the room goes to the data. Only free text gives way on a narrow terminal.
+    table = Table(box=None, pad_edge=False, collapse_padding=True, header_style="bold")
+    for index, name in enumerate(columns):
+        widest = max([len(name), *(len(row[index]) for row in rows)])
+        shrinks = name in GIVE_WAY
+        table.add_column(
+            name,
+            no_wrap=not shrinks,
+            overflow="ellipsis",
+            min_width=None if shrinks else widest,
+        )
     for row in rows:
         table.add_row(*row)
     console.print(table)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import tarfile
 import time
 from collections.abc import Iterator
@@ -47,8 +48,10 @@ def tar_project(root: Path, selection: Selection | None = None) -> bytes:
 class KilnClient:
     """Talks to one Kiln API."""
 
-    def __init__(self, base_url: str, timeout: float = 30.0) -> None:
-        self.http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout)
+    def __init__(self, base_url: str, timeout: float = 30.0, token: str | None = None) -> None:
+        token = os.environ.get("KILN_API_TOKEN") if token is None else token
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout, headers=headers)
 
     def _json(self, response: httpx.Response) -> Any:
         if response.is_success:

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import docker
 import redis
-import redis.asyncio as aioredis
 
 from orchestrator.errors import NotFound, Unavailable
 from orchestrator.live.logbus import LogBus
@@ -53,14 +52,6 @@ class Context:
     def redis(self) -> redis.Redis:
         """The Redis client (queue, event streams, cancel flags)."""
         return redis.Redis.from_url(
-            self.settings.redis_url, socket_timeout=30, socket_connect_timeout=5
-        )
-
-    @cached_property
-    def aredis(self) -> aioredis.Redis:
-        """The asyncio Redis client, for following event streams in the API."""
-        # Reads block for up to event_stream.BLOCK_MS; the socket must wait longer than that.
-        return aioredis.Redis.from_url(
             self.settings.redis_url, socket_timeout=30, socket_connect_timeout=5
         )
 

@@ -67,6 +67,7 @@ class ErrorCode(StrEnum):
     GENERATION_UNAVAILABLE = "generation_unavailable"
     SANDBOX_IMAGE_ERROR = "sandbox_image_error"
     HTTP_ERROR = "http_error"  # any other HTTP error Starlette raises
+    UNHEALTHY = "unhealthy"  # GET /healthz: Redis, the database or Docker does not answer
     # The live channel (orchestrator/live): stream errors and WebSocket error frames.
     INVALID_PROJECT = "invalid_project"
     SLOW_CONSUMER = "slow_consumer"

@@ -72,6 +72,10 @@ class Settings(BaseSettings):
     preview_scheme: str = "http"
     preview_port: int | None = None  # None: same as port; 0: omit from URLs
 
+    # Access: when set, the API (and so the dashboard) wants `Authorization: Bearer <token>`.
+    api_token: str = ""
+    dashboard_dir: Path = REPO_ROOT / "dashboard" / "dist"  # the built dashboard, served at /
+
     # Sandbox.
     sandbox_image: str = "kiln-sandbox:node20-26"  # every offered Node major side by side
     node_major: int = 22

@@ -94,6 +94,19 @@ ensure_database() {  # the configured database at the newest schema revision (Al
   "$VENV/bin/kiln" db upgrade
 }
 
+ensure_dashboard() {  # the dashboard (dashboard/, a Vite app) built with the host's Node
+  local dir="$ROOT/dashboard" stamp want
+  stamp="$dir/dist/.kiln-built"
+  command -v npm >/dev/null || apt_install nodejs npm
+  want="$(cd "$dir" && cat package.json package-lock.json index.html vite.config.ts tsconfig.json \
+    $(find src -type f | sort) | sha256sum | cut -c1-16)"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return; fi
+  say "building the dashboard (log: var/log/dashboard.log)"
+  ( cd "$dir" && npm ci --no-audit --no-fund && npm run build ) >"$VAR/log/dashboard.log" 2>&1 \
+    || { tail -20 "$VAR/log/dashboard.log" >&2; die "the dashboard build failed (log: var/log/dashboard.log)"; }
+  echo "$want" >"$stamp"
+}
+
 ensure_all() {
   ensure_packages
   ensure_venv
@@ -101,4 +114,5 @@ ensure_all() {
   ensure_docker
   ensure_redis
   ensure_image
+  ensure_dashboard
 }

@@ -19,9 +19,10 @@ from api.schemas import SubmitLinks, SubmitReply
 from orchestrator import service
 from orchestrator.context import Context
 from orchestrator.errors import InputError, PayloadTooLarge, UnsupportedMediaType
+from orchestrator.live.events import Event
 from orchestrator.live.follow import follow_build, guarded
 from orchestrator.live.hub import Hub
-from orchestrator.live.logbus import Event, check_event_id
+from orchestrator.live.logbus import check_event_id
 from orchestrator.project.input import (
     MB,
     Files,

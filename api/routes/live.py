@@ -20,10 +20,11 @@ from orchestrator import service
 from orchestrator.context import Context
 from orchestrator.errors import ErrorCode, KilnError
 from orchestrator.live import protocol
+from orchestrator.live.events import Event
 from orchestrator.live.feed import check_project, project_key, read_feed_archive
 from orchestrator.live.follow import follow_feed, guarded
 from orchestrator.live.hub import Hub
-from orchestrator.live.logbus import Event, check_event_id
+from orchestrator.live.logbus import check_event_id
 
 router = APIRouter(prefix="/api/v1", tags=["live"])
 

@@ -14,6 +14,7 @@ from api.errors import error_responses
 from api.schemas import EnvironmentsPublic, ErrorDetail, Health, TemplatesPublic
 from orchestrator import service
 from orchestrator.context import Context
+from orchestrator.errors import ErrorCode
 from orchestrator.ops.metrics import KilnCollector
 
 router = APIRouter()
@@ -96,6 +97,8 @@ def healthz(ctx: CtxDep) -> JSONResponse:
     body = Health(
         status="unhealthy" if failed else "ok",
         checks=checks,
-        error=ErrorDetail(code="unhealthy", message=f"not answering: {failed}") if failed else None,
+        error=ErrorDetail(code=ErrorCode.UNHEALTHY, message=f"not answering: {failed}")
+        if failed
+        else None,
     )
     return JSONResponse(body.model_dump(mode="json"), status_code=503 if failed else 200)

@@ -21,7 +21,7 @@ from typing import Any
 import redis
 
 from orchestrator.errors import ErrorCode, InputError
-from orchestrator.live import logbus
+from orchestrator.live.events import Event, decode_archive, decode_entries
 
 FEED_CAP = 2000
 LOCK_S = 30
@@ -77,7 +77,7 @@ def archive_oldest(client: redis.Redis, path: Path, project: str, cap: int) -> i
         excess = int(client.xlen(key)) - cap  # type: ignore[arg-type]
         if excess <= 0:
             return 0
-        events = logbus.decode_entries(client.xrange(key, count=excess))
+        events = decode_entries(client.xrange(key, count=excess))
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("a", encoding="utf-8") as archive:
             archive.write("".join(e.to_json() + "\n" for e in events))
@@ -88,10 +88,10 @@ def archive_oldest(client: redis.Redis, path: Path, project: str, cap: int) -> i
         client.delete(lock)
 
 
-def read_feed_archive(path: Path) -> list[logbus.Event]:
+def read_feed_archive(path: Path) -> list[Event]:
     """A project's archived feed entries, oldest first (empty when nothing was archived)."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
         return []
-    return logbus.decode_archive(raw)
+    return decode_archive(raw)

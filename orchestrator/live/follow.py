@@ -16,8 +16,9 @@ from collections.abc import AsyncIterator, Callable
 import anyio.to_thread
 
 from orchestrator.errors import ErrorCode
+from orchestrator.live.events import Event
 from orchestrator.live.hub import FollowerCut, Hub
-from orchestrator.live.logbus import Event, id_after, stream_key
+from orchestrator.live.logbus import id_after, stream_key
 from orchestrator.records.models import Build, Status
 
 log = logging.getLogger(__name__)

@@ -27,7 +27,8 @@ from collections.abc import Iterable
 from typing import Protocol
 
 from orchestrator.errors import ErrorCode, Unavailable
-from orchestrator.live.logbus import Event, id_after
+from orchestrator.live.events import Event
+from orchestrator.live.logbus import id_after
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from functools import cached_property
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +17,7 @@ import redis
 
 from orchestrator.errors import InputError, StorageUnavailable
 from orchestrator.live import feed
+from orchestrator.live.events import Event, decode_archive, decode_entries, encode_archive
 from orchestrator.storage.build_storage import BuildStorage
 from orchestrator.storage.layout import EVENTS_ARCHIVE
 
@@ -29,31 +28,6 @@ EVENT_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
 # already split, so no newline reaches here).
 _ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b.?")
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-@dataclass(frozen=True)
-class Event:
-    """One stream entry: its id, its SSE event name and its JSON data."""
-
-    id: str
-    event: str
-    data: dict[str, Any]
-
-    def to_json(self) -> str:
-        """One line of the archive."""
-        return json.dumps({"id": self.id, "event": self.event, "data": self.data})
-
-    # One event object goes to every follower in a process; encode it once for all of them.
-    @cached_property
-    def data_json(self) -> str:
-        """The data as JSON (one line: JSON escapes newlines)."""
-        return json.dumps(self.data)
-
-    @cached_property
-    def sse(self) -> bytes:
-        """The event as an SSE message (no ``id:`` line when it has no id)."""
-        head = f"id: {self.id}\r\n" if self.id else ""
-        return f"{head}event: {self.event}\r\ndata: {self.data_json}\r\n\r\n".encode()
 
 
 def stream_key(build_id: str) -> str:
@@ -83,23 +57,6 @@ def id_after(a: str, b: str) -> bool:
     ams, aseq = (int(x) for x in a.split("-"))
     bms, bseq = (int(x) for x in b.split("-"))
     return (ams, aseq) > (bms, bseq)
-
-
-def decode_entries(entries: Iterable[tuple[Any, dict[Any, Any]]]) -> list[Event]:
-    """Turn raw XRANGE/XREAD entries into events."""
-    events = []
-    for raw_id, fields in entries:
-        entry_id = raw_id.decode() if isinstance(raw_id, bytes) else raw_id
-        name = fields.get(b"event", fields.get("event", b"message"))
-        data = fields.get(b"data", fields.get("data", b"{}"))
-        events.append(
-            Event(
-                id=entry_id,
-                event=name.decode() if isinstance(name, bytes) else name,
-                data=json.loads(data),
-            )
-        )
-    return events
 
 
 class LogBus:
@@ -205,17 +162,3 @@ class LogBus:
             log.warning("event archive of build %s not readable: %s", build_id, exc.message)
             return None
         return None if raw is None else decode_archive(raw)
-
-
-def encode_archive(events: list[Event]) -> bytes:
-    """The archive's form: one JSON event per line."""
-    return "".join(e.to_json() + "\n" for e in events).encode()
-
-
-def decode_archive(raw: bytes) -> list[Event]:
-    """Parse an archive written by ``LogBus.archive``."""
-    events = []
-    for line in raw.decode("utf-8").splitlines():
-        item = json.loads(line)
-        events.append(Event(item["id"], item["event"], item["data"]))
-    return events

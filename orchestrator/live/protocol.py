@@ -15,8 +15,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from orchestrator.errors import InputError
+from orchestrator.live.events import Event
 from orchestrator.live.feed import check_project
-from orchestrator.live.logbus import Event, check_event_id
+from orchestrator.live.logbus import check_event_id
 
 MAX_MESSAGE_CHARS = 4096
 BUILD_ID = re.compile(r"[0-9a-f]{1,64}")

@@ -10,7 +10,7 @@ import uuid
 
 import redis.asyncio as aioredis
 
-from orchestrator.live.logbus import Event, decode_entries
+from orchestrator.live.events import Event, decode_entries
 
 BATCH = 500
 COMMAND_CONNECTIONS = 8

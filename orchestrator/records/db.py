@@ -14,7 +14,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -129,6 +128,8 @@ def schema_state(engine: Engine) -> SchemaState:
 
 def upgrade(engine: Engine) -> tuple[SchemaState, SchemaState]:
     """Bring ``engine``'s database to the newest revision; (state before, state after)."""
+    from alembic import command  # heavy (autogenerate and all): only the upgrade needs it
+
     before = schema_state(engine)
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":

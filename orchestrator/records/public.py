@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
-from orchestrator.records.models import Phase, Status, aware
+from orchestrator.records.models import CacheOutcome, ErrorCode, Phase, Status, aware
 
 
 def iso_ms(value: datetime) -> str:
@@ -62,7 +62,7 @@ class Diagnostics(BaseModel):
 class BuildErrorPublic(BaseModel):
     """How a build ended when it did not succeed."""
 
-    code: str = Field(description="install_failed, build_failed, timeout, out_of_memory, …")
+    code: ErrorCode = Field(description="Why: install_failed, build_failed, timeout, …")
     message: str
     log_tail: str
     diagnostics: Diagnostics | None = Field(description="For failed builds; null otherwise.")
@@ -72,11 +72,11 @@ class CachePublic(BaseModel):
     """How a build's caches served it; only the keys that applied are present."""
 
     model_config = ConfigDict(extra="allow")
-    reuse: str | None = omitted_when_none("hit: the artifact of an identical earlier input.")
+    reuse: CacheOutcome | None = omitted_when_none("hit: an identical earlier input's artifact.")
     reused_from: str | None = omitted_when_none("The build whose artifact was reused.")
-    layer: str | None = omitted_when_none("Dependency layer: hit, miss, private or none.")
+    layer: CacheOutcome | None = omitted_when_none("Dependency layer: hit, miss, private, none.")
     layer_key: str | None = omitted_when_none("The dependency layer's key.")
-    resolution: str | None = omitted_when_none("hit or miss: a remembered resolution.")
+    resolution: CacheOutcome | None = omitted_when_none("hit or miss: a remembered resolution.")
 
 
 class LimitsPublic(BaseModel):

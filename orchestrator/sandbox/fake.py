@@ -140,13 +140,17 @@ class FakeSandbox:
     @staticmethod
     def _print(script: Script, on_output: OutputSink, budget: int | None) -> tuple[int, bool]:
         """Send the script's lines as the real runner would: stop past the output budget."""
-        sent = 0
+        sent, lines = 0, []
+        overflow = False
         for line in script.lines:
             sent += len(line.encode()) + 1
             if budget is not None and sent > budget:
-                return sent, True
-            on_output(script.stream, [line])
-        return sent, False
+                overflow = True
+                break
+            lines.append(line)
+        if lines:  # one chunk, as the real runner hands over what one read brought
+            on_output(script.stream, lines)
+        return sent, overflow
 
     def remove_build_containers(self, build_id: str) -> int:
         """Nothing runs on after a fake step; remember that the sweep was asked for."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import httpx
 import pytest
@@ -58,7 +59,13 @@ def test_late_client_gets_archived_history_after_the_stream_is_gone(stack: Stack
 
     build_id = stack.client.submit_files(node_project(WRITE_DIST), fresh=True)["id"]
     live = stack.events(build_id)
-    redis.Redis.from_url(stack.env["KILN_REDIS_URL"]).delete(f"kiln:build:{build_id}:events")
+    client = redis.Redis.from_url(stack.env["KILN_REDIS_URL"])
+    key = f"kiln:build:{build_id}:events"
+    # The archive is written just after the end event; the stream gets its expiry then.
+    deadline = time.monotonic() + 30
+    while client.ttl(key) == -1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    client.delete(key)
     archived = stack.events(build_id)
     assert [(e.id, e.event) for e in archived] == [(e.id, e.event) for e in live]
     logs = stack.client.logs(build_id)

@@ -13,6 +13,7 @@ import pytest
 
 from orchestrator.context import Context
 from orchestrator.ops.janitor import sweep
+from orchestrator.records.db import upgrade
 from orchestrator.sandbox.runner import LABEL_BUILD, LABEL_INSTANCE
 from orchestrator.settings import Settings
 from tests.integration.conftest import IMAGE, require_services
@@ -53,9 +54,10 @@ def exists(engine: docker.DockerClient, container_id: str) -> bool:
 def installation(var_dir: Path, instance: str | None = None) -> Context:
     """The context of one installation with its own var/ folder (and database in it)."""
     var_dir.mkdir(parents=True, exist_ok=True)
-    if instance is None:
-        return Context(Settings(var_dir=var_dir, _env_file=None))  # type: ignore[call-arg]
-    return Context(Settings(var_dir=var_dir, instance=instance, _env_file=None))  # type: ignore[call-arg]
+    named = {} if instance is None else {"instance": instance}
+    ctx = Context(Settings(var_dir=var_dir, _env_file=None, **named))  # type: ignore[call-arg]
+    upgrade(ctx.store.engine)  # as `kiln db upgrade` makes it
+    return ctx
 
 
 def test_a_janitor_never_removes_another_instances_container(

@@ -58,15 +58,16 @@ def test_retry_builds_the_same_source_again(ops_stack: Stack) -> None:
     failing = node_project("process.exit(3)")
     first = ops_stack.client.submit_files(failing, project="again")["id"]
     assert ops_stack.wait(first)["status"] == "failed"
-    result = kiln(ops_stack, "retry", first)
+    result = kiln(ops_stack, "retry", first, "--no-follow")
     assert result.returncode == 0, result.stderr
     second = result.stdout.strip()
     assert second and second != first
     end = ops_stack.wait(second)
     assert (end["project"], end["status"]) == ("again", "failed")
-    running = kiln(ops_stack, "retry", second)  # ended too: fine; unknown ids are not
-    assert running.returncode == 0
-    assert kiln(ops_stack, "retry", "0" * 16).returncode == 1
+    # Ended too: fine. Without --no-follow, retry follows like submit: this one fails (1).
+    followed = kiln(ops_stack, "retry", second)
+    assert followed.returncode == 1 and "build_failed" in followed.stderr
+    assert kiln(ops_stack, "retry", "0" * 16).returncode == 2  # not found: refused input
 
 
 def test_gc_removes_old_artifacts_but_keeps_the_newest(ops_stack: Stack) -> None:

@@ -13,6 +13,7 @@ from api.errors import error_response, install_error_handlers
 from orchestrator.errors import (
     BuildError,
     Conflict,
+    ErrorCode,
     InputError,
     KilnError,
     NotFound,
@@ -155,6 +156,6 @@ def test_unexpected_errors_are_a_contract_body_without_internals(client: TestCli
 
 
 def test_error_response() -> None:
-    response = error_response(429, "slow_down", "too many")
+    response = error_response(429, ErrorCode.QUEUE_FULL, "too many")
     assert response.status_code == 429
-    assert response.body == b'{"error":{"code":"slow_down","message":"too many"}}'
+    assert response.body == b'{"error":{"code":"queue_full","message":"too many"}}'

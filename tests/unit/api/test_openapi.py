@@ -32,6 +32,8 @@ ERRORS: dict[tuple[str, str], set[int]] = {
     ("get", "/metrics"): set(),
     ("get", "/healthz"): {503},
     ("get", "/api/v1/ops/queue"): {503},
+    ("get", "/api/v1/ops"): {503},
+    ("get", "/api/v1/projects"): set(),
     ("get", "/api/v1/projects/{project}/events"): {400},
     ("get", "/api/v1/ops/workers"): {503},
 }
@@ -170,6 +172,7 @@ CASES: list[tuple[tuple[str, str], int, dict[str, Any], Any, Callable[..., httpx
         None,
         lambda c, _: c.get("/api/v1/projects/Not_A_Slug/events"),
     ),
+    (("get", "/api/v1/ops"), 503, {}, None, lambda c, _: c.get("/api/v1/ops")),
     (("get", "/api/v1/ops/queue"), 503, {}, None, lambda c, _: c.get("/api/v1/ops/queue")),
     (("get", "/api/v1/ops/workers"), 503, {}, None, lambda c, _: c.get("/api/v1/ops/workers")),
     (("post", "/api/v1/builds"), 404, {}, None, lambda c, _: submit(c, template="nope")),

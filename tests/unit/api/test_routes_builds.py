@@ -11,7 +11,7 @@ import pytest
 from api.routes.builds import parse_json_submit, submit_reply
 from orchestrator.context import Context
 from orchestrator.errors import InputError
-from orchestrator.live.logbus import Event
+from orchestrator.live.events import Event
 from orchestrator.records.models import Build
 from orchestrator.settings import Settings
 

@@ -15,7 +15,7 @@ from sqlmodel import SQLModel
 
 from orchestrator.builds.pipeline import BuildRun, Rounds
 from orchestrator.context import Context, cancel_key
-from orchestrator.live.logbus import Event
+from orchestrator.live.events import Event
 from orchestrator.project.input import Files, to_tar
 from orchestrator.records.db import make_engine
 from orchestrator.records.models import Build

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from orchestrator.live.logbus import Event, id_after
+from orchestrator.live.events import Event
+from orchestrator.live.logbus import id_after
 
 
 class FakeSource:

@@ -8,9 +8,10 @@ from collections.abc import AsyncIterator
 import pytest
 
 from orchestrator.live import follow as follow_module
+from orchestrator.live.events import Event
 from orchestrator.live.follow import follow_build, follow_feed, guarded
 from orchestrator.live.hub import Hub
-from orchestrator.live.logbus import Event, stream_key
+from orchestrator.live.logbus import stream_key
 from orchestrator.records.models import Build
 from tests.unit.live.fakes import FakeSource
 

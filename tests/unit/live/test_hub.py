@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from orchestrator.errors import Unavailable
+from orchestrator.live.events import Event
 from orchestrator.live.hub import Channel, FollowerCut, Hub, Subscription
-from orchestrator.live.logbus import Event
 from tests.unit.live.fakes import FakeSource
 
 

@@ -9,15 +9,12 @@ from typing import Any
 import pytest
 
 from orchestrator.errors import InputError, StorageUnavailable
+from orchestrator.live.events import Event, decode_archive, decode_entries, encode_archive
 from orchestrator.live.logbus import (
     MAX_LINE_CHARS,
-    Event,
     LogBus,
     check_event_id,
     clean_line,
-    decode_archive,
-    decode_entries,
-    encode_archive,
     id_after,
     stream_key,
 )

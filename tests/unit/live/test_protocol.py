@@ -7,7 +7,7 @@ import json
 import pytest
 
 from orchestrator.errors import InputError
-from orchestrator.live.logbus import Event
+from orchestrator.live.events import Event
 from orchestrator.live.protocol import (
     Request,
     error_frame,
