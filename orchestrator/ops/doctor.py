@@ -84,8 +84,7 @@ def environments(ctx: Context) -> str:
     """The Node majors (full versions) and package managers the sandbox image offers."""
     offer = image_offer(ctx.docker, ctx.settings.sandbox_image)
     nodes = ", ".join(
-        f"{offer.node[m]}{' (default)' if m == offer.default_major else ''}"
-        for m in offer.majors()
+        f"{offer.node[m]}{' (default)' if m == offer.default_major else ''}" for m in offer.majors()
     )
     managers = ", ".join(f"{m.value} {v}" for m, v in sorted(offer.managers.items()))
     return f"Node {nodes}; {managers}"
