@@ -37,7 +37,7 @@ import httpx
 from orchestrator.settings import REPO_ROOT, Settings
 from orchestrator.storage.artifacts import OutputLimits
 from orchestrator.storage.build_storage import BuildStorage
-from orchestrator.storage.objects import LocalObjects, open_objects
+from orchestrator.storage.objects import LocalObjects, StoreConfig, open_objects
 from tests.integration.faults import free_port
 from tests.integration.seaweed import ACCESS_KEY, SECRET_KEY, SeaweedS3
 
@@ -279,13 +279,15 @@ def main() -> None:
         s3_env = s3.env("bench")
         remote = BuildStorage(
             open_objects(
-                s3_env["KILN_STORAGE_URL"],
+                StoreConfig(
+                    s3_env["KILN_STORAGE_URL"],
+                    endpoint=s3.endpoint,
+                    region="us-east-1",
+                    access_key=ACCESS_KEY,
+                    secret_key=SECRET_KEY,
+                    threads=Settings().storage_upload_threads,
+                ),
                 s3_var,
-                endpoint=s3.endpoint,
-                region="us-east-1",
-                access_key=ACCESS_KEY,
-                secret_key=SECRET_KEY,
-                threads=Settings().storage_upload_threads,
             )
         )
         # Publish: the workspace is its own filesystem in real builds (loop-mounted), so

@@ -199,6 +199,7 @@ def submit(
         Path | None,
         typer.Argument(help="Project folder to build (with --template: laid over it)."),
     ] = None,
+    *,
     template: Annotated[str | None, typer.Option(help=TEMPLATE_HELP, metavar="NAME")] = None,
     project: Annotated[
         str | None, typer.Option(help="Project slug (default: from package.json's name).")

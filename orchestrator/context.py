@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property, lru_cache
 from pathlib import Path
 
@@ -18,7 +18,7 @@ from orchestrator.sandbox.protocol import StepRunner
 from orchestrator.sandbox.runner import Sandbox, SandboxOptions, sandbox_uid
 from orchestrator.settings import Settings, get_settings
 from orchestrator.storage.build_storage import BuildStorage
-from orchestrator.storage.objects import open_objects
+from orchestrator.storage.objects import StoreConfig, open_objects
 
 
 def cancel_key(build_id: str) -> str:
@@ -146,20 +146,14 @@ def open_storage(
     timeout_s: float | None = None,
 ) -> BuildStorage:
     """The build storage the settings name (the folder var/ or ``s3://bucket/prefix``)."""
-    s = settings
-    objects = open_objects(
-        s.storage_url,
-        s.var_dir,
-        endpoint=s.storage_endpoint,
-        region=s.storage_region,
-        access_key=s.storage_access_key,
-        secret_key=s.storage_secret_key,
-        timeout_s=s.storage_timeout_s if timeout_s is None else min(timeout_s, s.storage_timeout_s),
-        attempts=s.storage_attempts if attempts is None else min(attempts, s.storage_attempts),
-        backoff_s=s.storage_backoff_s if backoff_s is None else backoff_s,
-        threads=s.storage_upload_threads,
+    store = StoreConfig.from_settings(settings)
+    store = replace(
+        store,
+        timeout_s=store.timeout_s if timeout_s is None else min(timeout_s, store.timeout_s),
+        attempts=store.attempts if attempts is None else min(attempts, store.attempts),
+        backoff_s=store.backoff_s if backoff_s is None else backoff_s,
     )
-    return BuildStorage(objects)
+    return BuildStorage(open_objects(store, settings.var_dir))
 
 
 @lru_cache

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 
 import redis
@@ -74,64 +74,73 @@ def server_limits(ctx: Context) -> tuple[Limits, Limits]:
     )
 
 
+@dataclass(frozen=True)
+class SubmitOptions:
+    """What a submit asks for besides its files (the API takes them from the JSON body, or
+    with a tarball from the query string)."""
+
+    template: str | None = None  # a bundled template the files are laid over
+    project: str | None = None  # the project slug (default: from package.json's name)
+    limits: Mapping[str, float | int | None] | None = None  # lowered per-build limits
+    supersede: bool = False  # cancel the project's older builds that are still queued
+    fresh: bool = False  # build even if an identical input already has an artifact
+    env: Mapping[str, object] | None = None  # build settings for the build step only
+    node: int | str | None = None  # a Node major (GET /api/v1/environments lists them)
+
+
 def submit_build(
     ctx: Context,
     files: Files,
+    options: SubmitOptions = SubmitOptions(),
     *,
-    template: str | None = None,
-    project: str | None = None,
-    limits: Mapping[str, float | int | None] | None = None,
     idempotency_key: str | None = None,
-    supersede: bool = False,
-    fresh: bool = False,
-    env: Mapping[str, object] | None = None,
-    node: object = None,
 ) -> Build:
     """Check a project, record its build and enqueue it. Raises before enqueueing on bad input,
     a full queue (429) or a full disk (507). A repeated ``idempotency_key`` returns the build
-    it first made; ``supersede`` cancels the project's older builds that are still queued.
+    it first made; ``options.supersede`` cancels the project's older builds still queued.
     An input that already built successfully is answered at once with that artifact (a new,
-    finished build record marked ``reused_from``) unless ``fresh`` asks for a real build.
-    ``env`` holds build settings for the build step (checked; part of the reuse key).
-    ``node`` is the Node major asked for (400 ``unsupported_environment`` if not offered)."""
+    finished build record marked ``reused_from``) unless ``options.fresh`` asks for a real
+    build. ``options.env`` is checked and is part of the reuse key.
+    ``options.node`` is the Node major asked for (400 ``unsupported_environment`` if not
+    offered)."""
     s = ctx.settings
-    build_env = check_env(env)
+    build_env = check_env(options.env)
     if idempotency_key is not None:
         check_idempotency_key(idempotency_key)
         earlier = recent_by_key(ctx, idempotency_key)
         if earlier is not None:
             return earlier
     check_disk(ctx)
-    if template:
-        files = overlay(templates.load_template(s.templates_dir, template), files)
+    if options.template:
+        files = overlay(templates.load_template(s.templates_dir, options.template), files)
     manifest = parse_package_json(files)
     check_buildable(manifest)
     dependency_sources.check_manifest(manifest)
     for lockfile in ("package-lock.json", "npm-shrinkwrap.json"):
         dependency_sources.check_lockfile(files.get(lockfile), allowed_hosts(ctx.settings))
-    chosen = clamp_limits(limits, *server_limits(ctx))
-    requested_node = requested_environment(ctx, node)
+    chosen = clamp_limits(options.limits, *server_limits(ctx))
+    requested_node = requested_environment(ctx, options.node)
     digest = (
         reuse.input_digest(ctx, files, build_env, requested_node)
         if ctx.settings.cache_reuse
         else None
     )
     build = Build(
-        project=project_slug(project, manifest, template),
-        template=template,
+        project=project_slug(options.project, manifest, options.template),
+        template=options.template,
         limits=asdict(chosen),
         idempotency_key=idempotency_key,
         input_digest=digest,
         env=build_env or None,
         environment={"requested_node": requested_node} if requested_node else None,
     )
-    earlier = reuse.earlier_artifact(ctx, digest) if digest and not fresh else None
+    earlier = reuse.earlier_artifact(ctx, digest) if digest and not options.fresh else None
     reused = reuse.answer_from(ctx, earlier, build, to_tar(files)) if earlier else None
     if reused is not None:
         return reused
-    admit(ctx, build.project, ignore_project_queue=supersede)
+    admit(ctx, build.project, ignore_project_queue=options.supersede)
     build, inserted = record_and_enqueue(ctx, build, to_tar(files))
-    if inserted and supersede:
+    if inserted and options.supersede:
         supersede_older(ctx, build)
     return build
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
@@ -34,6 +33,7 @@ from orchestrator.project.input import (
 )
 from orchestrator.records.models import Build, Status
 from orchestrator.records.public import BuildPublic, BuildsPublic
+from orchestrator.service import SubmitOptions
 
 router = APIRouter(prefix="/api/v1", tags=["builds"])
 
@@ -139,20 +139,6 @@ def submit_reply(ctx: Context, build: Build) -> SubmitReply:
     )
 
 
-@dataclass(frozen=True)
-class SubmitOptions:
-    """What a submit asks for besides its files: from the JSON body, or with a tarball from
-    the query string."""
-
-    template: str | None
-    project: str | None
-    limits: dict[str, float | None] | None
-    supersede: bool
-    fresh: bool
-    env: dict[str, Any] | None = None  # build settings for the build step only
-    node: int | str | None = None  # a Node major (GET /api/v1/environments lists them)
-
-
 async def read_submission(
     request: Request, limits: InputLimits, query: SubmitOptions
 ) -> tuple[Callable[[], Files], SubmitOptions]:
@@ -219,18 +205,7 @@ async def submit_build(
     )
     files, options = await read_submission(request, input_limits(ctx.settings), query)
     build = await run_in_threadpool(
-        lambda: service.submit_build(
-            ctx,
-            files(),
-            template=options.template,
-            project=options.project,
-            limits=options.limits,
-            idempotency_key=idempotency_key,
-            supersede=options.supersede,
-            fresh=options.fresh,
-            env=options.env,
-            node=options.node,
-        )
+        lambda: service.submit_build(ctx, files(), options, idempotency_key=idempotency_key)
     )
     return submit_reply(ctx, build)
 

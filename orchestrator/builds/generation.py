@@ -145,7 +145,12 @@ class _Generation:
             seen.add(report["fingerprint"])
             run.enter(Phase.GENERATING)
             messages = fix_messages(
-                prompt, files, report, outcome.message or "", max_chars, summary(report)
+                prompt,
+                files,
+                report,
+                error_message=outcome.message or "",
+                errors=summary(report),
+                max_chars=max_chars,
             )
             files = self._ask(
                 client,

@@ -12,7 +12,8 @@ fixtures in tests/unit/builds/logs/).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from urllib.parse import unquote
 
 Finding = tuple[str, str]  # (category, message)
@@ -69,50 +70,95 @@ def _text(line: str) -> str:
     return _PREFIX.sub("", line.strip()).strip()
 
 
+def _first_match(patterns: tuple[re.Pattern[str], ...], text: str) -> re.Match[str] | None:
+    return next((m for p in patterns if (m := p.search(text))), None)
+
+
+def _not_found(match: re.Match[str]) -> Finding:
+    return (
+        "missing_dependency",
+        f"package {_name(match['spec'])} does not exist in the npm registry "
+        "(a typo in package.json?)",
+    )
+
+
+def _no_versions(match: re.Match[str]) -> Finding:
+    return (
+        "missing_dependency",
+        f"package {match['name']} has no published versions (a typo in package.json?)",
+    )
+
+
+def _no_match(match: re.Match[str]) -> Finding:
+    return (
+        "missing_dependency",
+        f"no published version of {match['name']} matches {match['range']} (package.json)",
+    )
+
+
+def _yarn_engine(match: re.Match[str]) -> Finding:
+    return _engine(match["pkg"], match["want"], match["got"])
+
+
+# Problems one line states in full, tried in this order; the first that matches wins.
+_ONE_LINE: tuple[tuple[tuple[re.Pattern[str], ...], Callable[[re.Match[str]], Finding]], ...] = (
+    (_NOT_FOUND, _not_found),
+    (_NO_VERSIONS, _no_versions),
+    (_NO_MATCH, _no_match),
+    ((_YARN_ENGINE,), _yarn_engine),
+)
+
+
+def _one_line_finding(text: str) -> Finding | None:
+    """The finding ``text`` states by itself, or ``None``."""
+    for patterns, finding in _ONE_LINE:
+        if match := _first_match(patterns, text):
+            return finding(match)
+    return None
+
+
+@dataclass
+class _SpreadFindings:
+    """Problems npm and pnpm state over several lines: what earlier lines said is kept
+    until the line that completes the finding."""
+
+    engine: dict[str, str] = field(default_factory=dict)  # npm/pnpm: pkg, want, got
+    found: str | None = None  # npm: "Found: react@18.3.1" comes before its "peer" lines
+    parent: str | None = None  # pnpm: the package whose unmet peers the "✕" lines list
+
+    def read(self, text: str) -> Finding | None:
+        """Take in one line; the finding it completes, or ``None``."""
+        if match := _NPM_ENGINE_PKG.search(text):
+            self.engine["pkg"] = match.group(1)
+        elif match := _NPM_ENGINE_WANT.search(text) or _PNPM_ENGINE_WANT.search(text):
+            self.engine["want"] = match["want"]
+        elif match := _NPM_ENGINE_GOT.search(text) or _PNPM_ENGINE_GOT.search(text):
+            return self._engine_got(match["got"])
+        elif match := _NPM_FOUND.search(text):
+            self.found = match["found"]
+        elif match := _NPM_PEER.search(text):
+            return _peer(match["pkg"], match["peer"], self.found)
+        elif match := _PNPM_PEER_PARENT.search(text):
+            self.parent = f"{match['pkg']}@{match['version']}"
+        elif (match := _PNPM_PEER.search(text)) and self.parent:
+            return _peer(self.parent, match["peer"], f"{_name(match['peer'])}@{match['found']}")
+        return None
+
+    def _engine_got(self, got: str) -> Finding | None:
+        self.engine["got"] = got
+        if "want" not in self.engine:
+            return None
+        engine, self.engine = self.engine, {}
+        return _engine(engine.get("pkg", "the project"), engine["want"], engine["got"])
+
+
 def install_findings(lines: list[str]) -> Iterator[Finding]:
     """What the package manager's output says is wrong with the dependencies."""
-    texts = [_text(line) for line in lines]
-    engine: dict[str, str] = {}
-    found = None
-    parent = None
-    for text in texts:
-        if any(p.search(text) for p in _NOT_FOUND):
-            spec = next(m["spec"] for p in _NOT_FOUND if (m := p.search(text)))
-            yield (
-                "missing_dependency",
-                f"package {_name(spec)} does not exist in the npm registry "
-                "(a typo in package.json?)",
-            )
-        elif match := next((m for p in _NO_VERSIONS if (m := p.search(text))), None):
-            yield (
-                "missing_dependency",
-                f"package {match['name']} has no published versions (a typo in package.json?)",
-            )
-        elif match := next((m for p in _NO_MATCH if (m := p.search(text))), None):
-            yield (
-                "missing_dependency",
-                f"no published version of {match['name']} matches {match['range']} (package.json)",
-            )
-        elif match := _YARN_ENGINE.search(text):
-            yield _engine(match["pkg"], match["want"], match["got"])
-        elif match := _NPM_ENGINE_PKG.search(text):
-            engine["pkg"] = match.group(1)
-        elif match := _NPM_ENGINE_WANT.search(text) or _PNPM_ENGINE_WANT.search(text):
-            engine["want"] = match["want"]
-        elif match := _NPM_ENGINE_GOT.search(text) or _PNPM_ENGINE_GOT.search(text):
-            engine["got"] = match["got"]
-            if "want" in engine:
-                yield _engine(engine.get("pkg", "the project"), engine["want"], engine["got"])
-                engine = {}
-        elif match := _NPM_FOUND.search(text):
-            found = match["found"]
-        elif match := _NPM_PEER.search(text):
-            yield _peer(match["pkg"], match["peer"], found)
-        elif match := _PNPM_PEER_PARENT.search(text):
-            parent = f"{match['pkg']}@{match['version']}"
-        elif (match := _PNPM_PEER.search(text)) and parent:
-            name = _name(match["peer"])
-            yield _peer(parent, match["peer"], f"{name}@{match['found']}")
+    spread = _SpreadFindings()
+    for line in lines:
+        text = _text(line)
+        if finding := _one_line_finding(text) or spread.read(text):
+            yield finding
 
 
 def _engine(package: str, want: str, got: str) -> Finding:

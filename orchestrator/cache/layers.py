@@ -24,7 +24,6 @@ import json
 import os
 import secrets
 import shutil
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -70,22 +69,8 @@ def disk_usage(root: Path) -> tuple[int, int]:
     return size, count
 
 
-def _run(*argv: str) -> None:
-    try:
-        result = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise SandboxError(f"{argv[0]} failed: {exc}") from exc
-    if result.returncode != 0:
-        raise SandboxError(f"{' '.join(argv[:2])} failed: {result.stderr.strip()[:300]}")
-
-
 def _mount_read_only(image: Path, folder: Path) -> None:
     workspace.mount_image(image, folder, READ_ONLY_MOUNT)
-
-
-def _unmount(folder: Path) -> None:
-    if os.path.ismount(folder):
-        _run("umount", "--lazy", str(folder))
 
 
 class KeyLock:
@@ -188,7 +173,7 @@ class LayerStore:
         self._remove_files(key)  # leftovers of a crash between the steps below
         image = workspace.image_path(staging)
         if os.path.ismount(staging):
-            _run("umount", str(staging))
+            workspace.run_root_command("umount", str(staging))
             size = image.stat().st_blocks * 512
             os.rename(image, workspace.image_path(target))
             target.mkdir()
@@ -247,7 +232,7 @@ class LayerStore:
 
     def _remove_files(self, key: str) -> None:
         folder = self.root / self._key(key)
-        _unmount(folder)
+        workspace.unmount(folder)
         workspace.image_path(folder).unlink(missing_ok=True)
         if folder.exists():
             trash = self.root / TRASH / f"{key}-{secrets.token_hex(4)}"
@@ -264,7 +249,7 @@ class LayerStore:
         count = 0
         for folder in folders:
             if os.path.ismount(folder):
-                _unmount(folder)
+                workspace.unmount(folder)
                 count += 1
         return count
 

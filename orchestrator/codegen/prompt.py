@@ -116,9 +116,10 @@ def fix_messages(
     prompt: str,
     files: Files,
     report: dict[str, Any],
+    *,
     error_message: str,
-    max_chars: int,
     errors: str,
+    max_chars: int,
 ) -> list[dict[str, str]]:
     """A fix request: the error report (``errors``, one line an item), the files it concerns
     and the list of the others."""

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from contextlib import aclosing
 
 import anyio.to_thread
 
 from orchestrator.errors import ErrorCode
 from orchestrator.live.events import Event
-from orchestrator.live.hub import FollowerCut, Hub
+from orchestrator.live.hub import FollowerCut, Hub, Subscription
 from orchestrator.live.logbus import id_after, stream_key
 from orchestrator.records.models import Build, Status
 
@@ -41,34 +42,62 @@ async def follow_build(
         for event in after_id(archived, after):
             yield event
         return
-    key = stream_key(build_id)
-    sub = await hub.subscribe(key, after)
+    sub = await hub.subscribe(stream_key(build_id), after)
+    running = _until_end(hub, sub, archive=archive, load_build=load_build, end_body=end_body)
     try:
-        for event in await hub.replay(sub):
-            yield event
-            if event.event == "end":
-                return
-        while True:
-            live = await sub.next(QUIET_S)
-            if live is not None:
-                yield live
-                if live.event == "end":
-                    return
-                continue
-            # Quiet for a while: the build may have ended where the stream cannot show it.
-            archived = await anyio.to_thread.run_sync(archive)
-            if archived is not None:
-                for event in sub.admit(archived):
-                    yield event
-                return
-            build = await anyio.to_thread.run_sync(load_build)
-            if Status(build.status).finished and await hub.source.last_id(key) == "0-0":
-                yield Event(id=f"{_now_ms()}-0", event="end", data=end_body(build))
-                return
+        # aclosing: a client that goes away closes this generator, and with it the inner one.
+        async with aclosing(running) as events:
+            async for event in events:
+                yield event
     except FollowerCut as cut:
         yield cut.event()
     finally:
         hub.unsubscribe(sub)
+
+
+async def _until_end(
+    hub: Hub,
+    sub: Subscription,
+    *,
+    archive: Callable[[], list[Event] | None],
+    load_build: Callable[[], Build],
+    end_body: Callable[[Build], dict[str, object]],
+) -> AsyncGenerator[Event, None]:
+    """A running build's events: the stream's replay, then live ones, until ``end``."""
+    for event in await hub.replay(sub):
+        yield event
+        if event.event == "end":
+            return
+    while True:
+        live = await sub.next(QUIET_S)
+        if live is not None:
+            yield live
+            if live.event == "end":
+                return
+            continue
+        ending = await _ending_while_quiet(hub, sub, archive, load_build, end_body)
+        if ending is not None:
+            for event in ending:
+                yield event
+            return
+
+
+async def _ending_while_quiet(
+    hub: Hub,
+    sub: Subscription,
+    archive: Callable[[], list[Event] | None],
+    load_build: Callable[[], Build],
+    end_body: Callable[[Build], dict[str, object]],
+) -> list[Event] | None:
+    """After a quiet spell, the events that end a build that ended where the stream cannot
+    show it (archived, or finished with no stream at all); None while it still runs."""
+    archived = await anyio.to_thread.run_sync(archive)
+    if archived is not None:
+        return sub.admit(archived)
+    build = await anyio.to_thread.run_sync(load_build)
+    if Status(build.status).finished and await hub.source.last_id(sub.key) == "0-0":
+        return [Event(id=f"{_now_ms()}-0", event="end", data=end_body(build))]
+    return None
 
 
 async def follow_feed(

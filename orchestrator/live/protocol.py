@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -41,6 +42,19 @@ class Request:
 
 def parse_request(text: str) -> Request:
     """Parse a client message; InputError says what is wrong with it."""
+    action, body = _action_and_body(text)
+    if action == "ping":
+        return Request("ping", ping=body)
+    if action not in ("subscribe", "unsubscribe"):
+        raise InputError(f"unknown message {action[:40]!r}")
+    if not isinstance(body, dict):
+        raise InputError(f"{action} takes an object")
+    kind, target = _channel_of(action, body)
+    return Request(action, kind, target, _after(body))
+
+
+def _action_and_body(text: str) -> tuple[str, Any]:
+    """The one ``{action: body}`` pair a message must be."""
     if len(text) > MAX_MESSAGE_CHARS:
         raise InputError(f"message longer than {MAX_MESSAGE_CHARS} characters")
     try:
@@ -49,29 +63,40 @@ def parse_request(text: str) -> Request:
         raise InputError("message is not JSON") from None
     if not isinstance(message, dict) or len(message) != 1:
         raise InputError('send one of {"subscribe": ...}, {"unsubscribe": ...}, {"ping": ...}')
-    action, body = next(iter(message.items()))
-    if action == "ping":
-        return Request("ping", ping=body)
-    if action not in ("subscribe", "unsubscribe"):
-        raise InputError(f"unknown message {action[:40]!r}")
-    if not isinstance(body, dict):
-        raise InputError(f"{action} takes an object")
-    kinds = [k for k in ("build", "project") if k in body]
-    extra = set(body) - {"build", "project", "after"}
-    if len(kinds) != 1 or extra:
+    return next(iter(message.items()))
+
+
+def _check_build_id(build_id: str) -> None:
+    if not BUILD_ID.fullmatch(build_id):
+        raise InputError(f"invalid build id {build_id[:70]!r}")
+
+
+# What a (un)subscribe may name, and how its value is checked.
+_CHANNEL_KINDS: dict[str, Callable[[str], object]] = {
+    "build": _check_build_id,
+    "project": check_project,
+}
+
+
+def _channel_of(action: str, body: dict[str, Any]) -> tuple[str, str]:
+    """The ``(kind, target)`` a (un)subscribe names: exactly one build or project."""
+    kinds = [k for k in _CHANNEL_KINDS if k in body]
+    if len(kinds) != 1 or set(body) - {*_CHANNEL_KINDS, "after"}:
         raise InputError(f'{action} takes {{"build": ID}} or {{"project": P}}, and "after"')
     kind = kinds[0]
     target = body[kind]
     if not isinstance(target, str):
         raise InputError(f"{kind} must be a string")
-    if kind == "build" and not BUILD_ID.fullmatch(target):
-        raise InputError(f"invalid build id {target[:70]!r}")
-    if kind == "project":
-        check_project(target)
+    _CHANNEL_KINDS[kind](target)
+    return kind, target
+
+
+def _after(body: dict[str, Any]) -> str | None:
+    """The checked event id a subscription resumes after, if any."""
     after = body.get("after")
     if after is not None and not isinstance(after, str):
         raise InputError("after must be an event id string")
-    return Request(action, kind, target, check_event_id(after))
+    return check_event_id(after)
 
 
 def event_frame(channel: str, event: Event) -> str:

@@ -91,21 +91,29 @@ def pnpm_matches(manifest: Mapping[str, Any], raw: bytes) -> bool:
         return False
     importers = lock.get("importers")
     if isinstance(importers, dict):  # lockfile v6+
-        root = importers.get(".")
-        if not isinstance(root, dict):
+        return _pnpm_importer_matches(manifest, importers.get("."))
+    return _pnpm_flat_matches(manifest, lock.get("specifiers"))
+
+
+def _pnpm_importer_matches(manifest: Mapping[str, Any], root: object) -> bool:
+    """A v6+ root importer: each field's ``{name: {specifier, version}}``."""
+    if not isinstance(root, dict):
+        return False
+    for name in COMPARED_FIELDS:
+        locked = root.get(name) or {}
+        if not isinstance(locked, dict):
             return False
-        for name in COMPARED_FIELDS:
-            locked = root.get(name) or {}
-            if not isinstance(locked, dict):
-                return False
-            specifiers = {
-                str(k): str(v.get("specifier")) if isinstance(v, dict) else None
-                for k, v in locked.items()
-            }
-            if specifiers != _wanted(manifest).get(name, {}):
-                return False
-        return True
-    flat = lock.get("specifiers")  # lockfile v5: one flat map for every field
+        specifiers = {
+            str(k): str(v.get("specifier")) if isinstance(v, dict) else None
+            for k, v in locked.items()
+        }
+        if specifiers != _wanted(manifest).get(name, {}):
+            return False
+    return True
+
+
+def _pnpm_flat_matches(manifest: Mapping[str, Any], flat: object) -> bool:
+    """A v5 lockfile: one flat ``specifiers`` map for every field."""
     if not isinstance(flat, dict):
         return False
     merged: dict[str, str] = {}

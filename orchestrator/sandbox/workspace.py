@@ -46,7 +46,7 @@ def create(folder: Path, size_mb: int) -> None:
     try:
         with image.open("wb") as sparse:
             sparse.truncate(size_mb * 1024 * 1024)
-        _run("mkfs.ext4", *MKFS_OPTIONS, str(image))
+        run_root_command("mkfs.ext4", *MKFS_OPTIONS, str(image))
         mount_image(image, folder, MOUNT_OPTIONS)
     except (OSError, SandboxError) as exc:
         image.unlink(missing_ok=True)
@@ -63,7 +63,7 @@ def mount_image(image: Path, folder: Path, options: str, attempts: int = 5) -> N
     # fails with "already mounted or mount point busy". Trying again takes another device.
     for attempt in range(attempts):
         try:
-            _run("mount", "-o", options, str(image), str(folder))
+            run_root_command("mount", "-o", options, str(image), str(folder))
             return
         except SandboxError:
             if os.path.ismount(folder) or attempt == attempts - 1:
@@ -73,10 +73,15 @@ def mount_image(image: Path, folder: Path, options: str, attempts: int = 5) -> N
 
 def remove(folder: Path) -> None:
     """Unmount and delete a workspace (and its image); a missing one is fine."""
-    if os.path.ismount(folder):
-        _run("umount", "--lazy", str(folder))
+    unmount(folder)
     shutil.rmtree(folder, ignore_errors=True)
     image_path(folder).unlink(missing_ok=True)
+
+
+def unmount(folder: Path) -> None:
+    """Detach whatever is mounted at ``folder`` (lazily: a process still in it keeps it)."""
+    if os.path.ismount(folder):
+        run_root_command("umount", "--lazy", str(folder))
 
 
 def is_full(folder: Path, slack_bytes: int = 1024 * 1024) -> bool:
@@ -87,9 +92,11 @@ def is_full(folder: Path, slack_bytes: int = 1024 * 1024) -> bool:
     return stats.f_bavail * stats.f_frsize < slack_bytes or stats.f_favail == 0
 
 
-def _run(*argv: str) -> None:
+def run_root_command(*argv: str) -> None:
+    """Run a host command the worker needs root for (mkfs, mount, umount); SandboxError,
+    with the command's own complaint, when it fails or hangs for a minute."""
     try:
-        result = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise SandboxError(f"{argv[0]} failed: {exc}") from exc
     if result.returncode != 0:

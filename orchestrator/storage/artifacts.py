@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,23 @@ def check_output(dist: Path, limits: OutputLimits) -> tuple[int, int]:
     Returns (files, bytes). Runs only after the build's container has exited, so nothing
     can change the tree while it is checked and moved.
     """
+    _check_is_folder(dist)
+    files = size = 0
+    for rel, info in _non_folders(dist, limits.max_depth):
+        _check_publishable(rel, info)
+        files += 1
+        size += info.st_size
+        if files > limits.max_files or size > limits.max_bytes:
+            raise BuildError(
+                f"dist/ exceeds {limits.max_files} files or {limits.max_bytes // (1024 * 1024)} MB",
+                code=ErrorCode.OUTPUT_TOO_LARGE,
+            )
+    if not (dist / INDEX).is_file():
+        raise BuildError("dist/ has no index.html", code=ErrorCode.BUILD_FAILED)
+    return files, size
+
+
+def _check_is_folder(dist: Path) -> None:
     try:
         top = os.lstat(dist)
     except FileNotFoundError:
@@ -37,40 +55,38 @@ def check_output(dist: Path, limits: OutputLimits) -> tuple[int, int]:
         ) from None
     if not stat.S_ISDIR(top.st_mode):
         raise BuildError("dist is not a folder", code=ErrorCode.UNSAFE_OUTPUT)
-    files = size = 0
+
+
+def _non_folders(dist: Path, max_depth: int) -> Iterator[tuple[str, os.stat_result]]:
+    """Every entry under ``dist`` that is not a folder, as (path relative to dist, lstat),
+    descending no deeper than ``max_depth`` folders."""
     pending = [(dist, 0)]
     while pending:
         folder, depth = pending.pop()
         with os.scandir(folder) as entries:
             for entry in entries:
                 info = entry.stat(follow_symlinks=False)
-                rel = os.path.relpath(entry.path, dist)
-                if stat.S_ISDIR(info.st_mode):
-                    if depth + 1 > limits.max_depth:
-                        raise BuildError(
-                            f"dist/ is nested deeper than {limits.max_depth} folders",
-                            code=ErrorCode.OUTPUT_TOO_LARGE,
-                        )
-                    pending.append((Path(entry.path), depth + 1))
-                    continue
-                if not stat.S_ISREG(info.st_mode):
+                if not stat.S_ISDIR(info.st_mode):
+                    yield os.path.relpath(entry.path, dist), info
+                elif depth + 1 > max_depth:
                     raise BuildError(
-                        f"dist/{rel} is a link or special file; only regular files are published",
-                        code=ErrorCode.UNSAFE_OUTPUT,
-                    )
-                if info.st_nlink > 1:
-                    raise BuildError(f"dist/{rel} is a hard link", code=ErrorCode.UNSAFE_OUTPUT)
-                files += 1
-                size += info.st_size
-                if files > limits.max_files or size > limits.max_bytes:
-                    raise BuildError(
-                        f"dist/ exceeds {limits.max_files} files or "
-                        f"{limits.max_bytes // (1024 * 1024)} MB",
+                        f"dist/ is nested deeper than {max_depth} folders",
                         code=ErrorCode.OUTPUT_TOO_LARGE,
                     )
-    if not (dist / INDEX).is_file():
-        raise BuildError("dist/ has no index.html", code=ErrorCode.BUILD_FAILED)
-    return files, size
+                else:
+                    pending.append((Path(entry.path), depth + 1))
+
+
+def _check_publishable(rel: str, info: os.stat_result) -> None:
+    """Only regular files with one name are published: a link, device or hard link could
+    make the preview serve something outside the build's own output."""
+    if not stat.S_ISREG(info.st_mode):
+        raise BuildError(
+            f"dist/{rel} is a link or special file; only regular files are published",
+            code=ErrorCode.UNSAFE_OUTPUT,
+        )
+    if info.st_nlink > 1:
+        raise BuildError(f"dist/{rel} is a hard link", code=ErrorCode.UNSAFE_OUTPUT)
 
 
 def describe_tree(dist: Path, build_id: str) -> Manifest:

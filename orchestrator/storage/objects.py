@@ -13,6 +13,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol, TypeVar
 from urllib.parse import urlparse
@@ -25,6 +26,7 @@ from tenacity import (
 )
 
 from orchestrator.errors import StorageUnavailable
+from orchestrator.settings import Settings
 
 T = TypeVar("T")
 CHUNK = 256 * 1024
@@ -69,50 +71,75 @@ class Objects(Protocol):
         """Remove every object under ``prefix``; returns the bytes freed."""
 
 
-def open_objects(
-    url: str,
-    root: Path,
-    *,
-    endpoint: str = "",
-    region: str = "",
-    access_key: str = "",
-    secret_key: str = "",
-    timeout_s: float = 10.0,
-    attempts: int = 5,
-    backoff_s: float = 0.5,
-    threads: int = 8,
-) -> Objects:
-    """The backend ``url`` names: empty for the folder ``root``, ``s3://bucket/prefix``."""
-    if not url:
+@dataclass(frozen=True)
+class StoreConfig:
+    """Which store holds the objects and how it is reached (the ``KILN_STORAGE_*`` settings)."""
+
+    url: str = ""  # empty: a folder on this host; else s3://bucket/prefix
+    endpoint: str = ""  # an S3-compatible server other than AWS (path-style addressing)
+    region: str = ""
+    access_key: str = ""
+    secret_key: str = field(default="", repr=False)
+    timeout_s: float = 10.0  # connect and read timeout of one request
+    attempts: int = 5  # tries of one request
+    backoff_s: float = 0.5  # first wait between tries, doubling
+    threads: int = 8  # files uploaded at once
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> StoreConfig:
+        """The store the settings name."""
+        s = settings
+        return cls(
+            url=s.storage_url,
+            endpoint=s.storage_endpoint,
+            region=s.storage_region,
+            access_key=s.storage_access_key,
+            secret_key=s.storage_secret_key,
+            timeout_s=s.storage_timeout_s,
+            attempts=s.storage_attempts,
+            backoff_s=s.storage_backoff_s,
+            threads=s.storage_upload_threads,
+        )
+
+
+def open_objects(config: StoreConfig, root: Path) -> Objects:
+    """The backend ``config.url`` names: empty for the folder ``root``, ``s3://bucket/prefix``."""
+    if not config.url:
         return LocalObjects(root)
-    parsed = urlparse(url)
+    parsed = urlparse(config.url)
     if parsed.scheme != "s3" or not parsed.netloc:
-        raise ValueError(f"KILN_STORAGE_URL must be empty or s3://bucket/prefix, not {url!r}")
+        raise ValueError(
+            f"KILN_STORAGE_URL must be empty or s3://bucket/prefix, not {config.url!r}"
+        )
+    return S3Objects(
+        _s3_client(config),
+        parsed.netloc,
+        parsed.path.strip("/"),
+        attempts=config.attempts,
+        backoff_s=config.backoff_s,
+        threads=config.threads,
+    )
+
+
+def _s3_client(config: StoreConfig) -> Any:
+    """A boto3 S3 client that tries each request once (S3Objects retries, with backoff)."""
     import boto3
     from botocore.config import Config
 
-    config = Config(
-        connect_timeout=timeout_s,
-        read_timeout=timeout_s,
+    client_config = Config(
+        connect_timeout=config.timeout_s,
+        read_timeout=config.timeout_s,
         retries={"max_attempts": 1, "mode": "standard"},  # retried here, with backoff
-        max_pool_connections=max(10, threads * 2),
-        s3={"addressing_style": "path"} if endpoint else None,
+        max_pool_connections=max(10, config.threads * 2),
+        s3={"addressing_style": "path"} if config.endpoint else None,
     )
-    client = boto3.session.Session().client(
+    return boto3.session.Session().client(
         "s3",
-        endpoint_url=endpoint or None,
-        region_name=region or None,
-        aws_access_key_id=access_key or None,
-        aws_secret_access_key=secret_key or None,
-        config=config,
-    )
-    return S3Objects(
-        client,
-        parsed.netloc,
-        parsed.path.strip("/"),
-        attempts=attempts,
-        backoff_s=backoff_s,
-        threads=threads,
+        endpoint_url=config.endpoint or None,
+        region_name=config.region or None,
+        aws_access_key_id=config.access_key or None,
+        aws_secret_access_key=config.secret_key or None,
+        config=client_config,
     )
 
 

@@ -12,7 +12,7 @@ from orchestrator.errors import BuildError, StorageUnavailable
 from orchestrator.storage import layout
 from orchestrator.storage.artifacts import OutputLimits
 from orchestrator.storage.build_storage import BuildStorage
-from orchestrator.storage.objects import S3Objects, open_objects
+from orchestrator.storage.objects import S3Objects, StoreConfig, open_objects
 from tests.integration.seaweed import ACCESS_KEY, SECRET_KEY, SeaweedS3, weed_binary
 
 LIMITS = OutputLimits(max_bytes=50_000_000, max_files=5000)
@@ -28,15 +28,15 @@ def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
 
 
 def objects_of(s3: SeaweedS3, prefix: str, **options: object) -> S3Objects:
-    found = open_objects(
+    config = StoreConfig(
         f"s3://{s3.bucket}/{prefix}",
-        Path("/nonexistent"),
         endpoint=s3.endpoint,
         region="us-east-1",
         access_key=ACCESS_KEY,
         secret_key=SECRET_KEY,
         **options,  # type: ignore[arg-type]
     )
+    found = open_objects(config, Path("/nonexistent"))
     assert isinstance(found, S3Objects)
     return found
 
@@ -82,15 +82,15 @@ def test_publish_read_reuse_and_collect(s3: SeaweedS3, tmp_path: Path) -> None:
 
 def test_doctor_round_trip_and_a_missing_bucket(s3: SeaweedS3) -> None:
     assert "round trip" in BuildStorage(objects_of(s3, "doctor")).check()
-    wrong = open_objects(
+    config = StoreConfig(
         "s3://no-such-bucket-kiln/x",
-        Path("/nonexistent"),
         endpoint=s3.endpoint,
         region="us-east-1",
         access_key=ACCESS_KEY,
         secret_key=SECRET_KEY,
         attempts=1,
     )
+    wrong = open_objects(config, Path("/nonexistent"))
     with pytest.raises(StorageUnavailable):
         BuildStorage(wrong).check()
 

@@ -52,7 +52,12 @@ def test_fix_request_shows_report_and_only_the_files_it_names() -> None:
     )
     assert relevant_files(FILES, report) == ["package.json", "src/lib/util.ts"]
     _system, user = fix_messages(
-        "a timer", FILES, report, "the build failed", 100_000, summary(report)
+        "a timer",
+        FILES,
+        report,
+        error_message="the build failed",
+        errors=summary(report),
+        max_chars=100_000,
     )
     content = user["content"]
     assert "[type_error] src/lib/util.ts:1:14: TS2322" in content

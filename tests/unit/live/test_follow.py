@@ -104,6 +104,21 @@ def test_a_cut_follower_ends_with_an_error_naming_its_last_id() -> None:
     asyncio.run(scenario())
 
 
+def test_a_follower_that_goes_away_mid_build_leaves_its_channel() -> None:
+    async def scenario() -> None:
+        source = FakeSource()
+        source.append(stream_key("b1"), "log", n=0)
+        hub = Hub(source, block_ms=500)
+        events = build_follower(hub, None)
+        assert (await events.__anext__()).id == "1-0"
+        assert list(hub.channels) == [stream_key("b1")]
+        await events.aclose()  # type: ignore[attr-defined]  # the client went away
+        assert hub.channels == {}
+        await hub.close()
+
+    asyncio.run(scenario())
+
+
 def test_a_feed_replays_its_archive_then_its_stream_then_live() -> None:
     async def scenario() -> None:
         source = FakeSource()

@@ -11,7 +11,13 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 from orchestrator.errors import StorageUnavailable
-from orchestrator.storage.objects import LocalObjects, S3Objects, open_objects, transient
+from orchestrator.storage.objects import (
+    LocalObjects,
+    S3Objects,
+    StoreConfig,
+    open_objects,
+    transient,
+)
 
 
 def test_folder_backend_basics(tmp_path: Path) -> None:
@@ -36,11 +42,12 @@ def test_folder_backend_refuses_keys_that_leave_it(tmp_path: Path, key: str) -> 
 
 
 def test_storage_url() -> None:
-    assert isinstance(open_objects("", Path("/tmp")), LocalObjects)
-    s3 = open_objects("s3://bucket/some/prefix", Path("/tmp"), endpoint="http://127.0.0.1:1")
+    assert isinstance(open_objects(StoreConfig(), Path("/tmp")), LocalObjects)
+    config = StoreConfig("s3://bucket/some/prefix", endpoint="http://127.0.0.1:1")
+    s3 = open_objects(config, Path("/tmp"))
     assert isinstance(s3, S3Objects) and s3.where == "s3://bucket/some/prefix/"
     with pytest.raises(ValueError):
-        open_objects("gs://bucket", Path("/tmp"))
+        open_objects(StoreConfig("gs://bucket"), Path("/tmp"))
 
 
 def client_error(status: int, code: str) -> ClientError:
