@@ -22,7 +22,8 @@ HTTP_CODES = {
 # What each error status means, with the codes it carries (orchestrator/errors.py).
 ERROR_STATUSES: dict[int, str] = {
     400: "Refused before anything was enqueued: `invalid_input` (a bad body, parameter or "
-    "header), `unsupported_dependency`.",
+    "header), `unsupported_dependency`, `unsupported_environment` (a Node major the image "
+    "does not offer).",
     404: "`not_found`: no such build, template or generation.",
     409: "`conflict`: the request does not fit the build's state.",
     413: "`payload_too_large`: the upload, a file or the file count exceeds its bound.",

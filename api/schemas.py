@@ -45,6 +45,23 @@ class TemplatesPublic(BaseModel):
     items: list[TemplatePublic]
 
 
+class EnvironmentOffered(BaseModel):
+    """One Node major builds can run with, and the package managers' pinned versions."""
+
+    node: str = Field(description="The full Node version, e.g. 22.12.0.")
+    major: int
+    default: bool = Field(description="True for the major a project that asks for none gets.")
+    package_managers: dict[str, str] = Field(
+        description="npm, pnpm, yarn (1, classic), yarn-berry (2+) and bun: their versions."
+    )
+
+
+class EnvironmentsPublic(BaseModel):
+    """What ``GET /api/v1/environments`` offers: one item per Node major, oldest first."""
+
+    items: list[EnvironmentOffered]
+
+
 class ErrorDetail(BaseModel):
     """What went wrong: a stable ``code`` for programs, a ``message`` for people."""
 

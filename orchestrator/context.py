@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from functools import cached_property, lru_cache
+from pathlib import Path
 
 import docker
 import redis
@@ -113,12 +114,28 @@ class Context:
             npm_cache_dir=s.npm_cache_dir,
             ca_bundle=ca_bundle,
             instance=s.instance,
+            manager_caches=manager_cache_dirs(s),
         )
         return Sandbox(self.docker, options)
 
     def cancel_requested(self, build_id: str) -> bool:
         """True once someone asked to cancel ``build_id``."""
         return bool(self.redis.exists(cancel_key(build_id)))
+
+
+def manager_cache_dirs(settings: Settings) -> dict[str, Path]:
+    """Host folders of the package managers' caches (beside the npm cache), made if missing."""
+    from orchestrator.builds.managers import CACHE_DIRS
+    from orchestrator.project.environment import Manager
+
+    root = settings.npm_cache_dir.parent
+    found = {}
+    for manager, inside in CACHE_DIRS.items():
+        if manager != Manager.NPM:
+            folder = root / inside.rsplit("/", 1)[1]
+            folder.mkdir(parents=True, exist_ok=True)
+            found[inside] = folder
+    return found
 
 
 def open_storage(

@@ -4,7 +4,8 @@
     ├── InputError (400)           the submitted project or request is unacceptable
     │   ├── PayloadTooLarge (413)  the upload exceeds a size bound
     │   ├── UnsupportedMediaType (415)  the body is neither JSON nor a tar/gzip archive
-    │   └── UnsupportedDependency  a dependency from git, a URL or outside the project
+    │   ├── UnsupportedDependency  a dependency from git, a URL or outside the project
+    │   └── UnsupportedEnvironment a Node major (or manager) Kiln does not offer
     ├── NotFound (404)             no such build, template or file
     ├── Conflict (409)             the request does not fit the build's state
     ├── Unavailable (503)          a dependency (Redis, Docker, the model) is not there
@@ -56,6 +57,7 @@ class ErrorCode(StrEnum):
     INVALID_INPUT = "invalid_input"
     PAYLOAD_TOO_LARGE = "payload_too_large"
     UNSUPPORTED_DEPENDENCY = "unsupported_dependency"
+    UNSUPPORTED_ENVIRONMENT = "unsupported_environment"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     NOT_FOUND = "not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
@@ -119,6 +121,12 @@ class UnsupportedDependency(InputError):
     """Raised when a dependency would come from somewhere other than the registry or project."""
 
     code = ErrorCode.UNSUPPORTED_DEPENDENCY
+
+
+class UnsupportedEnvironment(InputError):
+    """Raised when a submit asks for a Node major that the sandbox image does not offer."""
+
+    code = ErrorCode.UNSUPPORTED_ENVIRONMENT
 
 
 class NotFound(KilnError):

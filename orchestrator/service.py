@@ -23,6 +23,7 @@ from orchestrator.errors import Conflict, ErrorCode, InputError, NotFound, Unava
 from orchestrator.ops import admission
 from orchestrator.project import dependency_sources, templates
 from orchestrator.project.build_env import check_env
+from orchestrator.project.environment import check_request
 from orchestrator.project.input import (
     Files,
     overlay,
@@ -33,6 +34,7 @@ from orchestrator.project.npm import check_buildable
 from orchestrator.project.slugs import project_slug
 from orchestrator.records.models import Build, Generation, Phase, Status, aware, utcnow
 from orchestrator.sandbox.egress.service import allowed_hosts
+from orchestrator.sandbox.image.toolchains import describe_offer, image_offer
 from orchestrator.sandbox.step import Limits, clamp_limits
 from orchestrator.storage.disk import free_disk_mb
 
@@ -67,6 +69,7 @@ class SubmitOptions:
     supersede: bool = False  # cancel the project's older builds that are still queued
     fresh: bool = False  # build even if an identical input already has an artifact
     env: Mapping[str, object] | None = None  # build settings for the build step only
+    node: int | str | None = None  # a Node major (GET /api/v1/environments lists them)
 
 
 def submit_build(
@@ -81,7 +84,9 @@ def submit_build(
     it first made; ``options.supersede`` cancels the project's older builds still queued.
     An input that already built successfully is answered at once with that artifact (a new,
     finished build record marked ``reused_from``) unless ``options.fresh`` asks for a real
-    build. ``options.env`` is checked and is part of the reuse key."""
+    build. ``options.env`` is checked and is part of the reuse key.
+    ``options.node`` is the Node major asked for (400 ``unsupported_environment`` if not
+    offered)."""
     s = ctx.settings
     build_env = check_env(options.env)
     if idempotency_key is not None:
@@ -98,7 +103,12 @@ def submit_build(
     for lockfile in ("package-lock.json", "npm-shrinkwrap.json"):
         dependency_sources.check_lockfile(files.get(lockfile), allowed_hosts(ctx.settings))
     chosen = clamp_limits(options.limits, *server_limits(ctx))
-    digest = reuse.input_digest(ctx, files, build_env) if ctx.settings.cache_reuse else None
+    requested_node = requested_environment(ctx, options.node)
+    digest = (
+        reuse.input_digest(ctx, files, build_env, requested_node)
+        if ctx.settings.cache_reuse
+        else None
+    )
     build = Build(
         project=project_slug(options.project, manifest, options.template),
         template=options.template,
@@ -106,6 +116,7 @@ def submit_build(
         idempotency_key=idempotency_key,
         input_digest=digest,
         env=build_env or None,
+        environment={"requested_node": requested_node} if requested_node else None,
     )
     earlier = reuse.earlier_artifact(ctx, digest) if digest and not options.fresh else None
     reused = reuse.answer_from(ctx, earlier, build, to_tar(files)) if earlier else None
@@ -116,6 +127,18 @@ def submit_build(
     if inserted and options.supersede:
         supersede_older(ctx, build)
     return build
+
+
+def requested_environment(ctx: Context, node: object) -> int | None:
+    """The Node major a submit asks for, checked against the image's offer (None: not asked)."""
+    if node is None or node == "":
+        return None
+    return check_request(image_offer(ctx.docker, ctx.settings.sandbox_image), node)
+
+
+def list_environments(ctx: Context) -> list[dict[str, object]]:
+    """What builds can run with: each offered Node major and the package managers' versions."""
+    return describe_offer(image_offer(ctx.docker, ctx.settings.sandbox_image))
 
 
 def admit(ctx: Context, project: str, *, ignore_project_queue: bool = False) -> None:

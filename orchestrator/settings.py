@@ -79,7 +79,7 @@ class Settings(BaseSettings):
     dashboard_dir: Path = REPO_ROOT / "dashboard" / "dist"  # the built dashboard, served at /
 
     # Sandbox.
-    sandbox_image: str = "kiln-sandbox-node:22"
+    sandbox_image: str = "kiln-sandbox:node20-26"  # every offered Node major side by side
     node_major: int = 22
     sandbox_uid: int = 10001
     ca_bundle: Path | None = Path("/etc/ssl/certs/ca-certificates.crt")

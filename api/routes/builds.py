@@ -58,6 +58,7 @@ class SubmitJSON(BaseModel):
     template: str | None = None
     project: str | None = None
     limits: LimitsIn | None = None
+    node: int | str | None = None  # a Node major (GET /api/v1/environments lists them)
     supersede: bool = False
     fresh: bool = False  # build even if an identical input already has an artifact
     env: dict[str, str] | None = None  # build settings for the build step (names shown only)
@@ -154,6 +155,7 @@ async def read_submission(
             supersede=payload.supersede,
             fresh=payload.fresh,
             env=payload.env,
+            node=payload.node,
         )
         return lambda: files_from_mapping(payload.files, limits), options
     if content_type in TAR_TYPES:
@@ -182,6 +184,7 @@ async def submit_build(
     cpus: float | None = None,
     supersede: bool = False,
     fresh: bool = False,
+    node: str | None = None,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
     kiln_env: Annotated[str | None, Header(alias="Kiln-Env")] = None,
 ) -> SubmitReply:
@@ -198,6 +201,7 @@ async def submit_build(
         supersede=supersede,
         fresh=fresh,
         env=parse_env_header(kiln_env),
+        node=node,
     )
     files, options = await read_submission(request, input_limits(ctx.settings), query)
     build = await run_in_threadpool(

@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from api.deps import CtxDep
 from api.errors import error_responses
-from api.schemas import ErrorDetail, Health, TemplatesPublic
+from api.schemas import EnvironmentsPublic, ErrorDetail, Health, TemplatesPublic
 from orchestrator import service
 from orchestrator.context import Context
 from orchestrator.errors import ErrorCode
@@ -24,6 +24,19 @@ router = APIRouter()
 def list_templates(ctx: CtxDep) -> Any:
     """The bundled templates a submit can start from."""
     return {"items": service.list_templates(ctx)}
+
+
+@router.get(
+    "/api/v1/environments",
+    tags=["environments"],
+    response_model=EnvironmentsPublic,
+    responses=error_responses(503),
+)
+def list_environments(ctx: CtxDep) -> Any:
+    """The Node majors builds can run with (full versions) and the package managers' versions.
+
+    503 when the sandbox image is missing or the Docker engine does not answer."""
+    return {"items": service.list_environments(ctx)}
 
 
 def _check(name: str, probe: Any) -> tuple[str, str]:

@@ -12,8 +12,9 @@ A build's dependencies come one of three ways (``route``):
 After a failed step: ``retry_install`` gives the retry the package manager's own error
 suggests (npm ci refusing a lockfile, ERESOLVE); ``leave_layer`` says when to fall back
 from a layer to a private install (the project wrote into the read-only layer);
-otherwise the build fails. What differs per package manager sits behind ``PackageManager``; npm
-is the one Kiln runs today.
+otherwise the build fails. What differs per package manager sits behind ``PackageManager``:
+``NPM`` here, and ``environment_install.ChosenManager`` for a build's chosen Node and
+manager (pnpm, yarn 1, yarn 2+, bun, or npm on another Node).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Protocol, TypedDict
 
 from orchestrator.builds import plan
 from orchestrator.builds.provision import root_scripts_step
-from orchestrator.errors import ErrorCode
+from orchestrator.errors import BuildError, ErrorCode
 from orchestrator.project.npm import LOCKFILES, has_dependencies, root_install_scripts
 from orchestrator.sandbox.step import Step
 
@@ -56,8 +57,20 @@ class CacheInfo(TypedDict, total=False):
 class PackageManager(Protocol):
     """What the install strategy needs to know about one package manager."""
 
-    name: str
-    lockfiles: Sequence[str]  # the lockfile names read from the workspace
+    @property
+    def name(self) -> str:
+        """The manager's program name."""
+        ...
+
+    @property
+    def lockfiles(self) -> Sequence[str]:
+        """The lockfile names read from the workspace."""
+        ...
+
+    @property
+    def lockfile(self) -> str:
+        """The lockfile a private install leaves (read for the steps after it)."""
+        ...
 
     def install_plan(self, manifest: Manifest, lockfiles: Mapping[str, bytes]) -> plan.InstallPlan:
         """The private install step, and what to tell the user about it."""
@@ -71,12 +84,25 @@ class PackageManager(Protocol):
         """What runs after a private install, given the lockfile it left."""
         ...
 
+    def build_step(self, manifest: Manifest, env: Mapping[str, str]) -> Step:
+        """The build step, with the submit's build settings ``env``."""
+        ...
+
+    def equip(self, step: Step) -> Step:
+        """``step`` as it runs: with the manager's Node, PATH and settings (``Step.toolenv``)."""
+        ...
+
+    def explain(self, step: Step, error: BuildError) -> BuildError:
+        """A failed step's error, told in the manager's own words."""
+        ...
+
 
 class Npm:
     """npm: ``npm ci`` for an in-sync lockfile, else ``npm install``; scripts in a rebuild."""
 
     name = "npm"
     lockfiles: Sequence[str] = LOCKFILES
+    lockfile = "package-lock.json"
 
     def install_plan(self, manifest: Manifest, lockfiles: Mapping[str, bytes]) -> plan.InstallPlan:
         """``npm ci`` or ``npm install`` with scripts off (see ``plan.plan_install``)."""
@@ -89,6 +115,18 @@ class Npm:
     def steps_after_install(self, manifest: Manifest, lock_after: bytes | None) -> list[Step]:
         """``npm rebuild`` (offline) when a package or the project has install scripts."""
         return [plan.lifecycle_step()] if plan.needs_lifecycle_scripts(manifest, lock_after) else []
+
+    def build_step(self, manifest: Manifest, env: Mapping[str, str]) -> Step:
+        """The project's build script (else ``vite build``) with npm."""
+        return plan.build_step(manifest, env)
+
+    def equip(self, step: Step) -> Step:
+        """The image's default Node and npm: nothing to add."""
+        return step
+
+    def explain(self, step: Step, error: BuildError) -> BuildError:
+        """plan's messages already speak npm."""
+        return error
 
 
 NPM = Npm()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import tarfile
 import threading
 import time
@@ -23,7 +24,13 @@ from typing import Protocol
 from rq import Retry
 from rq.suspension import is_suspended
 
-from orchestrator.builds import install, lifecycle, plan
+from orchestrator.builds import install, lifecycle, managers, plan
+from orchestrator.builds.environment_install import ChosenManager
+from orchestrator.builds.environment_io import (
+    environment_toolchain,
+    npm_layers_fit,
+    read_environment,
+)
 from orchestrator.builds.install import CacheInfo, Manifest, Route
 from orchestrator.builds.outcome import SUCCEEDED, Cancelled, Outcome, outcome_of
 from orchestrator.builds.provision import LayerProvider, LayerUse
@@ -31,13 +38,21 @@ from orchestrator.cache import gc
 from orchestrator.cache.layers import layer_store
 from orchestrator.cache.resolutions import ResolutionStore
 from orchestrator.context import Context
-from orchestrator.errors import BuildError, ErrorCode, KilnError, SandboxError
+from orchestrator.errors import (
+    BuildError,
+    ErrorCode,
+    KilnError,
+    SandboxError,
+    UnsupportedEnvironment,
+)
 from orchestrator.live.logbus import clean_line
 from orchestrator.logs import build_context
+from orchestrator.project.environment import Environment, Manager
 from orchestrator.project.input import parse_package_json
 from orchestrator.records.counters import observe
 from orchestrator.records.models import Build, Phase, Status, aware
 from orchestrator.sandbox import workspace
+from orchestrator.sandbox.egress.service import proxy_url
 from orchestrator.sandbox.protocol import StepResult, StepRunner
 from orchestrator.sandbox.step import Limits, Step
 from orchestrator.settings import get_settings
@@ -91,6 +106,7 @@ class BuildRun:
         self.layer: LayerUse | None = None
         self.cache: CacheInfo = {}
         self.manager: install.PackageManager = install.NPM
+        self.environment: Environment | None = None  # chosen in _prepare
 
     @property
     def runner(self) -> StepRunner:
@@ -185,7 +201,38 @@ class BuildRun:
         ):
             archive.extractall(self.workspace, filter="data")
         self.runner.prepare_dir(self.workspace)
-        return parse_package_json({"package.json": (self.workspace / "package.json").read_bytes()})
+        manifest = parse_package_json(
+            {"package.json": (self.workspace / "package.json").read_bytes()}
+        )
+        self._choose_environment(manifest)
+        return manifest
+
+    def _choose_environment(self, manifest: Manifest) -> None:
+        """Node and package manager for this build: recorded, said, and its install strategy."""
+        requested = (self.ctx.store.get(self.id).environment or {}).get("requested_node")
+        try:
+            chosen = read_environment(self.workspace, self.runner.offer(), manifest, requested)
+        except UnsupportedEnvironment as exc:  # the image changed since the submit
+            raise BuildError(exc.message, code=ErrorCode(exc.code)) from exc
+        public = chosen.public()
+        self.ctx.store.set_environment(self.id, {"requested_node": requested, **public})
+        self.note(
+            f"environment: Node {public['node']} ({chosen.node.source}), "
+            f"{public['package_manager']} ({chosen.manager.source})"
+        )
+        warnings = chosen.warnings
+        if chosen.manager.manager == Manager.NPM:  # npm's install plan says its own lockfile's
+            warnings = (*chosen.node.warnings, *chosen.manager.warnings)
+        for warning in warnings:
+            self.note(f"warning: {warning}")
+        workspace_yaml = self.workspace / "pnpm-workspace.yaml"
+        self.environment = chosen
+        self.manager = ChosenManager(
+            chosen,
+            registry=self.settings.npm_registry,
+            proxy=proxy_url(self.settings),
+            workspace_yaml=workspace_yaml.read_bytes() if workspace_yaml.is_file() else None,
+        )
 
     def _lockfiles(self) -> dict[str, bytes]:
         return {
@@ -200,6 +247,7 @@ class BuildRun:
         self.enter(Phase.INSTALLING)
         self._release_layer()  # a generator's earlier round may hold one
         self.cache = {}
+        self._fetch_manager()
         facts = install.InstallFacts.of(manifest)
         lockfiles = self._lockfiles()
         scripts = install.root_scripts(facts)
@@ -221,8 +269,46 @@ class BuildRun:
                     raise
         self._install_privately(manifest, lockfiles)
 
+    def _fetch_manager(self) -> None:
+        """packageManager's exact version when the image lacks it: fetched once per version
+        into a shared folder (no project file there), then mounted read-only."""
+        chosen = self.manager
+        if not isinstance(chosen, ChosenManager):
+            return
+        choice = chosen.env.manager
+        if choice.pinned_by_image(self.runner.offer()):
+            return
+        wanted = f"{choice.manager.command}@{choice.version}"
+        root = self.settings.var_dir.resolve() / "cache" / "managers"
+        folder = root / f"{choice.manager.value}@{choice.version}"
+        if not (folder / "bin").is_dir():
+            self.note(f"fetching {wanted} (packageManager) from the registry")
+            staging = root / f".staging-{self.id}"
+            shutil.rmtree(staging, ignore_errors=True)
+            staging.mkdir(parents=True)
+            self.runner.prepare_dir(staging)
+            try:
+                step = managers.fetch_step(choice.manager, choice.version, choice.integrity)
+                self._run(step, staging)
+                with contextlib.suppress(OSError):  # a concurrent build may have put it first
+                    os.rename(staging, folder)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+        else:
+            self.note(f"{wanted} ready")
+        self.manager = ChosenManager(
+            chosen.env, chosen.registry, chosen.proxy, folder, chosen.workspace_yaml
+        )
+
     def _use_layer(self, manifest: Manifest, lockfiles: dict[str, bytes]) -> bool:
         """Mount a shared dependency layer (made now if missing); False to install privately."""
+        if self.environment is not None and not npm_layers_fit(self.environment):
+            command = self.environment.manager.manager.command
+            self.note(
+                f"dependency layer: not shared for {command} projects yet; installing privately"
+            )
+            self.cache["layer"] = Route.PRIVATE.value
+            return False
         top_level = sorted(p.name for p in self.workspace.iterdir())
         self.layer = self._layer_provider().provide(manifest, lockfiles, top_level)
         if self.layer is None:
@@ -239,12 +325,13 @@ class BuildRun:
             resolutions=ResolutionStore(
                 self.settings.resolutions_dir, self.settings.resolution_ttl_s
             ),
-            toolchain=self.runner.toolchain(),
+            toolchain=environment_toolchain(self.runner.toolchain(), self.environment),
             registry=self.settings.npm_registry,
             run=self._run_install,
             note=self.note,
             wait=self.check_cancel,
             prepare_dir=self.runner.prepare_dir,
+            lifecycle=managers.npm_lifecycle_step,  # an optional package's failure is dropped
         )
 
     def _leave_layer(self, exc: BuildError) -> bool:
@@ -266,11 +353,17 @@ class BuildRun:
             self.layer = None
 
     def _install_privately(self, manifest: Manifest, lockfiles: dict[str, bytes]) -> None:
+        yarn_lock = self.workspace / "yarn.lock"
+        env = self.environment
+        if env is not None and env.manager.manager == Manager.YARN_CLASSIC and yarn_lock.is_file():
+            # yarn 1 lockfiles name yarn's alias of npm's registry: resolve through Kiln's
+            raw = yarn_lock.read_bytes()
+            yarn_lock.write_bytes(managers.yarn_lock_for_registry(raw, self.settings.npm_registry))
         chosen = self.manager.install_plan(manifest, lockfiles)
         for warning in chosen.warnings:
             self.note(f"warning: {warning}")
         self._run_install(chosen.step, self.workspace)
-        lock = self.workspace / "package-lock.json"
+        lock = self.workspace / self.manager.lockfile
         for step in self.manager.steps_after_install(
             manifest, lock.read_bytes() if lock.is_file() else None
         ):
@@ -292,7 +385,7 @@ class BuildRun:
     # -- build and publish ---------------------------------------------------------------
 
     def _build(self, manifest: Manifest) -> None:
-        step = plan.build_step(manifest, self.env)
+        step = self.manager.build_step(manifest, self.env)
         if self.env:  # by name only: the values may be secrets
             self.note(f"build settings (env): {', '.join(self.env)}")
         try:
@@ -307,6 +400,7 @@ class BuildRun:
         """Run one step in the build's workspace (or in ``folder``, e.g. a layer's staging)."""
         self.check_cancel()
         self.enter(step.phase)
+        step = self.manager.equip(step)  # the chosen Node and manager (PATH, settings)
         self.note(f"$ {' '.join(step.argv)}")
         self.step_output.clear()
         # Install steps hold the npm cache so that eviction does not trim it under them.
@@ -336,7 +430,7 @@ class BuildRun:
         full = not result.ok and workspace.is_full(self.workspace)
         error = plan.step_error(step, result, self.step_output, bounds=bounds, disk_full=full)
         if error is not None:
-            raise error
+            raise self.manager.explain(step, error)
         self.note(f"{step.name} finished in {result.seconds:.1f} s")
         return result
 

@@ -103,6 +103,8 @@ class LayerProvider:
     note: Callable[[str], None]  # a [kiln] line in the build's log
     wait: Callable[[], None]  # called while waiting for a lock; raises when cancelled
     prepare_dir: Callable[[Path], None]  # hand a folder to the sandbox user
+    # The offline install-scripts step for a lockfile (default: plain `npm rebuild`).
+    lifecycle: Callable[[bytes], Step] | None = None
 
     def provide(
         self,
@@ -189,7 +191,8 @@ class LayerProvider:
             self.prepare_dir(staging)
             self.run(layer_install_step(), staging)
             if plan.needs_lifecycle_scripts(manifest, lock_bytes):
-                self.run(plan.lifecycle_step(), staging)  # offline, no npm cache
+                scripts = self.lifecycle(lock_bytes) if self.lifecycle else plan.lifecycle_step()
+                self.run(scripts, staging)  # offline, no npm cache
             details = {"argv": LAYER_INSTALL_ARGV, "toolchain": self.toolchain.__dict__}
             return self.layers.commit(key, staging, details)
         except BaseException:

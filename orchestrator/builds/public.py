@@ -15,6 +15,7 @@ from orchestrator.records.public import (
     BuildUrls,
     CachePublic,
     Diagnostics,
+    EnvironmentPublic,
     GenerationSummary,
     LimitsPublic,
     Usage,
@@ -93,6 +94,10 @@ def build_public(
         ),
         # Build settings by name only: the values are the submitter's secrets.
         env=sorted(build.env or {}),
+        environment=EnvironmentPublic(
+            node=(build.environment or {}).get("node"),
+            package_manager=(build.environment or {}).get("package_manager"),
+        ),
         **queue_fields(build, queue_position),
         generation=None if generation is None else generation_summary(generation),
     )

@@ -23,15 +23,23 @@ from orchestrator.records.models import Build
 log = logging.getLogger("kiln.cache")
 
 
-def input_digest(ctx: Context, files: Files, env: Mapping[str, str] | None = None) -> str | None:
-    """The reuse key of a project on this server, or None when the image cannot be seen."""
+def input_digest(
+    ctx: Context,
+    files: Files,
+    env: Mapping[str, str] | None = None,
+    requested_node: int | None = None,
+) -> str | None:
+    """The reuse key of a project on this server, or None when the image cannot be seen.
+    ``requested_node``: the submit's Node major, when it asked for one."""
     try:
         image_id = ctx.sandbox.toolchain().image_id
     except (docker.errors.DockerException, OSError) as exc:
         log.warning("identical-input reuse off for this submit: %s", exc)
         return None
     s = ctx.settings
-    settings = {"registry": s.npm_registry, "node_major": s.node_major}
+    settings: dict[str, object] = {"registry": s.npm_registry, "node_major": s.node_major}
+    if requested_node is not None:  # the same source asked to build on another Node
+        settings["requested_node"] = requested_node
     return input_key(source_digest(files), image_id=image_id, settings=settings, env=env)
 
 

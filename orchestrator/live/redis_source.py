@@ -7,8 +7,12 @@ followers it serves; a burst of replays waits for a free connection instead of f
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
+import redis
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 
 from orchestrator.live.events import Event, decode_entries
 
@@ -17,6 +21,15 @@ COMMAND_CONNECTIONS = 8
 WAKE_TTL_S = 3600
 CLIENT_NAME = "kiln-live"  # how the hub's connections show in CLIENT LIST
 CLIENT_NAME = "kiln-live"  # how the hub's connections show in CLIENT LIST
+
+
+def reconnecting() -> dict[str, Any]:
+    """Connection settings that retry a command on a fresh connection when the pooled one
+    was closed under it (a Redis restart), instead of failing the followers at once."""
+    return {
+        "retry": Retry(ExponentialBackoff(cap=1.0, base=0.1), 3),
+        "retry_on_error": [redis.ConnectionError, redis.TimeoutError],
+    }
 
 
 class RedisSource:
@@ -32,6 +45,7 @@ class RedisSource:
                 socket_timeout=timeout,
                 socket_connect_timeout=5,
                 client_name=CLIENT_NAME,
+                **reconnecting(),
             )
         )
         self._commands = aioredis.Redis(
@@ -42,6 +56,7 @@ class RedisSource:
                 socket_timeout=30,
                 socket_connect_timeout=5,
                 client_name=CLIENT_NAME,
+                **reconnecting(),
             )
         )
         # Each process's own wake-up stream: an entry there ends the pending XREAD early.

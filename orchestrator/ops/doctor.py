@@ -15,6 +15,7 @@ from orchestrator.records.db import require_current
 from orchestrator.sandbox.egress.network import gateway_of
 from orchestrator.sandbox.egress.service import allowed_hosts
 from orchestrator.sandbox.image import SOURCE_DIR, image_digest
+from orchestrator.sandbox.image.toolchains import NODE_MAJORS, image_offer
 from orchestrator.sandbox.runner import check_runtime
 from orchestrator.settings import Settings, get_settings
 from orchestrator.storage.disk import disk_total_mb, free_disk_mb
@@ -73,10 +74,20 @@ def sandbox_image(ctx: Context) -> str:
     image = ctx.docker.images.get(s.sandbox_image)
     node = image.labels.get("kiln.node.version", "?")
     size = image.attrs.get("Size", 0) / 1e6
-    want = image_digest(SOURCE_DIR, s.node_major)
+    want = image_digest(SOURCE_DIR, s.node_major, NODE_MAJORS)
     if image.labels.get("kiln.image.digest") != want:
         raise RuntimeError(f"{s.sandbox_image} is out of date; run `kiln image build`")
     return f"{s.sandbox_image} node {node}, {size:.0f} MB, current"
+
+
+def environments(ctx: Context) -> str:
+    """The Node majors (full versions) and package managers the sandbox image offers."""
+    offer = image_offer(ctx.docker, ctx.settings.sandbox_image)
+    nodes = ", ".join(
+        f"{offer.node[m]}{' (default)' if m == offer.default_major else ''}" for m in offer.majors()
+    )
+    managers = ", ".join(f"{m.value} {v}" for m, v in sorted(offer.managers.items()))
+    return f"Node {nodes}; {managers}"
 
 
 def ca_bundle(ctx: Context) -> str:
@@ -208,6 +219,7 @@ CHECKS: list[tuple[str, Callable[[Context], str]]] = [
     ("redis", redis_server),
     ("database", database),
     ("sandbox image", sandbox_image),
+    ("environments", environments),
     ("ca bundle", ca_bundle),
     ("registry", registry),
     ("isolation", isolation),

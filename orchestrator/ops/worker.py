@@ -16,7 +16,7 @@ from rq import Worker
 from rq.job import Job
 
 from orchestrator.builds.jobs import build_queue, worker_name
-from orchestrator.context import Context
+from orchestrator.context import Context, manager_cache_dirs
 from orchestrator.logs import configure_logging
 from orchestrator.ops.maintenance import wake_key
 from orchestrator.records.db import require_current
@@ -38,6 +38,8 @@ def prepare_directories(settings: Settings) -> None:
     ):
         folder.mkdir(parents=True, exist_ok=True)
     hand_over(settings.npm_cache_dir, sandbox_uid(settings.sandbox_uid))
+    for folder in manager_cache_dirs(settings).values():  # pnpm's store, yarn's and bun's caches
+        hand_over(folder, sandbox_uid(settings.sandbox_uid))
 
 
 def run_worker(*, burst: bool = False) -> None:

@@ -131,6 +131,9 @@ class Build(SQLModel, table=True):
     # A submit's build settings (project/build_env.py): read by the worker for the build
     # step; the public body shows only the names.
     env: dict[str, str] | None = Field(default=None, sa_column=Column(JSON))
+    # Build environments (project/environment.py): the submit's "node", then what the worker
+    # chose: {"requested_node", "node", "package_manager"}.
+    environment: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
 
 
 class Generation(SQLModel, table=True):

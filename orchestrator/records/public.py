@@ -128,6 +128,15 @@ class BuildUrls(BaseModel):
     latest: str = Field(description="The project's newest succeeded build (moves).")
 
 
+class EnvironmentPublic(BaseModel):
+    """The Node and package manager a build runs with; both null until a worker has chosen."""
+
+    node: str | None = Field(default=None, description="The full Node version, e.g. 22.12.0.")
+    package_manager: str | None = Field(
+        default=None, description="<command>@<version>, e.g. pnpm@10.34.9 or yarn@4.18.1."
+    )
+
+
 class BuildPublic(BaseModel):
     """A build: ``GET /api/v1/builds/{id}``, list items, and the SSE ``end`` event's data."""
 
@@ -150,6 +159,7 @@ class BuildPublic(BaseModel):
     env: list[str] = Field(
         default_factory=list, description="Names of the build settings given (never values)."
     )
+    environment: EnvironmentPublic = Field(default_factory=lambda: EnvironmentPublic())
     queued_ms: int | None = Field(
         default=None, description="Milliseconds from submit to a worker taking the build."
     )

@@ -273,6 +273,10 @@ class BuildStore:
         """Record how the build's caches answered (layer hit/miss, keys)."""
         self._update_where(build_id, None, cache=cache)
 
+    def set_environment(self, build_id: str, environment: dict[str, Any]) -> None:
+        """Record the Node and package manager the build runs with (and what was asked)."""
+        self._update_where(build_id, None, environment=environment)
+
     def find_succeeded(self, input_digest: str, limit: int = 5) -> Sequence[Build]:
         """The newest successful builds of this exact input."""
         query = (

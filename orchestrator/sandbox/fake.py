@@ -18,10 +18,21 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from orchestrator.project.environment import Manager, Offer
 from orchestrator.sandbox.protocol import OutputSink, StepResult
 from orchestrator.sandbox.step import Limits, Step, Toolchain
 
 FAKE_TOOLCHAIN = Toolchain(image_id="sha256:fake", node_version="22.0.0", platform="linux/fake")
+FAKE_OFFER = Offer(
+    node={20: "20.0.0", 22: "22.0.0", 24: "24.0.0", 26: "26.0.0"},
+    managers={
+        Manager.NPM: "10.0.0",
+        Manager.PNPM: "10.0.0",
+        Manager.YARN_CLASSIC: "1.22.22",
+        Manager.YARN_BERRY: "4.0.0",
+        Manager.BUN: "1.0.0",
+    },
+)
 DIST_INDEX: Mapping[str, str] = {"dist/index.html": "<!doctype html><p>built</p>"}
 
 
@@ -79,10 +90,14 @@ class FakeSandbox:
     """Runs steps by asking ``handler`` what they do; records every call."""
 
     def __init__(
-        self, handler: Handler | None = None, toolchain: Toolchain = FAKE_TOOLCHAIN
+        self,
+        handler: Handler | None = None,
+        toolchain: Toolchain = FAKE_TOOLCHAIN,
+        offer: Offer = FAKE_OFFER,
     ) -> None:
         self.handler = handler or scripted({})
         self._toolchain = toolchain
+        self._offer = offer
         self.calls: list[StepCall] = []
         self.removed: list[str] = []  # build ids whose containers were swept
 
@@ -148,6 +163,10 @@ class FakeSandbox:
     def toolchain(self) -> Toolchain:
         """The fixed toolchain given at construction."""
         return self._toolchain
+
+    def offer(self) -> Offer:
+        """The fixed offer given at construction (every Node major and manager)."""
+        return self._offer
 
     def ran(self) -> list[str]:
         """The names of the steps run so far, in order."""

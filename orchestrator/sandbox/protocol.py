@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from orchestrator.project.environment import Offer
 from orchestrator.sandbox.step import Limits, Step, Toolchain
 
 OutputSink = Callable[[str, list[str]], None]
@@ -64,4 +65,8 @@ class StepRunner(Protocol):
 
     def toolchain(self) -> Toolchain:
         """What the steps run with (image id, Node version, platform): part of cache keys."""
+        ...
+
+    def offer(self) -> Offer:
+        """The Node majors and package managers the steps can run with (the image's)."""
         ...

@@ -12,8 +12,8 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,8 @@ import requests.exceptions
 from docker.types import LogConfig, Ulimit
 
 from orchestrator.errors import SandboxError
+from orchestrator.project.environment import Offer
+from orchestrator.sandbox.image.toolchains import image_offer
 from orchestrator.sandbox.protocol import OutputSink, StepResult
 from orchestrator.sandbox.step import Limits, Step, Toolchain
 
@@ -30,6 +32,7 @@ WORKSPACE = "/workspace"
 NODE_MODULES = f"{WORKSPACE}/node_modules"
 NPM_CACHE = "/cache/npm"
 CA_PATH = "/etc/kiln/ca.crt"
+TOOLS = "/opt/kiln/fetched"
 LABEL_BUILD = "kiln.build"
 LABEL_STEP = "kiln.step"
 LABEL_INSTANCE = "kiln.instance"
@@ -56,24 +59,34 @@ class SandboxOptions:
     npm_cache_dir: Path | None
     ca_bundle: Path | None
     instance: str = "kiln"
+    # Package managers' caches and stores (container path -> host folder), like the npm
+    # cache mounted into install steps only (network steps run no project code).
+    manager_caches: Mapping[str, Path] = field(default_factory=dict)
 
 
 def sandbox_environment(step: Step, options: SandboxOptions) -> dict[str, str]:
     """A fixed, minimal environment: nothing from the host leaks in.
 
-    The step's own ``env`` (a submit's build settings) comes first, so Kiln's names win."""
-    env = dict(step.env) | {
-        "PATH": "/usr/local/bin:/usr/bin:/bin",
-        "HOME": "/tmp",
-        "CI": "1",
-        "npm_config_update_notifier": "false",
-        "npm_config_fund": "false",
-        "npm_config_audit": "false",
-        "npm_config_registry": options.registry,
-        "npm_config_cache": NPM_CACHE if step.network else "/tmp/.npm",
-        # npm would run a project's `git` setting for git dependencies; there is none.
-        "npm_config_git": "/nonexistent/git-is-disabled",
-    }
+    The step's own ``env`` (a submit's build settings) comes first, then its ``toolenv``
+    (Kiln's own choice of Node and package manager, which may set ``PATH``), so Kiln's
+    registry, proxy and CA names win over both."""
+    toolenv = dict(step.toolenv)
+    env = (
+        dict(step.env)
+        | toolenv
+        | {
+            "PATH": toolenv.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+            "HOME": "/tmp",
+            "CI": "1",
+            "npm_config_update_notifier": "false",
+            "npm_config_fund": "false",
+            "npm_config_audit": "false",
+            "npm_config_registry": options.registry,
+            "npm_config_cache": NPM_CACHE if step.network else "/tmp/.npm",
+            # npm would run a project's `git` setting for git dependencies; there is none.
+            "npm_config_git": "/nonexistent/git-is-disabled",
+        }
+    )
     if step.network and options.proxy_url:
         env |= {
             "npm_config_https_proxy": options.proxy_url,
@@ -116,8 +129,13 @@ def container_config(
     tmpfs = {"/tmp": f"rw,exec,nosuid,nodev,size={options.tmpfs_mb}m,mode=1777"}
     if step.network and options.npm_cache_dir is not None:
         volumes[str(options.npm_cache_dir)] = {"bind": NPM_CACHE, "mode": "rw"}
+    if step.network:
+        for inside, host in options.manager_caches.items():
+            volumes[str(host)] = {"bind": inside, "mode": "rw"}
     if options.ca_bundle is not None:
         volumes[str(options.ca_bundle)] = {"bind": CA_PATH, "mode": "ro"}
+    if step.tools is not None:  # a package manager fetched for packageManager, never written to
+        volumes[str(step.tools)] = {"bind": TOOLS, "mode": "ro"}
     if node_modules is not None:
         if step.network:
             raise SandboxError(f"refusing to mount a dependency layer into {step.name}")
@@ -347,6 +365,10 @@ class Sandbox:
     def toolchain(self) -> Toolchain:
         """The toolchain of this sandbox's image (asks the engine)."""
         return image_toolchain(self.client, self.options.image)
+
+    def offer(self) -> Offer:
+        """What this sandbox's image offers, from its labels (asks the engine)."""
+        return image_offer(self.client, self.options.image)
 
     def remove_build_containers(self, build_id: str) -> int:
         """Force-remove every container of this instance labelled with ``build_id``."""

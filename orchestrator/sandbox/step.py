@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from orchestrator.errors import ErrorCode, InputError
 from orchestrator.records.models import Phase
@@ -48,6 +49,12 @@ class Step:
     failure_code: ErrorCode
     # The submit's build settings (project/build_env.py); only the build step has any.
     env: tuple[tuple[str, str], ...] = ()
+    # Kiln's own choice of Node and package manager (builds/managers.py), never the
+    # project's: PATH first to the chosen pair, a manager's registry names. Laid under the
+    # sandbox's own registry, proxy and CA names, which win.
+    toolenv: tuple[tuple[str, str], ...] = ()
+    # A package manager fetched for packageManager's exact version, mounted read-only.
+    tools: Path | None = None
 
 
 @dataclass(frozen=True)

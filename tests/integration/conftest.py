@@ -28,12 +28,12 @@ from httpx_sse import connect_sse
 
 from orchestrator.cache.layers import LayerStore
 from orchestrator.client import KilnClient
-from orchestrator.settings import REPO_ROOT
+from orchestrator.settings import REPO_ROOT, Settings
 from tests.integration.fake_model import FakeModel
 from tests.integration.seaweed import SeaweedS3, weed_binary
 
 REDIS_URL = os.environ.get("KILN_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-IMAGE = os.environ.get("KILN_SANDBOX_IMAGE", "kiln-sandbox-node:22")
+IMAGE = os.environ.get("KILN_SANDBOX_IMAGE", Settings().sandbox_image)
 PREVIEW_DOMAIN = "preview.localhost"
 # A stack talks to a model only when a test says so (the host may have a real key set).
 MODEL_VARIABLES = frozenset(

@@ -175,10 +175,9 @@ def test_lockfile_less_project_resolves_once(stack: Stack) -> None:
     alias = f"kiln-alias-{uuid.uuid4().hex[:8]}"  # makes the dependency set (the key) new
     manifest["dependencies"] = {"is-number": "^7.0.0", alias: "npm:ms@^2.1.3"}
     files["package.json"] = json.dumps(manifest)
-    files["yarn.lock"] = "# yarn lockfile v1\n"  # exported from yarn: npm resolves instead
     end, logs = logs_of(stack, stack.client.submit_files(files)["id"])
     assert end["status"] == "succeeded", end["error"]
-    assert "yarn.lock found but Kiln installs with npm" in logs
+    assert "package-lock.json missing: resolving the dependency ranges" in logs
     first_cache = end["cache"]
     assert first_cache["resolution"] == "miss" and first_cache["layer"] == "miss"
     files["build.js"] = WRITE_DIST + "\n// changed\n"

@@ -20,12 +20,16 @@ from orchestrator.settings import Settings
 
 log = logging.getLogger("kiln.egress")
 READY_TIMEOUT_S = 10
+NPM_PUBLIC = "registry.npmjs.org"
+YARN_ALIAS = "registry.yarnpkg.com"  # the same registry under yarn's name
 PR_SET_PDEATHSIG = 1
 
 
 def allowed_hosts(settings: Settings) -> list[str]:
     """The registry's host plus the configured extra hosts."""
     hosts = [urlsplit(settings.npm_registry).hostname or ""]
+    if hosts[0] == NPM_PUBLIC:  # yarn 1 lockfiles name npm's registry by yarn's alias
+        hosts.append(YARN_ALIAS)
     hosts += [h.strip() for h in settings.egress_allow.split(",")]
     return sorted({h.lower() for h in hosts if h})
 

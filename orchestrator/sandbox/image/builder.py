@@ -12,16 +12,18 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import io
 import os
 import platform
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import docker
 import docker.errors
 
 from orchestrator.errors import SandboxImageError
+from orchestrator.project.environment import Manager
 from orchestrator.sandbox.image.layout import (
     IMAGE_PATH,
     KILN_GID,
@@ -42,28 +44,37 @@ from orchestrator.sandbox.image.npm_registry import (
     pick_version,
 )
 from orchestrator.sandbox.image.rootfs import _compose_rootfs, _debian_rootfs, detect_mirror
+from orchestrator.sandbox.image.toolchains import MANAGER_PINS, NODE_MAJORS, Carried, labels
 
 #: Bump when the way the image is built changes in a way that the files in
 #: ``sandbox_images/node`` do not show; it is part of :func:`image_digest`.
-BUILDER_VERSION = "1"
+BUILDER_VERSION = "2"
 
-DEFAULT_TAG = "kiln-sandbox-node:22"
+DEFAULT_TAG = "kiln-sandbox:node20-26"
 SOURCE_DIR = Path(__file__).resolve().parents[3] / "sandbox_images" / "node"
 
 
-def image_digest(source_dir: Path, node_major: int) -> str:
+def image_digest(
+    source_dir: Path, node_major: int, other_majors: Sequence[int] = (), pins: bool = True
+) -> str:
     """Return a hex SHA-256 over everything that determines the image.
 
     Covers every file under ``source_dir`` (relative path and content, in a
     stable order), :data:`BUILDER_VERSION`, the Debian suite, the npm major
-    version and ``node_major``. Any change to one of them gives a different
-    digest, which makes :func:`ensure_image` rebuild.
+    version, ``node_major`` and the other majors carried, and (with ``pins``) the package
+    manager pins. Any change to one of them gives a different digest, which makes
+    :func:`ensure_image` rebuild.
     """
     h = hashlib.sha256()
     h.update(
         f"kiln-sandbox-image\0builder={BUILDER_VERSION}\0node={node_major}\0"
         f"npm={NPM_MAJOR}\0suite={SUITE}\0".encode()
     )
+    others = sorted(set(other_majors) - {node_major})
+    h.update(f"others={','.join(map(str, others))}\0".encode())
+    if pins:
+        for manager, (package, version) in sorted(MANAGER_PINS.items()):
+            h.update(f"pin\0{manager.value}\0{package}@{version}\0".encode())
     if not source_dir.is_dir():
         raise SandboxImageError(f"sandbox image sources not found: {source_dir}")
     files = sorted(p for p in source_dir.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
@@ -99,6 +110,7 @@ def ensure_image(
     force: bool = False,
     log: Log = print,
     source_dir: Path | None = None,
+    other_majors: Sequence[int] = NODE_MAJORS,
 ) -> str:
     """Make sure the sandbox image ``tag`` is built and current; return its id.
 
@@ -110,10 +122,12 @@ def ensure_image(
     system default). ``mirror`` is the Debian mirror (default: the host's apt
     source). ``work_dir`` keeps the cached Debian root, downloads and a lock
     that serialises concurrent builds. ``source_dir`` defaults to the
-    repository's ``sandbox_images/node``. Raises :class:`SandboxImageError`.
+    repository's ``sandbox_images/node``. ``other_majors``: the Node majors carried beside
+    ``node_major`` (with the pinned package managers). Raises :class:`SandboxImageError`.
     """
     src = (source_dir or SOURCE_DIR).resolve()
-    digest = image_digest(src, node_major)
+    others = sorted(set(other_majors) - {node_major})
+    digest = image_digest(src, node_major, others)
     if not force and image_is_current(client, tag, digest):
         return str(client.images.get(tag).id)
 
@@ -144,6 +158,7 @@ def ensure_image(
                 work_dir=work_dir,
                 source_dir=src,
                 log=log,
+                other_majors=others,
             )
         size_mb = _image_size(client, image_id) / 1e6
         log(f"built {tag} in {time.monotonic() - started:.0f} s ({size_mb:.0f} MB)")
@@ -232,6 +247,40 @@ def _build_from_dockerfile(
         raise SandboxImageError(f"docker build of {tag} failed: {_first_line(exc)}") from exc
     version = (image.labels or {}).get(LABEL_NODE_VERSION, "?")
     log(f"node v{version}")
+    return _label_carried(client, str(image.id), tag, log)
+
+
+#: Prints "<major>=<version>" per Node and "<manager>=<version>" per manager in the image.
+_REPORT_CARRIED = (
+    'for d in /opt/kiln/node/*; do echo "node:${d##*/}=$($d/bin/node -p process.versions.node)";'
+    " done; echo npm=$(npm -v); for d in /opt/kiln/managers/*; do"
+    ' echo "${d##*/}=$(node -p "require(\'$d/pkg/package.json\').version")"; done'
+)
+
+
+def _label_carried(client: docker.DockerClient, image_id: str, tag: str, log: Log) -> str:
+    """Read what a Dockerfile-built image carries and add it as labels (a one-line build)."""
+    try:
+        output = client.containers.run(
+            image_id, ["sh", "-c", _REPORT_CARRIED], remove=True, network_disabled=True
+        )
+    except docker.errors.DockerException as exc:
+        raise SandboxImageError(f"cannot read what {tag} carries: {_first_line(exc)}") from exc
+    node: dict[int, str] = {}
+    managers: dict[Manager, str] = {}
+    for line in output.decode(errors="replace").split():
+        key, _, value = line.partition("=")
+        if key.startswith("node:") and key[5:].isdigit():
+            node[int(key[5:])] = value
+        elif key in Manager._value2member_map_:
+            managers[Manager(key)] = value
+    dockerfile = f"FROM {image_id}\n" + "".join(
+        f'LABEL {k}="{v}"\n' for k, v in labels(Carried(node, managers)).items()
+    )
+    try:
+        image, _ = client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True)
+    except docker.errors.DockerException as exc:
+        raise SandboxImageError(f"cannot label {tag}: {_first_line(exc)}") from exc
     return str(image.id)
 
 
@@ -257,6 +306,7 @@ def _build_from_rootfs(
     work_dir: Path,
     source_dir: Path,
     log: Log,
+    other_majors: Sequence[int] = (),
 ) -> str:
     deb_arch, node_arch = _arch()
     npmrc_path = source_dir / "npmrc"
@@ -280,18 +330,46 @@ def _build_from_rootfs(
     log(f"npm {npm_version}")
     npm_tgz = _download_package(npm_meta, npm_version, downloads, ctx, log)
 
+    other_nodes: dict[int, Path] = {}
+    carried_node = {node_major: node_version}
+    for major in other_majors:
+        version = pick_version(node_meta, major)
+        log(f"node v{version} (beside v{node_version})")
+        other_nodes[major] = _download_package(node_meta, version, downloads, ctx, log)
+        carried_node[major] = version
+    manager_tgzs: dict[Manager, Path] = {}
+    carried_managers = {Manager.NPM: npm_version}
+    for manager, (package, version) in MANAGER_PINS.items():
+        if manager == Manager.BUN and node_arch != "x64":
+            package = package.replace("-x64", f"-{node_arch}")
+        meta = _fetch_json(f"{registry_url.rstrip('/')}/{package.replace('/', '%2f')}", ctx)
+        log(f"{manager.value} {version} ({package})")
+        manager_tgzs[manager] = _download_package(meta, version, downloads, ctx, log)
+        carried_managers[manager] = version
+    carried = Carried(carried_node, carried_managers)
+
     base_tar = _debian_rootfs(work_dir, mirror, deb_arch, log)
 
     out = work_dir / f"image-{os.getpid()}.tar"
     try:
         log("assembling root filesystem...")
-        _compose_rootfs(base_tar, node_tgz, npm_tgz, npmrc, out)
+        _compose_rootfs(
+            base_tar,
+            node_tgz,
+            npm_tgz,
+            npmrc,
+            out,
+            default_major=node_major,
+            other_nodes=other_nodes,
+            managers=manager_tgzs,
+        )
         changes = [
             f"ENV PATH={IMAGE_PATH}",
             f"WORKDIR {WORKSPACE}",
             f"USER {KILN_UID}:{KILN_GID}",
             f"LABEL {LABEL_DIGEST}={digest}",
             f"LABEL {LABEL_NODE_VERSION}={node_version}",
+            *(f"LABEL {key}={value}" for key, value in labels(carried).items()),
             'CMD ["node"]',
         ]
         repo, _, tag_part = tag.rpartition(":")

@@ -18,10 +18,11 @@ import subprocess
 import tarfile
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 from orchestrator.errors import SandboxImageError
+from orchestrator.project.environment import Manager
 from orchestrator.sandbox.image.layout import (
     KILN_GID,
     KILN_HOME,
@@ -31,11 +32,12 @@ from orchestrator.sandbox.image.layout import (
     WORKSPACE,
     Log,
 )
+from orchestrator.sandbox.image.toolchains import MANAGER_BINS, manager_dir, node_dir
 
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 
 # Bumped when the cached debootstrap tarball's content would change.
-_ROOTFS_FORMAT = "1"
+_ROOTFS_FORMAT = "2"  # 2: libatomic1, which Node 26 needs
 
 # Removed from the debootstrapped root: package caches, documentation and
 # logs. Paths are relative to the root; the directories themselves are kept.
@@ -124,7 +126,7 @@ def _debian_rootfs(work_dir: Path, mirror: str, deb_arch: str, log: Log) -> Path
         cmd = [
             debootstrap,
             "--variant=minbase",
-            "--include=ca-certificates",
+            "--include=ca-certificates,libatomic1",
             f"--arch={deb_arch}",
             SUITE,
             str(root),
@@ -264,10 +266,24 @@ def _package_members(tgz: tarfile.TarFile) -> Iterator[tuple[str, tarfile.TarInf
         yield parts[1].rstrip("/"), member
 
 
-def _compose_rootfs(base_tar: Path, node_tgz: Path, npm_tgz: Path, npmrc: bytes, out: Path) -> None:
+def _compose_rootfs(
+    base_tar: Path,
+    node_tgz: Path,
+    npm_tgz: Path,
+    npmrc: bytes,
+    out: Path,
+    *,
+    default_major: int | None = None,
+    other_nodes: Mapping[int, Path] | None = None,
+    managers: Mapping[Manager, Path] | None = None,
+) -> None:
     """Write the image tar: the Debian root plus user, Node, npm and npmrc.
 
-    Mirrors ``sandbox_images/node/Dockerfile``; keep the two in step.
+    ``node_tgz`` is the default Node (``/usr/local/bin/node``, also reachable as
+    ``/opt/kiln/node/<default_major>``); ``other_nodes`` go beside it under
+    ``/opt/kiln/node/<major>``, ``managers`` (their npm package tarballs) under
+    ``/opt/kiln/managers/<manager>``. Mirrors ``sandbox_images/node/Dockerfile``; keep the
+    two in step.
     """
     appends = _account_lines()
     seen_dirs: set[str] = set()
@@ -352,6 +368,55 @@ def _compose_rootfs(base_tar: Path, node_tgz: Path, npm_tgz: Path, npmrc: bytes,
         _add_symlink(dst, "usr/local/bin/npx", "../lib/node_modules/npm/bin/npx-cli.js")
         ensure_dir("usr/local/etc")
         _add_bytes(dst, "usr/local/etc/npmrc", npmrc)
+
+        if default_major is not None:
+            folder = f"{node_dir(default_major).lstrip('/')}/bin"
+            ensure_dir(folder)
+            _add_symlink(dst, f"{folder}/node", "/usr/local/bin/node")
+        for major, tarball in sorted((other_nodes or {}).items()):
+            folder = f"{node_dir(major).lstrip('/')}/bin"
+            ensure_dir(folder)
+            with tarfile.open(tarball, "r:gz") as package:
+                binary = next(
+                    (m for rel, m in _package_members(package) if rel == "bin/node" and m.isfile()),
+                    None,
+                )
+                if binary is None:
+                    raise SandboxImageError(f"{tarball.name} has no bin/node")
+                binary.name, binary.mode = f"{folder}/node", 0o755
+                _own_root(binary)
+                dst.addfile(binary, package.extractfile(binary))
+        for manager, tarball in sorted((managers or {}).items()):
+            _add_manager(dst, manager, tarball, ensure_dir)
+
+
+def _add_manager(
+    dst: tarfile.TarFile, manager: Manager, tgz: Path, ensure_dir: Callable[[str], None]
+) -> None:
+    """A package manager's whole npm package under ``pkg/``, and links to it in ``bin/``."""
+    root = manager_dir(manager).lstrip("/")
+    prefix = f"{root}/pkg"
+    ensure_dir(prefix)
+    found: set[str] = set()
+    with tarfile.open(tgz, "r:gz") as package:
+        for rel, member in _package_members(package):
+            if not (member.isfile() or member.isdir()):
+                continue
+            dest = f"{prefix}/{rel}"
+            ensure_dir(dest.rpartition("/")[0])
+            if member.isdir():
+                ensure_dir(dest)
+                continue
+            executable = rel in MANAGER_BINS[manager].values() or bool(member.mode & 0o111)
+            member.name, member.mode = dest, 0o755 if executable else 0o644
+            _own_root(member)
+            dst.addfile(member, package.extractfile(member))
+            found.add(rel)
+    ensure_dir(f"{root}/bin")
+    for name, target in MANAGER_BINS[manager].items():
+        if target not in found:
+            raise SandboxImageError(f"{tgz.name} has no {target}")
+        _add_symlink(dst, f"{root}/bin/{name}", f"../pkg/{target}")
 
 
 def _own_root(member: tarfile.TarInfo) -> None:

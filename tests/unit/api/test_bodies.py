@@ -97,6 +97,11 @@ def legacy_public_view(
     # Issue 14's additions (the dict builder had them before the models): build settings by
     # name, and the time in the queue.
     body["env"] = sorted(build.env or {})
+    environment = build.environment or {}  # the envs branch's field (issue 13)
+    body["environment"] = {
+        "node": environment.get("node"),
+        "package_manager": environment.get("package_manager"),
+    }
     body |= queue_fields(build, queue_position)
     if generation is not None:
         body["generation"] = legacy_generation_summary(generation)

@@ -34,6 +34,7 @@ ERRORS: dict[tuple[str, str], set[int]] = {
     ("post", "/api/v1/generate"): {400, 404, 409, 429, 503, 507},
     ("get", "/api/v1/builds/{build_id}/generation"): {404},
     ("get", "/api/v1/templates"): set(),
+    ("get", "/api/v1/environments"): {503},
     ("get", "/metrics"): set(),
     ("get", "/healthz"): {503},
     ("get", "/api/v1/ops/queue"): {503},
@@ -388,6 +389,13 @@ CASES: list[tuple[tuple[str, str], int, dict[str, Any], Any, Callable[..., httpx
     ),
     (("get", DEV + "/events"), 404, {}, redis_up, lambda c, _: c.get(dev("/events"))),
     (("get", DEV + "/events"), 503, {}, None, lambda c, _: c.get(dev("/events"))),
+    (
+        ("get", "/api/v1/environments"),
+        503,
+        {"sandbox_image": "kiln-sandbox:no-such-tag"},  # missing (or no engine): 503 either way
+        None,
+        lambda c, _: c.get("/api/v1/environments"),
+    ),
 ]
 
 

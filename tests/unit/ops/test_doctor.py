@@ -1,6 +1,11 @@
 from __future__ import annotations
 
-from orchestrator.ops.doctor import model_setup
+from types import SimpleNamespace
+
+import pytest
+
+from orchestrator.ops.doctor import model_setup, sandbox_image
+from orchestrator.sandbox.image import SOURCE_DIR, image_digest
 from orchestrator.settings import Settings
 
 
@@ -24,3 +29,19 @@ def test_no_model_says_where_to_set_it() -> None:
     line = model_setup(settings())
     assert line.startswith("not configured (no API key): generation answers 503")
     assert "KILN_OPENAI_API_KEY" in line and ".env" in line and "restart" in line
+
+
+def test_the_image_check_wants_every_carried_node_major_in_the_digest() -> None:
+    labelled = image_digest(SOURCE_DIR, 22, [20, 24, 26])  # what ensure_image(…, 22) writes
+    image = SimpleNamespace(
+        labels={"kiln.image.digest": labelled, "kiln.node.version": "22.0.0"},
+        attrs={"Size": 300e6},
+    )
+    ctx = SimpleNamespace(
+        settings=Settings(_env_file=None, sandbox_image="kiln-sandbox:t", node_major=22),  # type: ignore[call-arg]
+        docker=SimpleNamespace(images=SimpleNamespace(get=lambda tag: image)),
+    )
+    assert sandbox_image(ctx).endswith("current")  # type: ignore[arg-type]
+    image.labels["kiln.image.digest"] = image_digest(SOURCE_DIR, 22)
+    with pytest.raises(RuntimeError, match="out of date"):
+        sandbox_image(ctx)  # type: ignore[arg-type]

@@ -13,6 +13,7 @@ from orchestrator.records.models import Build, Generation, Status, new_build_id
 
 PREVIEW = "http://0123456789abcdef.preview.localhost:8000/"
 CONTRACT_KEYS = {
+    "environment",
     "id",
     "project",
     "template",
@@ -89,7 +90,14 @@ def test_public_view_of_a_queued_build() -> None:
         "cache": {},
         "urls": {"preview": PREVIEW, "latest": "http://latest--demo.preview.localhost:8000/"},
         "env": [],
+        "environment": {"node": None, "package_manager": None},
     }
+
+
+def test_public_view_shows_the_chosen_environment_not_the_request() -> None:
+    chosen = {"requested_node": 24, "node": "24.22.3", "package_manager": "pnpm@10.34.9"}
+    view = public_view(build(environment=chosen), PREVIEW)
+    assert view["environment"] == {"node": "24.22.3", "package_manager": "pnpm@10.34.9"}
 
 
 @pytest.mark.parametrize(

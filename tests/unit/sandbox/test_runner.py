@@ -291,6 +291,43 @@ def test_without_a_layer_nothing_is_mounted_at_node_modules() -> None:
     assert f"{WORKSPACE}/node_modules" not in binds
 
 
+def test_manager_caches_are_mounted_for_network_steps_only() -> None:
+    caches = replace(OPTIONS, manager_caches={"/cache/pnpm": Path("/var/kiln/cache/pnpm")})
+    assert config(INSTALL, caches)["volumes"]["/var/kiln/cache/pnpm"] == {
+        "bind": "/cache/pnpm",
+        "mode": "rw",
+    }
+    assert "/var/kiln/cache/pnpm" not in config(BUILD, caches)["volumes"]
+
+
+def test_kilns_environment_choice_is_added_but_cannot_replace_the_sandboxs_own() -> None:
+    extra = {
+        "PATH": "/opt/kiln/node/24/bin:/usr/local/bin",
+        "YARN_REGISTRY": "https://registry.example/",
+        "npm_config_registry": "https://elsewhere.example/",
+        "HOME": "/root",
+    }
+    env = sandbox_environment(replace(INSTALL, toolenv=tuple(extra.items())), OPTIONS)
+    assert env["PATH"] == "/opt/kiln/node/24/bin:/usr/local/bin"
+    assert env["YARN_REGISTRY"] == "https://registry.example/"
+    assert env["npm_config_registry"] == OPTIONS.registry
+    assert env["HOME"] == "/tmp"
+
+
+def test_a_fetched_manager_is_mounted_read_only() -> None:
+    got = container_config(
+        replace(BUILD, tools=Path("/var/kiln/cache/managers/pnpm@9.15.9")),
+        build_id="0123456789abcdef",
+        limits=LIMITS,
+        workspace=Path("/w/b1"),
+        options=OPTIONS,
+    )
+    assert got["volumes"]["/var/kiln/cache/managers/pnpm@9.15.9"] == {
+        "bind": "/opt/kiln/fetched",
+        "mode": "ro",
+    }
+
+
 # ------------------------------------------------------------ build settings (env)
 
 

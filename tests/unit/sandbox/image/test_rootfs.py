@@ -129,3 +129,69 @@ def test_compose_rootfs_rejects_package_without_node(tmp_path: Path) -> None:
         _add(t, "package/README.md", b"nothing here")
     with pytest.raises(SandboxImageError, match="no bin/node"):
         rootfs._compose_rootfs(base, node, node, b"", tmp_path / "out.tar")
+
+
+def test_compose_rootfs_places_other_nodes_and_managers(tmp_path: Path) -> None:
+    from orchestrator.project.environment import Manager
+
+    base = tmp_path / "base.tar"
+    with tarfile.open(base, "w") as t:
+        _add(t, "etc")
+    node = tmp_path / "node.tgz"
+    with tarfile.open(node, "w:gz") as t:
+        _add(t, "package/bin/node", b"\x7fELF22", mode=0o644)
+    node24 = tmp_path / "node24.tgz"
+    with tarfile.open(node24, "w:gz") as t:
+        _add(t, "package/bin/node", b"\x7fELF24", mode=0o644)
+    npm = tmp_path / "npm.tgz"
+    with tarfile.open(npm, "w:gz") as t:
+        _add(t, "package/bin/npm-cli.js", b"#!/usr/bin/env node\n")
+    pnpm = tmp_path / "pnpm.tgz"
+    with tarfile.open(pnpm, "w:gz") as t:
+        _add(t, "package/bin/pnpm.cjs", b"#!/usr/bin/env node\n", mode=0o644)
+        _add(t, "package/bin/pnpx.cjs", b"#!/usr/bin/env node\n", mode=0o644)
+        _add(t, "package/dist/pnpm.cjs", b"x", mode=0o644)
+    out = tmp_path / "out.tar"
+    rootfs._compose_rootfs(
+        base,
+        node,
+        npm,
+        b"",
+        out,
+        default_major=22,
+        other_nodes={24: node24},
+        managers={Manager.PNPM: pnpm},
+    )
+    with tarfile.open(out) as t:
+        members = {m.name: m for m in t.getmembers()}
+        assert members["opt/kiln/node/22/bin/node"].linkname == "/usr/local/bin/node"
+        node24_bin = members["opt/kiln/node/24/bin/node"]
+        assert node24_bin.mode == 0o755
+        fh = t.extractfile(node24_bin)
+        assert fh is not None and fh.read() == b"\x7fELF24"
+        assert members["opt/kiln/managers/pnpm/bin/pnpm"].linkname == "../pkg/bin/pnpm.cjs"
+        assert members["opt/kiln/managers/pnpm/pkg/bin/pnpm.cjs"].mode == 0o755
+        assert members["opt/kiln/managers/pnpm/pkg/dist/pnpm.cjs"].mode == 0o644
+        names = [m.name for m in t.getmembers()]
+        assert len(names) == len(set(names))
+
+
+def test_compose_rootfs_rejects_a_manager_without_its_program(tmp_path: Path) -> None:
+    from orchestrator.project.environment import Manager
+
+    base = tmp_path / "base.tar"
+    with tarfile.open(base, "w") as t:
+        _add(t, "etc")
+    node = tmp_path / "node.tgz"
+    with tarfile.open(node, "w:gz") as t:
+        _add(t, "package/bin/node", b"x")
+    npm = tmp_path / "npm.tgz"
+    with tarfile.open(npm, "w:gz") as t:
+        _add(t, "package/bin/npm-cli.js", b"x")
+    empty = tmp_path / "bun.tgz"
+    with tarfile.open(empty, "w:gz") as t:
+        _add(t, "package/README.md", b"x")
+    with pytest.raises(SandboxImageError, match="bin/bun"):
+        rootfs._compose_rootfs(
+            base, node, npm, b"", tmp_path / "o.tar", managers={Manager.BUN: empty}
+        )
