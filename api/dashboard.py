@@ -46,7 +46,9 @@ def install_dashboard(app: FastAPI, folder: Path) -> None:
                 media_type="application/json",
             )
         manifest = files()
-        if manifest is None:
+        if manifest is None:  # a page says how to build it; a file is simply not there
+            if "." in path.rsplit("/", 1)[-1]:
+                return Response("not found", status_code=404)
             return HTMLResponse(NOT_BUILT, status_code=503)
         entry = manifest.resolve("/" + path)
         if entry is None:

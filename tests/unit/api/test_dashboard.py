@@ -43,6 +43,8 @@ def test_unknown_api_paths_stay_json_404s(tmp_path: Path) -> None:
 
 
 def test_an_unbuilt_dashboard_says_how_to_build_it(tmp_path: Path) -> None:
-    response = _client(tmp_path / "missing").get("/")
+    client = _client(tmp_path / "missing")
+    response = client.get("/")
     assert response.status_code == 503
     assert "./scripts/up" in response.text
+    assert client.get("/assets/app-1.js").status_code == 404
