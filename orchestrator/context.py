@@ -125,8 +125,8 @@ class Context:
 
 def manager_cache_dirs(settings: Settings) -> dict[str, Path]:
     """Host folders of the package managers' caches (beside the npm cache), made if missing."""
-    from orchestrator.builds.managers import CACHE_DIRS
     from orchestrator.project.environment import Manager
+    from orchestrator.sandbox.caches import CACHE_DIRS
 
     root = settings.npm_cache_dir.parent
     found = {}

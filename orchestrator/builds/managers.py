@@ -25,23 +25,16 @@ from orchestrator.builds.plan import NPM_FLAGS
 from orchestrator.errors import ErrorCode
 from orchestrator.project.environment import Environment, Manager
 from orchestrator.project.lockfiles import load_json, load_yaml
+from orchestrator.project.npm import ROOT_INSTALL_SCRIPTS
 from orchestrator.records.models import Phase
+from orchestrator.sandbox.caches import CACHE_DIRS
 from orchestrator.sandbox.image.toolchains import step_path
 from orchestrator.sandbox.step import Step
 
-#: Each manager's cache or store, inside install containers only (host folder per name).
-CACHE_DIRS = {
-    Manager.NPM: "/cache/npm",
-    Manager.PNPM: "/cache/pnpm",
-    Manager.YARN_CLASSIC: "/cache/yarn",
-    Manager.YARN_BERRY: "/cache/yarn-berry",
-    Manager.BUN: "/cache/bun",
-}
 CA_PATH = "/etc/kiln/ca.crt"
 #: A yarn 2+ rc file name no project carries: its .yarnrc.yml (yarnPath, plugins) is not read.
 BERRY_RC = ".kiln-yarnrc-none.yml"
 _PACKAGE_NAME = re.compile(r"^(@[a-z0-9][a-z0-9._~-]*/)?[a-z0-9][a-z0-9._~-]*$")
-ROOT_INSTALL_SCRIPTS = ("preinstall", "install", "postinstall")
 
 
 def install_argv(env: Environment) -> list[str]:
