@@ -651,17 +651,23 @@ def image_build(
 ) -> None:
     """Make the sandbox image (from a registry if reachable, else from Debian packages)."""
     from orchestrator.context import Context
-    from orchestrator.sandbox.image import SandboxImageError, ensure_image
+    from orchestrator.sandbox.image import (
+        ImageRecipe,
+        PackageSources,
+        SandboxImageError,
+        ensure_image,
+    )
 
     ctx = Context(_installation())
     s = ctx.settings
     try:
         image_id = ensure_image(
             ctx.docker,
-            s.sandbox_image,
-            s.node_major,
-            registry_url=s.npm_registry.rstrip("/"),
-            ca_bundle=str(s.ca_bundle) if s.ca_bundle else "",
+            ImageRecipe(tag=s.sandbox_image, node_major=s.node_major),
+            sources=PackageSources(
+                registry_url=s.npm_registry.rstrip("/"),
+                ca_bundle=str(s.ca_bundle) if s.ca_bundle else "",
+            ),
             work_dir=s.var_dir.resolve() / "cache" / "image",
             force=force,
             log=lambda line: err.print(f"[dim]{line}[/dim]"),

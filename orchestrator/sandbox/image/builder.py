@@ -15,9 +15,12 @@ import hashlib
 import io
 import os
 import platform
+import ssl
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import docker
 import docker.errors
@@ -98,38 +101,75 @@ def image_is_current(client: docker.DockerClient, tag: str, digest: str) -> bool
     return bool(labels.get(LABEL_DIGEST) == digest)
 
 
+@dataclass(frozen=True)
+class ImageRecipe:
+    """What the sandbox image is made of.
+
+    ``tag`` names the image, ``node_major`` is its default Node, ``other_majors`` the
+    majors carried beside it (with the pinned package managers) and ``source_dir`` the
+    Dockerfile sources (default: the repository's ``sandbox_images/node``).
+    """
+
+    tag: str = DEFAULT_TAG
+    node_major: int = 22
+    other_majors: Sequence[int] = NODE_MAJORS
+    source_dir: Path | None = None
+
+
+@dataclass(frozen=True)
+class PackageSources:
+    """Where a build without the ``node`` base image fetches from.
+
+    Node, npm and the package managers come from ``registry_url`` (TLS verified
+    against ``ca_bundle``; ``None`` means the system default), the Debian root from
+    ``mirror`` (default: the host's apt source).
+    """
+
+    registry_url: str = DEFAULT_REGISTRY
+    ca_bundle: str | None = DEFAULT_CA_BUNDLE
+    mirror: str | None = None
+
+
+@dataclass(frozen=True)
+class _Target:
+    """An :class:`ImageRecipe` resolved for one build: its sources found, its digest taken."""
+
+    tag: str
+    node_major: int
+    others: tuple[int, ...]
+    source_dir: Path
+    digest: str
+
+    @classmethod
+    def of(cls, recipe: ImageRecipe) -> _Target:
+        src = (recipe.source_dir or SOURCE_DIR).resolve()
+        others = tuple(sorted(set(recipe.other_majors) - {recipe.node_major}))
+        digest = image_digest(src, recipe.node_major, others)
+        return cls(recipe.tag, recipe.node_major, others, src, digest)
+
+
 def ensure_image(
     client: docker.DockerClient,
-    tag: str = DEFAULT_TAG,
-    node_major: int = 22,
+    recipe: ImageRecipe,
     *,
-    registry_url: str = DEFAULT_REGISTRY,
-    ca_bundle: str | None = DEFAULT_CA_BUNDLE,
-    mirror: str | None = None,
     work_dir: Path,
+    sources: PackageSources | None = None,
     force: bool = False,
     log: Log = print,
-    source_dir: Path | None = None,
-    other_majors: Sequence[int] = NODE_MAJORS,
 ) -> str:
-    """Make sure the sandbox image ``tag`` is built and current; return its id.
+    """Make sure the sandbox image ``recipe.tag`` is built and current; return its id.
 
-    Returns at once when ``tag`` already carries the current
+    Returns at once when the tag already carries the current
     :func:`image_digest` (unless ``force``). Otherwise builds it from the
     Dockerfile if ``node:<major>-bookworm-slim`` is available locally or can
     be pulled, else from a debootstrapped Debian root plus Node and npm from
-    ``registry_url`` (TLS verified against ``ca_bundle``; ``None`` means the
-    system default). ``mirror`` is the Debian mirror (default: the host's apt
-    source). ``work_dir`` keeps the cached Debian root, downloads and a lock
-    that serialises concurrent builds. ``source_dir`` defaults to the
-    repository's ``sandbox_images/node``. ``other_majors``: the Node majors carried beside
-    ``node_major`` (with the pinned package managers). Raises :class:`SandboxImageError`.
+    ``sources`` (default :class:`PackageSources`). ``work_dir`` keeps the cached
+    Debian root, downloads and a lock that serialises concurrent builds.
+    Raises :class:`SandboxImageError`.
     """
-    src = (source_dir or SOURCE_DIR).resolve()
-    others = sorted(set(other_majors) - {node_major})
-    digest = image_digest(src, node_major, others)
-    if not force and image_is_current(client, tag, digest):
-        return str(client.images.get(tag).id)
+    target = _Target.of(recipe)
+    if not force and image_is_current(client, target.tag, target.digest):
+        return str(client.images.get(target.tag).id)
 
     work_dir = Path(work_dir)
     try:
@@ -139,29 +179,19 @@ def ensure_image(
 
     with _locked(work_dir / ".lock", log):
         # Someone else may have built it while we waited for the lock.
-        if not force and image_is_current(client, tag, digest):
-            return str(client.images.get(tag).id)
-        old_id = _image_id(client, tag)
+        if not force and image_is_current(client, target.tag, target.digest):
+            return str(client.images.get(target.tag).id)
+        old_id = _image_id(client, target.tag)
         started = time.monotonic()
-        base = f"node:{node_major}-bookworm-slim"
+        base = f"node:{target.node_major}-bookworm-slim"
         if _base_image_available(client, base, log):
-            image_id = _build_from_dockerfile(client, tag, node_major, digest, src, log)
+            image_id = _build_from_dockerfile(client, target, log=log)
         else:
             image_id = _build_from_rootfs(
-                client,
-                tag,
-                node_major,
-                digest,
-                registry_url=registry_url,
-                ca_bundle=ca_bundle,
-                mirror=mirror or detect_mirror(),
-                work_dir=work_dir,
-                source_dir=src,
-                log=log,
-                other_majors=others,
+                client, target, sources or PackageSources(), work_dir=work_dir, log=log
             )
         size_mb = _image_size(client, image_id) / 1e6
-        log(f"built {tag} in {time.monotonic() - started:.0f} s ({size_mb:.0f} MB)")
+        log(f"built {target.tag} in {time.monotonic() - started:.0f} s ({size_mb:.0f} MB)")
         if old_id and old_id != image_id:
             _remove_if_untagged(client, old_id)
         return image_id
@@ -221,21 +251,15 @@ def _base_image_available(client: docker.DockerClient, base: str, log: Log) -> b
     return True
 
 
-def _build_from_dockerfile(
-    client: docker.DockerClient,
-    tag: str,
-    node_major: int,
-    digest: str,
-    source_dir: Path,
-    log: Log,
-) -> str:
+def _build_from_dockerfile(client: docker.DockerClient, target: _Target, *, log: Log) -> str:
+    tag, source_dir = target.tag, target.source_dir
     log(f"docker build {tag} from {source_dir / 'Dockerfile'}")
     try:
         image, _logs = client.images.build(
             path=str(source_dir),
             tag=tag,
-            buildargs={"NODE_MAJOR": str(node_major)},
-            labels={LABEL_DIGEST: digest},
+            buildargs={"NODE_MAJOR": str(target.node_major)},
+            labels={LABEL_DIGEST: target.digest},
             pull=False,
             rm=True,
             forcerm=True,
@@ -296,97 +320,152 @@ def _arch() -> tuple[str, str]:
 
 def _build_from_rootfs(
     client: docker.DockerClient,
-    tag: str,
-    node_major: int,
-    digest: str,
+    target: _Target,
+    sources: PackageSources,
     *,
-    registry_url: str,
-    ca_bundle: str | None,
-    mirror: str,
     work_dir: Path,
-    source_dir: Path,
     log: Log,
-    other_majors: Sequence[int] = (),
 ) -> str:
     deb_arch, node_arch = _arch()
-    npmrc_path = source_dir / "npmrc"
-    try:
-        npmrc = npmrc_path.read_bytes()
-    except OSError as exc:
-        raise SandboxImageError(f"cannot read {npmrc_path}: {exc}") from exc
-    ctx = _ssl_context(ca_bundle, log)
+    npmrc = _read_npmrc(target.source_dir)
     downloads = work_dir / "downloads"
     downloads.mkdir(exist_ok=True)
-
+    fetcher = _Fetcher(
+        sources.registry_url.rstrip("/"), _ssl_context(sources.ca_bundle, log), downloads, log
+    )
     # Resolve and fetch Node and npm first: cheap to fail, unlike debootstrap.
-    node_pkg = f"node-linux-{node_arch}"
-    node_meta = _fetch_json(f"{registry_url.rstrip('/')}/{node_pkg}", ctx)
-    node_version = pick_version(node_meta, node_major)
-    log(f"node v{node_version}")
-    node_tgz = _download_package(node_meta, node_version, downloads, ctx, log)
-
-    npm_meta = _fetch_json(f"{registry_url.rstrip('/')}/npm", ctx)
-    npm_version = pick_version(npm_meta, NPM_MAJOR)
-    log(f"npm {npm_version}")
-    npm_tgz = _download_package(npm_meta, npm_version, downloads, ctx, log)
-
-    other_nodes: dict[int, Path] = {}
-    carried_node = {node_major: node_version}
-    for major in other_majors:
-        version = pick_version(node_meta, major)
-        log(f"node v{version} (beside v{node_version})")
-        other_nodes[major] = _download_package(node_meta, version, downloads, ctx, log)
-        carried_node[major] = version
-    manager_tgzs: dict[Manager, Path] = {}
-    carried_managers = {Manager.NPM: npm_version}
-    for manager, (package, version) in MANAGER_PINS.items():
-        if manager == Manager.BUN and node_arch != "x64":
-            package = package.replace("-x64", f"-{node_arch}")
-        meta = _fetch_json(f"{registry_url.rstrip('/')}/{package.replace('/', '%2f')}", ctx)
-        log(f"{manager.value} {version} ({package})")
-        manager_tgzs[manager] = _download_package(meta, version, downloads, ctx, log)
-        carried_managers[manager] = version
-    carried = Carried(carried_node, carried_managers)
-
-    base_tar = _debian_rootfs(work_dir, mirror, deb_arch, log)
+    toolchains = _fetch_toolchains(fetcher, target, node_arch)
+    base_tar = _debian_rootfs(work_dir, sources.mirror or detect_mirror(), deb_arch, log)
 
     out = work_dir / f"image-{os.getpid()}.tar"
     try:
         log("assembling root filesystem...")
         _compose_rootfs(
             base_tar,
-            node_tgz,
-            npm_tgz,
+            toolchains.node_tgz,
+            toolchains.npm_tgz,
             npmrc,
             out,
-            default_major=node_major,
-            other_nodes=other_nodes,
-            managers=manager_tgzs,
+            default_major=target.node_major,
+            other_nodes=toolchains.other_nodes,
+            managers=toolchains.managers,
         )
-        changes = [
-            f"ENV PATH={IMAGE_PATH}",
-            f"WORKDIR {WORKSPACE}",
-            f"USER {KILN_UID}:{KILN_GID}",
-            f"LABEL {LABEL_DIGEST}={digest}",
-            f"LABEL {LABEL_NODE_VERSION}={node_version}",
-            *(f"LABEL {key}={value}" for key, value in labels(carried).items()),
-            'CMD ["node"]',
-        ]
-        repo, _, tag_part = tag.rpartition(":")
-        if not repo or "/" in tag_part:  # no tag part (e.g. "host:5000/name")
-            repo, tag_part = tag, "latest"
-        log(f"docker import {tag} ({out.stat().st_size / 1e6:.0f} MB tar)...")
-        try:
-            client.api.import_image_from_file(
-                str(out), repository=repo, tag=tag_part, changes=changes
-            )
-        except docker.errors.DockerException as exc:
-            raise SandboxImageError(f"docker import of {tag} failed: {_first_line(exc)}") from exc
+        _docker_import(client, out, target.tag, _import_changes(target, toolchains), log)
     finally:
         with contextlib.suppress(OSError):
             out.unlink()
-    image_id = _image_id(client, tag)
+    image_id = _image_id(client, target.tag)
     if image_id is None:
-        raise SandboxImageError(f"docker import reported success but {tag} does not exist")
-    log(f"imported {tag} ({_image_size(client, image_id) / 1e6:.0f} MB)")
+        raise SandboxImageError(f"docker import reported success but {target.tag} does not exist")
+    log(f"imported {target.tag} ({_image_size(client, image_id) / 1e6:.0f} MB)")
     return image_id
+
+
+def _read_npmrc(source_dir: Path) -> bytes:
+    npmrc_path = source_dir / "npmrc"
+    try:
+        return npmrc_path.read_bytes()
+    except OSError as exc:
+        raise SandboxImageError(f"cannot read {npmrc_path}: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class _Fetcher:
+    """Fetches package metadata and tarballs from one npm registry into ``downloads``."""
+
+    registry_url: str
+    ctx: ssl.SSLContext
+    downloads: Path
+    log: Log
+
+    def metadata(self, package: str) -> dict[str, Any]:
+        """The registry's document for ``package`` (scoped names escaped)."""
+        return _fetch_json(f"{self.registry_url}/{package.replace('/', '%2f')}", self.ctx)
+
+    def download(self, meta: dict[str, Any], version: str) -> Path:
+        """The tarball of ``version``, downloaded (and verified) unless already there."""
+        return _download_package(meta, version, self.downloads, self.ctx, self.log)
+
+
+@dataclass(frozen=True)
+class _Toolchains:
+    """The downloaded tarballs an image is composed from, and what they carry."""
+
+    node_version: str
+    node_tgz: Path
+    npm_tgz: Path
+    other_nodes: dict[int, Path]
+    managers: dict[Manager, Path]
+    carried: Carried
+
+
+def _fetch_toolchains(fetcher: _Fetcher, target: _Target, node_arch: str) -> _Toolchains:
+    """Resolve and download the default Node, npm, the other Node majors and the managers."""
+    node_meta = fetcher.metadata(f"node-linux-{node_arch}")
+    node_version = pick_version(node_meta, target.node_major)
+    fetcher.log(f"node v{node_version}")
+    node_tgz = fetcher.download(node_meta, node_version)
+
+    npm_meta = fetcher.metadata("npm")
+    npm_version = pick_version(npm_meta, NPM_MAJOR)
+    fetcher.log(f"npm {npm_version}")
+    npm_tgz = fetcher.download(npm_meta, npm_version)
+
+    other_nodes: dict[int, Path] = {}
+    carried_node = {target.node_major: node_version}
+    for major in target.others:
+        version = pick_version(node_meta, major)
+        fetcher.log(f"node v{version} (beside v{node_version})")
+        other_nodes[major] = fetcher.download(node_meta, version)
+        carried_node[major] = version
+    managers, carried_managers = _fetch_managers(fetcher, node_arch)
+    carried = Carried(carried_node, {Manager.NPM: npm_version, **carried_managers})
+    return _Toolchains(node_version, node_tgz, npm_tgz, other_nodes, managers, carried)
+
+
+def _fetch_managers(
+    fetcher: _Fetcher, node_arch: str
+) -> tuple[dict[Manager, Path], dict[Manager, str]]:
+    """Download the pinned package managers; return their tarballs and versions."""
+    tarballs: dict[Manager, Path] = {}
+    versions: dict[Manager, str] = {}
+    for manager, (package, version) in MANAGER_PINS.items():
+        if manager == Manager.BUN and node_arch != "x64":
+            package = package.replace("-x64", f"-{node_arch}")
+        meta = fetcher.metadata(package)
+        fetcher.log(f"{manager.value} {version} ({package})")
+        tarballs[manager] = fetcher.download(meta, version)
+        versions[manager] = version
+    return tarballs, versions
+
+
+def _import_changes(target: _Target, toolchains: _Toolchains) -> list[str]:
+    """The Dockerfile instructions ``docker import`` applies to the root filesystem."""
+    return [
+        f"ENV PATH={IMAGE_PATH}",
+        f"WORKDIR {WORKSPACE}",
+        f"USER {KILN_UID}:{KILN_GID}",
+        f"LABEL {LABEL_DIGEST}={target.digest}",
+        f"LABEL {LABEL_NODE_VERSION}={toolchains.node_version}",
+        *(f"LABEL {key}={value}" for key, value in labels(toolchains.carried).items()),
+        'CMD ["node"]',
+    ]
+
+
+def _split_tag(tag: str) -> tuple[str, str]:
+    """(repository, tag) of an image reference; ``latest`` when it names no tag."""
+    repo, _, tag_part = tag.rpartition(":")
+    if not repo or "/" in tag_part:  # no tag part (e.g. "host:5000/name")
+        return tag, "latest"
+    return repo, tag_part
+
+
+def _docker_import(
+    client: docker.DockerClient, tar: Path, tag: str, changes: list[str], log: Log
+) -> None:
+    repo, tag_part = _split_tag(tag)
+    log(f"docker import {tag} ({tar.stat().st_size / 1e6:.0f} MB tar)...")
+    try:
+        client.api.import_image_from_file(str(tar), repository=repo, tag=tag_part, changes=changes)
+    except docker.errors.DockerException as exc:
+        raise SandboxImageError(f"docker import of {tag} failed: {_first_line(exc)}") from exc

@@ -69,28 +69,46 @@ def detect_mirror(sources_dir: Path = Path("/etc/apt")) -> str:
     ``sources.list``, taking the first ``debian`` archive (not
     ``debian-security``) that lists the bookworm suite.
     """
-    candidates: list[str] = []
-    for src in sorted((sources_dir / "sources.list.d").glob("*.sources")):
-        with contextlib.suppress(OSError):
-            for stanza in src.read_text().split("\n\n"):
-                fields: dict[str, str] = {}
-                for line in stanza.splitlines():
-                    key, sep, value = line.partition(":")
-                    if sep and not line.startswith((" ", "#")):
-                        fields[key.strip().lower()] = value.strip()
-                if SUITE in fields.get("suites", "").split():
-                    candidates.extend(fields.get("uris", "").split())
-    with contextlib.suppress(OSError):
-        for line in (sources_dir / "sources.list").read_text().splitlines():
-            parts = line.split("#", 1)[0].split()
-            if len(parts) >= 3 and parts[0] == "deb":
-                rest = [p for p in parts[1:] if not p.startswith("[")]
-                if len(rest) >= 2 and rest[1] == SUITE:
-                    candidates.append(rest[0])
+    candidates = [*_deb822_uris(sources_dir), *_classic_uris(sources_dir)]
     for uri in candidates:
         if uri.startswith(("http://", "https://")) and "security" not in uri:
             return uri.rstrip("/")
     return DEFAULT_MIRROR
+
+
+def _deb822_uris(sources_dir: Path) -> list[str]:
+    """URIs of the deb822 stanzas (``sources.list.d/*.sources``) that list :data:`SUITE`."""
+    uris: list[str] = []
+    for src in sorted((sources_dir / "sources.list.d").glob("*.sources")):
+        with contextlib.suppress(OSError):
+            for stanza in src.read_text().split("\n\n"):
+                fields = _stanza_fields(stanza)
+                if SUITE in fields.get("suites", "").split():
+                    uris.extend(fields.get("uris", "").split())
+    return uris
+
+
+def _stanza_fields(stanza: str) -> dict[str, str]:
+    """A deb822 stanza's ``Key: value`` lines, keys lower-cased; comments and folds skipped."""
+    fields: dict[str, str] = {}
+    for line in stanza.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and not line.startswith((" ", "#")):
+            fields[key.strip().lower()] = value.strip()
+    return fields
+
+
+def _classic_uris(sources_dir: Path) -> list[str]:
+    """URIs of the classic ``sources.list`` ``deb`` lines for :data:`SUITE`."""
+    uris: list[str] = []
+    with contextlib.suppress(OSError):
+        for line in (sources_dir / "sources.list").read_text().splitlines():
+            parts = line.split("#", 1)[0].split()
+            if len(parts) >= 3 and parts[0] == "deb":
+                rest = [p for p in parts[1:] if not p.startswith("[")]  # drop [options]
+                if len(rest) >= 2 and rest[1] == SUITE:
+                    uris.append(rest[0])
+    return uris
 
 
 def _find_debootstrap() -> str:
@@ -285,109 +303,152 @@ def _compose_rootfs(
     ``/opt/kiln/managers/<manager>``. Mirrors ``sandbox_images/node/Dockerfile``; keep the
     two in step.
     """
-    appends = _account_lines()
-    seen_dirs: set[str] = set()
     with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as dst:
-        with tarfile.open(base_tar, "r") as base:
-            for member in base:
-                name = member.name.removeprefix("./").rstrip("/")
-                if member.isdir():
-                    seen_dirs.add(name)
-                if name in appends and member.isfile():
-                    fh = base.extractfile(member)
-                    data = fh.read() if fh else b""
-                    if data and not data.endswith(b"\n"):
-                        data += b"\n"
-                    _add_bytes(dst, name, data + appends.pop(name), template=member)
-                elif name in _ROOTFS_BLANK and member.isfile():
-                    _add_bytes(dst, name, b"", template=member)
-                elif member.isfile():
-                    dst.addfile(member, base.extractfile(member))
-                else:
-                    dst.addfile(member)
-        for name, data in appends.items():  # database missing from the base
-            _add_bytes(dst, name, data, mode=0o640 if "shadow" in name else 0o644)
-
-        def ensure_dir(path: str) -> None:
-            parent = path.rpartition("/")[0]
-            if parent:
-                ensure_dir(parent)
-            if path not in seen_dirs:
-                _add_dir(dst, path)
-                seen_dirs.add(path)
-
-        for path in (KILN_HOME, WORKSPACE):
-            rel = path.lstrip("/")
-            parent = rel.rpartition("/")[0]
-            if parent:
-                ensure_dir(parent)
-            _add_dir(dst, rel, KILN_UID, KILN_GID, 0o755)
-            seen_dirs.add(rel)
-
-        # Node: just the binary and its licence.
-        ensure_dir("usr/local/bin")
-        ensure_dir("usr/local/share/doc/node")
-        with tarfile.open(node_tgz, "r:gz") as tgz:
-            got_node = False
-            for rel, member in _package_members(tgz):
-                if rel == "bin/node" and member.isfile():
-                    member.name, member.mode = "usr/local/bin/node", 0o755
-                    _own_root(member)
-                    dst.addfile(member, tgz.extractfile(member))
-                    got_node = True
-                elif rel == "LICENSE" and member.isfile():
-                    member.name, member.mode = "usr/local/share/doc/node/LICENSE", 0o644
-                    _own_root(member)
-                    dst.addfile(member, tgz.extractfile(member))
-        if not got_node:
-            raise SandboxImageError(f"{node_tgz.name} has no bin/node")
-
-        # npm: the whole package (it bundles its dependencies), minus docs.
-        prefix = "usr/local/lib/node_modules/npm"
-        ensure_dir(prefix)
-        with tarfile.open(npm_tgz, "r:gz") as tgz:
-            got_cli = False
-            for rel, member in _package_members(tgz):
-                if rel.split("/", 1)[0] in _NPM_PRUNE_TOPLEVEL:
-                    continue
-                if not (member.isfile() or member.isdir()):
-                    continue  # npm tarballs hold only files and directories
-                dest = f"{prefix}/{rel}"
-                ensure_dir(dest.rpartition("/")[0])
-                if member.isdir():
-                    ensure_dir(dest)
-                    continue
-                executable = rel.startswith("bin/") or bool(member.mode & 0o111)
-                member.name, member.mode = dest, 0o755 if executable else 0o644
-                _own_root(member)
-                dst.addfile(member, tgz.extractfile(member))
-                got_cli = got_cli or rel == "bin/npm-cli.js"
-        if not got_cli:
-            raise SandboxImageError(f"{npm_tgz.name} has no bin/npm-cli.js")
-        _add_symlink(dst, "usr/local/bin/npm", "../lib/node_modules/npm/bin/npm-cli.js")
-        _add_symlink(dst, "usr/local/bin/npx", "../lib/node_modules/npm/bin/npx-cli.js")
-        ensure_dir("usr/local/etc")
-        _add_bytes(dst, "usr/local/etc/npmrc", npmrc)
-
+        dirs = _Dirs(dst, _copy_base(dst, base_tar))
+        _add_kiln_dirs(dst, dirs)
+        _add_default_node(dst, node_tgz, dirs)
+        _add_npm(dst, npm_tgz, npmrc, dirs)
         if default_major is not None:
             folder = f"{node_dir(default_major).lstrip('/')}/bin"
-            ensure_dir(folder)
+            dirs.ensure(folder)
             _add_symlink(dst, f"{folder}/node", "/usr/local/bin/node")
         for major, tarball in sorted((other_nodes or {}).items()):
-            folder = f"{node_dir(major).lstrip('/')}/bin"
-            ensure_dir(folder)
-            with tarfile.open(tarball, "r:gz") as package:
-                binary = next(
-                    (m for rel, m in _package_members(package) if rel == "bin/node" and m.isfile()),
-                    None,
-                )
-                if binary is None:
-                    raise SandboxImageError(f"{tarball.name} has no bin/node")
-                binary.name, binary.mode = f"{folder}/node", 0o755
-                _own_root(binary)
-                dst.addfile(binary, package.extractfile(binary))
+            _add_other_node(dst, major, tarball, dirs)
         for manager, tarball in sorted((managers or {}).items()):
-            _add_manager(dst, manager, tarball, ensure_dir)
+            _add_manager(dst, manager, tarball, dirs.ensure)
+
+
+class _Dirs:
+    """The directories the image tar holds, adding missing parents before their children."""
+
+    def __init__(self, dst: tarfile.TarFile, seen: set[str]) -> None:
+        self._dst = dst
+        self.seen = seen
+
+    def ensure(self, path: str) -> None:
+        """Add ``path`` and any missing parents as root-owned directories."""
+        parent = path.rpartition("/")[0]
+        if parent:
+            self.ensure(parent)
+        if path not in self.seen:
+            _add_dir(self._dst, path)
+            self.seen.add(path)
+
+
+def _copy_base(dst: tarfile.TarFile, base_tar: Path) -> set[str]:
+    """Copy the Debian root into ``dst``; return the directories it holds.
+
+    The account databases get the kiln user's lines appended (or are created when
+    the base lacks them) and the host files in :data:`_ROOTFS_BLANK` are emptied.
+    """
+    appends = _account_lines()
+    seen_dirs: set[str] = set()
+    with tarfile.open(base_tar, "r") as base:
+        for member in base:
+            name = member.name.removeprefix("./").rstrip("/")
+            if member.isdir():
+                seen_dirs.add(name)
+            if not member.isfile():
+                dst.addfile(member)
+            elif name in appends:
+                data = _with_final_newline(_read_member(base, member))
+                _add_bytes(dst, name, data + appends.pop(name), template=member)
+            elif name in _ROOTFS_BLANK:
+                _add_bytes(dst, name, b"", template=member)
+            else:
+                dst.addfile(member, base.extractfile(member))
+    for name, data in appends.items():  # database missing from the base
+        _add_bytes(dst, name, data, mode=0o640 if "shadow" in name else 0o644)
+    return seen_dirs
+
+
+def _read_member(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
+    fh = tar.extractfile(member)
+    return fh.read() if fh else b""
+
+
+def _with_final_newline(data: bytes) -> bytes:
+    return data + b"\n" if data and not data.endswith(b"\n") else data
+
+
+def _add_kiln_dirs(dst: tarfile.TarFile, dirs: _Dirs) -> None:
+    """The kiln user's home and the workspace, owned by that user."""
+    for path in (KILN_HOME, WORKSPACE):
+        rel = path.lstrip("/")
+        parent = rel.rpartition("/")[0]
+        if parent:
+            dirs.ensure(parent)
+        _add_dir(dst, rel, KILN_UID, KILN_GID, 0o755)
+        dirs.seen.add(rel)
+
+
+#: What the image takes from the default Node package: package path -> (image path, mode).
+_NODE_FILES = {
+    "bin/node": ("usr/local/bin/node", 0o755),
+    "LICENSE": ("usr/local/share/doc/node/LICENSE", 0o644),
+}
+
+
+def _add_default_node(dst: tarfile.TarFile, node_tgz: Path, dirs: _Dirs) -> None:
+    """Node's binary and its licence under ``/usr/local``."""
+    dirs.ensure("usr/local/bin")
+    dirs.ensure("usr/local/share/doc/node")
+    got_node = False
+    with tarfile.open(node_tgz, "r:gz") as tgz:
+        for rel, member in _package_members(tgz):
+            if rel not in _NODE_FILES or not member.isfile():
+                continue
+            member.name, member.mode = _NODE_FILES[rel]
+            _own_root(member)
+            dst.addfile(member, tgz.extractfile(member))
+            got_node = got_node or rel == "bin/node"
+    if not got_node:
+        raise SandboxImageError(f"{node_tgz.name} has no bin/node")
+
+
+def _add_npm(dst: tarfile.TarFile, npm_tgz: Path, npmrc: bytes, dirs: _Dirs) -> None:
+    """The whole npm package (it bundles its dependencies) minus docs, its links and npmrc."""
+    prefix = "usr/local/lib/node_modules/npm"
+    dirs.ensure(prefix)
+    got_cli = False
+    with tarfile.open(npm_tgz, "r:gz") as tgz:
+        for rel, member in _package_members(tgz):
+            if rel.split("/", 1)[0] in _NPM_PRUNE_TOPLEVEL:
+                continue
+            if not (member.isfile() or member.isdir()):
+                continue  # npm tarballs hold only files and directories
+            dest = f"{prefix}/{rel}"
+            dirs.ensure(dest.rpartition("/")[0])
+            if member.isdir():
+                dirs.ensure(dest)
+                continue
+            executable = rel.startswith("bin/") or bool(member.mode & 0o111)
+            member.name, member.mode = dest, 0o755 if executable else 0o644
+            _own_root(member)
+            dst.addfile(member, tgz.extractfile(member))
+            got_cli = got_cli or rel == "bin/npm-cli.js"
+    if not got_cli:
+        raise SandboxImageError(f"{npm_tgz.name} has no bin/npm-cli.js")
+    _add_symlink(dst, "usr/local/bin/npm", "../lib/node_modules/npm/bin/npm-cli.js")
+    _add_symlink(dst, "usr/local/bin/npx", "../lib/node_modules/npm/bin/npx-cli.js")
+    dirs.ensure("usr/local/etc")
+    _add_bytes(dst, "usr/local/etc/npmrc", npmrc)
+
+
+def _add_other_node(dst: tarfile.TarFile, major: int, tarball: Path, dirs: _Dirs) -> None:
+    """Another Node major's binary under ``/opt/kiln/node/<major>/bin``."""
+    folder = f"{node_dir(major).lstrip('/')}/bin"
+    dirs.ensure(folder)
+    with tarfile.open(tarball, "r:gz") as package:
+        binary = next(
+            (m for rel, m in _package_members(package) if rel == "bin/node" and m.isfile()),
+            None,
+        )
+        if binary is None:
+            raise SandboxImageError(f"{tarball.name} has no bin/node")
+        binary.name, binary.mode = f"{folder}/node", 0o755
+        _own_root(binary)
+        dst.addfile(binary, package.extractfile(binary))
 
 
 def _add_manager(
