@@ -24,6 +24,7 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
+from orchestrator.cli_dev import dev_app
 from orchestrator.cli_output import (
     ExitCode,
     build_lines,
@@ -33,7 +34,6 @@ from orchestrator.cli_output import (
     seconds,
 )
 from orchestrator.client import ApiError, KilnClient
-from orchestrator.dev.cli import dev_app
 from orchestrator.live.watch_view import FeedView
 from orchestrator.project.templates import list_templates
 from orchestrator.project.upload import Selection, folder_problem, select_files

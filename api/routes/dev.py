@@ -16,6 +16,7 @@ from api.errors import error_responses
 from api.routes.builds import JSON_OVERHEAD, TAR_TYPES, read_body, sse_response, submit_reply
 from api.schemas import SubmitReply
 from api.schemas_dev import DevEditReply, DevFilesPublic, DevSessionPublic, DevSessionsPublic
+from orchestrator import service
 from orchestrator.dev import service as dev
 from orchestrator.dev.events import follow_dev
 from orchestrator.errors import InputError
@@ -136,7 +137,9 @@ def file_digests(project: str, ctx: CtxDep) -> Any:
 )
 def build_session(project: str, ctx: CtxDep) -> SubmitReply:
     """A normal build of the session's current files."""
-    return submit_reply(ctx, dev.build(ctx, project))
+    files = dev.current_files(ctx, project)
+    build = service.submit_build(ctx, files, service.SubmitOptions(project=project))
+    return submit_reply(ctx, build)
 
 
 @router.get(

@@ -22,7 +22,6 @@ from typing import Any, ParamSpec, TypeVar
 
 import redis
 
-from orchestrator import service
 from orchestrator.context import Context
 from orchestrator.dev.record import DevSession, DevStatus, public_body
 from orchestrator.dev.registry import DevRegistry
@@ -49,7 +48,6 @@ from orchestrator.project.input import (
     to_tar,
 )
 from orchestrator.project.slugs import project_slug
-from orchestrator.records.models import Build
 
 AGENT_TIMEOUT_S = 10.0
 CAPACITY_RETRY_S = 30
@@ -269,11 +267,10 @@ def stop(ctx: Context, project: str) -> DevSession:
 
 
 @registry_call
-def build(ctx: Context, project: str) -> Build:
-    """A normal build of the session's current files."""
+def current_files(ctx: Context, project: str) -> Files:
+    """The session's current files (what ``POST …/dev/build`` submits as a normal build)."""
     get(ctx, project)
-    files = read_tar(session_source(ctx.settings, project).read_bytes())
-    return service.submit_build(ctx, files, service.SubmitOptions(project=project))
+    return read_tar(session_source(ctx.settings, project).read_bytes())
 
 
 @registry_call

@@ -1,10 +1,10 @@
-"""Unit tests for orchestrator.dev.record and dev.cli's pure parts."""
+"""Unit tests for orchestrator.dev.record and cli_dev's pure parts."""
 
 from __future__ import annotations
 
 import hashlib
 
-from orchestrator.dev.cli import changes, describe
+from orchestrator.cli_dev import changes, describe
 from orchestrator.dev.record import DevSession, DevStatus, public_body
 
 
