@@ -6,11 +6,11 @@ Pure functions only; ``sandbox.runner`` turns a ``Step`` into a container, and
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from orchestrator.errors import BuildError, ErrorCode
+from orchestrator.project.lockfiles import load_json
 from orchestrator.project.npm import OTHER_LOCKFILES, lockfile_in_sync, root_install_scripts
 from orchestrator.records.models import Phase
 from orchestrator.sandbox.protocol import StepResult
@@ -28,19 +28,9 @@ class InstallPlan:
     warnings: list[str] = field(default_factory=list)
 
 
-def _load_json(raw: bytes | None) -> dict[str, object] | None:
-    if raw is None:
-        return None
-    try:
-        value = json.loads(raw.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-        return None
-    return value if isinstance(value, dict) else None
-
-
 def plan_install(manifest: Mapping[str, object], lockfiles: Mapping[str, bytes]) -> InstallPlan:
     """Choose ``npm ci`` for an in-sync lockfile, else ``npm install`` with a warning."""
-    lock = _load_json(lockfiles.get("package-lock.json") or lockfiles.get("npm-shrinkwrap.json"))
+    lock = load_json(lockfiles.get("package-lock.json") or lockfiles.get("npm-shrinkwrap.json"))
     warnings: list[str] = []
     if lock is not None and lockfile_in_sync(manifest, lock):
         argv = ["npm", "ci", *NPM_FLAGS]
@@ -89,7 +79,7 @@ def needs_lifecycle_scripts(manifest: Mapping[str, object], lock_raw: bytes | No
     """
     if root_install_scripts(manifest):
         return True
-    lock = _load_json(lock_raw)
+    lock = load_json(lock_raw)
     if lock is None:
         return True  # unknown: run them to be safe
     packages = lock.get("packages")

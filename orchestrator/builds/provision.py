@@ -31,6 +31,7 @@ from orchestrator.cache.keys import (
 )
 from orchestrator.cache.layers import KeyLock, LayerStore
 from orchestrator.cache.resolutions import ResolutionStore
+from orchestrator.project.lockfiles import load_json
 from orchestrator.project.npm import NPM_LOCKFILES
 from orchestrator.records.models import ErrorCode, Phase
 from orchestrator.sandbox.step import Step
@@ -64,16 +65,6 @@ def root_scripts_step(names: Sequence[str]) -> Step:
     return Step(
         "root-scripts", Phase.INSTALLING, ["sh", "-c", command], False, ErrorCode.INSTALL_FAILED
     )
-
-
-def _json(raw: bytes | None) -> dict[str, Any] | None:
-    if raw is None:
-        return None
-    try:
-        value = json.loads(raw.decode("utf-8-sig"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        return None
-    return value if isinstance(value, dict) else None
 
 
 @dataclass
@@ -118,7 +109,7 @@ class LayerProvider:
             self.note(f"dependency layer: not shared because {refusal}; installing privately")
             return None
         lock_bytes, resolution = self._lockfile(manifest, lockfiles)
-        lock = _json(lock_bytes)
+        lock = load_json(lock_bytes)
         refusal = lockfile_refusal(lock) if lock is not None else "the lockfile is not JSON"
         if lock is None or refusal:
             self.note(f"dependency layer: not shared because {refusal}; installing privately")
@@ -147,7 +138,7 @@ class LayerProvider:
     ) -> tuple[bytes, str | None]:
         """The project's in-sync npm lockfile, else a (possibly remembered) resolution."""
         npm_lock = next((lockfiles[n] for n in NPM_LOCKFILES if n in lockfiles), None)
-        parsed = _json(npm_lock)
+        parsed = load_json(npm_lock)
         if npm_lock is not None and parsed is not None and plan.lockfile_in_sync(manifest, parsed):
             return npm_lock, None
         key = resolution_key(
