@@ -265,23 +265,43 @@ class PreviewServer:
             if local is None:  # collected since its manifest was read
                 self.known.pop(build_id, None)
                 return await plain(send, 404, b"not found", extra)
-            if entry.size <= self.memory_file_max and not local.temporary:
-                body = await anyio.to_thread.run_sync(local.path.read_bytes)
-                if len(body) == entry.size:
-                    self.hot.put(entry.sha256, body)
-        status = 200 if part is None else 206
+            body = await self._remember(entry, local)
         length = entry.size if part is None else len(part)
         headers = [*file.headers, *length_headers(length, part, entry.size), *extra]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
+        start = {"type": "http.response.start", "headers": headers}
+        await send({**start, "status": 200 if part is None else 206})
+        await self._send_body(
+            send, part, length, body=None if head else body, local=local, head=head
+        )
+
+    async def _remember(self, entry: Entry, local: LocalFile) -> bytes | None:
+        """A small stored file's body, read once and then held among the hot files."""
+        if entry.size > self.memory_file_max or local.temporary:
+            return None
+        body = await anyio.to_thread.run_sync(local.path.read_bytes)
+        if len(body) == entry.size:
+            self.hot.put(entry.sha256, body)
+        return body
+
+    @staticmethod
+    async def _send_body(
+        send: Send,
+        part: range | None,
+        length: int,
+        *,
+        body: bytes | None,
+        local: LocalFile | None,
+        head: bool,
+    ) -> None:
+        """The response body: nothing for HEAD, the held bytes, or the file streamed."""
         if head:
             await send({"type": "http.response.body", "body": b""})
         elif body is not None:
             chunk = body if part is None else body[part.start : part.stop]
             await send({"type": "http.response.body", "body": chunk})
         elif local is not None:
-            start = 0 if part is None else part.start
             try:
-                await stream(send, local.path, start, length)
+                await stream(send, local.path, 0 if part is None else part.start, length)
             finally:
                 if local.temporary:
                     local.path.unlink(missing_ok=True)
