@@ -40,7 +40,7 @@ CASES = [
     ),  # nothing to build with
     ("json", {"files": {"node_modules/x.js": "x"}, "template": "react"}, 400, "invalid_input"),
     ("json", {"template": "../../etc"}, 404, "not_found"),
-    ("json", {"template": "react", "project": "Not A Slug!"}, 400, "invalid_input"),
+    ("json", {"template": "react", "project": "Not A Slug!"}, 400, "invalid_project"),
     ("json", {"template": "react", "limits": {"memory_mb": -5}}, 400, "invalid_input"),
     ("json", {"template": "react", "surprise": 1}, 400, "invalid_input"),
     ("tar", _symlink_tar(), 400, "invalid_input"),

@@ -39,7 +39,12 @@ def test_latest_follows_successes_only_and_never_tears(stack: Stack) -> None:
     first = submit(stack, project, WRITE.replace("MARK", "first"))
     end = stack.wait(first)
     assert end["urls"]["latest"] == f"http://latest--{project}.preview.localhost:{stack.port}/"
+    # The alias re-reads the database at most once a second (KILN_PREVIEW_LATEST_RECHECK_S).
+    deadline = time.monotonic() + 10
     answer = latest(stack, project)
+    while "X-Kiln-Build" not in answer.headers and time.monotonic() < deadline:
+        time.sleep(0.2)
+        answer = latest(stack, project)
     assert answer.headers["X-Kiln-Build"] == first and "<p>first</p>" in answer.text
 
     broken = submit(stack, project, "process.exit(2)")

@@ -197,6 +197,10 @@ def test_operator_views_come_from_the_api_from_any_folder(stack: Stack, tmp_path
     assert result.returncode == 0, result.stderr
     assert f"installation behind the API at {stack.url}" in result.stderr
     assert {"running", "queued", "builds"} <= set(json.loads(result.stdout))
+    deadline = time.monotonic() + 60  # a worker registers on the queue after it starts
     workers = kiln(stack, "workers", cwd=tmp_path)
+    while "1 worker(s)" not in workers.stderr and time.monotonic() < deadline:
+        time.sleep(1)
+        workers = kiln(stack, "workers", cwd=tmp_path)
     assert workers.returncode == 0 and "1 worker(s)" in workers.stderr
     assert list(tmp_path.iterdir()) == []  # nothing created in the caller's folder
