@@ -124,49 +124,13 @@ class KilnClient:
             self._json(response)
         return response.text
 
-    def project_events(
-        self, project: str, last_event_id: str | None = None, *, retry_s: float = 1.0
+    def _sse(
+        self, path: str, last_event_id: str | None
     ) -> Iterator[tuple[str, str, dict[str, Any]]]:
-        """Follow a project's feed forever: (id, event, data). Like an EventSource, it
-        reconnects with the last id after an ``error`` event or a dropped connection."""
-        while True:
-            headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
-            try:
-                with connect_sse(
-                    self.http,
-                    "GET",
-                    f"/api/v1/projects/{project}/events",
-                    headers=headers,
-                    timeout=httpx.Timeout(30.0, read=None),
-                ) as source:
-                    if not source.response.is_success:
-                        source.response.read()
-                        self._json(source.response)
-                    for sse in source.iter_sse():
-                        if not sse.data:
-                            continue
-                        data = json.loads(sse.data)
-                        if sse.event == "error" and "last_id" in data:
-                            yield sse.id, sse.event, data  # the server cut us; resume
-                            last_event_id = data["last_id"] or last_event_id
-                            break
-                        last_event_id = sse.id or last_event_id
-                        yield sse.id, sse.event, data
-            except httpx.TransportError:
-                pass
-            time.sleep(retry_s)
-
-    def events(
-        self, build_id: str, last_event_id: str | None = None
-    ) -> Iterator[tuple[str, str, dict[str, Any]]]:
-        """Follow a build's SSE stream: (id, event, data) until ``end``."""
+        """One connection to an SSE route: (id, event, data) until the server closes it."""
         headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
         with connect_sse(
-            self.http,
-            "GET",
-            f"/api/v1/builds/{build_id}/events",
-            headers=headers,
-            timeout=httpx.Timeout(30.0, read=None),
+            self.http, "GET", path, headers=headers, timeout=httpx.Timeout(30.0, read=None)
         ) as source:
             if not source.response.is_success:
                 source.response.read()
@@ -175,5 +139,31 @@ class KilnClient:
                 if not sse.data:
                     continue  # a keep-alive comment (httpx-sse reports it as an empty event)
                 yield sse.id, sse.event, json.loads(sse.data)
-                if sse.event == "end":
-                    return
+
+    def project_events(
+        self, project: str, last_event_id: str | None = None, *, retry_s: float = 1.0
+    ) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        """Follow a project's feed forever: (id, event, data). Like an EventSource, it
+        reconnects with the last id after an ``error`` event or a dropped connection."""
+        while True:
+            try:
+                for event_id, event, data in self._sse(
+                    f"/api/v1/projects/{project}/events", last_event_id
+                ):
+                    yield event_id, event, data
+                    if event == "error" and "last_id" in data:  # the server cut us; resume
+                        last_event_id = data["last_id"] or last_event_id
+                        break
+                    last_event_id = event_id or last_event_id
+            except httpx.TransportError:
+                pass
+            time.sleep(retry_s)
+
+    def events(
+        self, build_id: str, last_event_id: str | None = None
+    ) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        """Follow a build's SSE stream: (id, event, data) until ``end``."""
+        for item in self._sse(f"/api/v1/builds/{build_id}/events", last_event_id):
+            yield item
+            if item[1] == "end":
+                return

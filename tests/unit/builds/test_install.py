@@ -89,7 +89,8 @@ class Pnpm:
     lockfiles = ("pnpm-lock.yaml",)
 
     def install_plan(self, manifest: object, lockfiles: object) -> object:
-        raise NotImplementedError
+        # The routes these tests take never plan a private install: being asked is a failure.
+        raise AssertionError("the strategy asked an unknown manager for an install plan")
 
     def retry(self, step: Step, output: str) -> tuple[Step, str] | None:
         if "ERR_PNPM_OUTDATED_LOCKFILE" in output:
