@@ -17,10 +17,9 @@ from typing import Any
 import docker
 import httpx
 import pytest
-import redis
 import websockets
 
-from tests.integration.conftest import REDIS_URL, Stack, launch_stack, require_services
+from tests.integration.conftest import Stack, launch_stack, require_services
 from tests.integration.dev_helpers import (
     APP,
     DevEvents,
@@ -38,7 +37,8 @@ pytestmark = pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="
 @pytest.fixture(scope="module")
 def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     require_services()
-    redis.Redis.from_url(REDIS_URL).flushdb()
+    # No flush here: the session-wide stack shares this Redis database, and a flush would
+    # wipe its worker's registration (each stack has its own queue and instance keys).
     stack = launch_stack(
         tmp_path_factory.mktemp("kiln-dev-var"), env={"KILN_DEV_MAX_SESSIONS": "4"}
     )
