@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from rq import Retry
 
+from orchestrator.builds.dev_errors import dev_session_errors
 from orchestrator.builds.diagnostics import diagnose, summary
 from orchestrator.builds.outcome import Outcome, outcome_of
 from orchestrator.builds.pipeline import BuildRun
@@ -116,7 +117,18 @@ class _Generation:
         files = base_files(self.ctx, self.generation)
 
         run.enter(Phase.GENERATING)
-        messages = generation_messages(prompt, files, max_chars)
+        live_errors = dev_session_errors(self.ctx.bus, self.ctx.store.get(self.id).project)
+        if live_errors:
+            self._progress(
+                "diagnosed",
+                0,
+                "generate",
+                f"the project's dev session shows {len(live_errors)} error(s); "
+                "the model gets them with the request:\n" + "\n".join(live_errors),
+                source="dev_session",
+                errors=live_errors,
+            )
+        messages = generation_messages(prompt, files, max_chars, live_errors)
         files = self._ask(client, messages, files, round_no=0, kind="generate")
         fixes = self.settings.generate_max_fix_rounds
         seen: set[str] = set()  # fingerprints of the errors already sent back

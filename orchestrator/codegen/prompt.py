@@ -6,6 +6,7 @@ request shows the error report and only the files it names, plus package.json.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from orchestrator.project.input import Files
@@ -20,11 +21,12 @@ You write and edit web front-end projects (Vite, usually React + TypeScript) tha
 and serves as a static preview.
 
 How Kiln builds a project:
-- `npm install` (or `npm ci` when package-lock.json matches package.json), with network access, \
-install scripts disabled; then the `build` script of package.json (`vite build` when there \
-is none) with NO network. The output must be written to dist/.
+- the project's package manager (npm, pnpm, yarn or bun, from its lockfile; npm when it has \
+none) installs package.json's dependencies with network access, install scripts disabled; \
+then the `build` script of package.json (`vite build` when there is none) with NO network. \
+The output must be written to dist/ (or the folder `build.outDir` names).
 - Only packages listed in package.json are available. To use a new package, add it to \
-package.json (dependencies) with a version range that exists on npm; never edit package-lock.json.
+package.json (dependencies) with a version range that exists on npm; never edit a lockfile.
 - The result is static files: no server code, no environment secrets, no runtime network access \
 to anything but public URLs the app itself fetches in the browser.
 
@@ -95,13 +97,24 @@ def system_message(files: Files) -> dict[str, str]:
     return {"role": "system", "content": content}
 
 
-def generation_messages(prompt: str, files: Files, max_chars: int) -> list[dict[str, str]]:
-    """The first request: the whole project and what the user wants."""
+def generation_messages(
+    prompt: str, files: Files, max_chars: int, live_errors: Sequence[str] = ()
+) -> list[dict[str, str]]:
+    """The first request: the whole project and what the user wants, and the errors its
+    running dev session shows (``live_errors``, one line each), which the person sees too."""
     listing = render_files(files, None, max_chars)
+    shown = ""
+    if live_errors:
+        lines = "\n".join(f"- {line}" for line in live_errors)
+        shown = (
+            "The project's live preview (its dev session) shows these errors now "
+            f"(file:line:column: message):\n{lines}\n\n"
+        )
     user = (
-        f"The current project:\n\n{listing}\n\n"
+        f"The current project:\n\n{listing}\n\n{shown}"
         f"The user's request:\n{prompt}\n\n"
-        "Write the files that implement it."
+        "Write the files that implement it"
+        + (", and fix the errors the live preview shows." if live_errors else ".")
     )
     return [system_message(files), {"role": "user", "content": user}]
 

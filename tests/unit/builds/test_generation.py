@@ -245,3 +245,26 @@ def test_generated_sources_are_what_the_build_runs_and_keeps(kiln: Kiln) -> None
     assert seen == ["export const v = 1\n"]
     assert kiln.ctx.storage.has_kept_source(build.id)
     assert Limits(**build.limits).timeout_s == 60
+
+
+def test_errors_the_projects_dev_session_shows_go_to_the_model(kiln: Kiln) -> None:
+    kiln.ctx.bus.dev_event("gen", "status", {"status": "ready", "revision": 1})
+    kiln.ctx.bus.dev_event(
+        "gen", "error", {"revision": 1, "message": "boom is not defined", "file": "src/main.ts"}
+    )
+    kiln.script(scripted({"build": BUILT}))
+    model = ScriptedModel([answer()])
+    build = generate(kiln, model)
+    assert build.status == "succeeded", build.error_message
+    assert "src/main.ts: boom is not defined" in model.prompt(0)
+    assert "fix the errors the live preview shows" in model.prompt(0)
+    assert progress(kiln, build.id)[0] == ("diagnosed", 0, "generate")
+
+
+def test_a_stopped_dev_session_adds_nothing_to_the_request(kiln: Kiln) -> None:
+    kiln.ctx.bus.dev_event("gen", "error", {"revision": 1, "message": "boom is not defined"})
+    kiln.ctx.bus.dev_event("gen", "end", {"status": "stopped", "revision": 1})
+    kiln.script(scripted({"build": BUILT}))
+    model = ScriptedModel([answer()])
+    generate(kiln, model)
+    assert "boom" not in model.prompt(0) and "live preview" not in model.prompt(0)
