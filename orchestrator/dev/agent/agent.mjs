@@ -37,6 +37,15 @@ function viteEntry() {
   return { url: pathToFileURL(path.join(ROOT, 'node_modules/vite', entry)).href, version: pkg.version }
 }
 
+// Vite 8.1 and later read the HMR socket's settings from server.ws (server.hmr's are a
+// deprecated alias that warns); 8.0 and older only from server.hmr.
+let socketInWs = false
+
+function takesSocketInWs(version) {
+  const [major, minor] = version.split('.').map(Number)
+  return major > 8 || (major === 8 && minor >= 1)
+}
+
 // The settings Kiln owns, applied last whatever the project's config and plugins set.
 function enforce(server) {
   server.host = '127.0.0.1'
@@ -45,7 +54,13 @@ function enforce(server) {
   server.allowedHosts = [HOST]
   server.cors = false
   server.open = false
-  server.hmr = { protocol: 'ws', clientPort: PUBLIC_PORT, path: HMR_PATH, overlay: true }
+  const socket = { protocol: 'ws', clientPort: PUBLIC_PORT, path: HMR_PATH }
+  if (socketInWs) {
+    server.ws = socket // Vite 8.1 moved the socket's settings from server.hmr to server.ws
+    server.hmr = { overlay: true }
+  } else {
+    server.hmr = { ...socket, overlay: true }
+  }
   server.fs = { ...(server.fs || {}), strict: true, allow: [ROOT] }
   server.proxy = undefined
 }
@@ -198,6 +213,7 @@ async function main() {
   control() // edits can land (and fix a broken config) even before Vite is up
   const { url, version } = viteEntry()
   log(`vite ${version}`)
+  socketInWs = takesSocketInWs(version)
   const vite = await import(url)
   const server = await vite.createServer({
     root: ROOT,
