@@ -10,8 +10,15 @@ the react-ts template with a small stateful component:
   PATCH, and the time is from sending it to the new text in the page's DOM (the page's own
   ``hmr`` event latency, PATCH arrival -> applied update, is reported beside it);
 - the same N edits made on disk to a Vite dev server run by hand on the host (``npm ci`` on
-  the host, ``vite --port``), timed the same way in the same browser.
+  the host, ``vite --port``), timed the same way in the same browser;
+- a dependency added: one PATCH of package.json (a new dependency) and of the component
+  that imports it, to its text in the page (install through the proxy, restart, reload);
+- memory of an idle session (the container's own cgroup figure, ten seconds after
+  ``ready``) and a build's time with ``--idle-sessions`` idle sessions beside it, against
+  the same build with none.
 
+``--project lovable`` runs the rows on the 66-dependency project (its files as a tarball,
+``src/App.tsx`` and ``src/Counter.tsx`` replaced by the counter) instead of the template.
 Prints a Markdown table (and JSON with --json).
 """
 
@@ -30,11 +37,24 @@ import time
 from pathlib import Path
 from typing import Any
 
+import docker
 import httpx
 
 from benchmarks.build_cache import ROOT, Kiln, _free_port
+from orchestrator.client import tar_project
 
-TEMPLATE = ROOT / "templates" / "react-ts"
+PROJECTS = {
+    "react-ts": ROOT / "templates" / "react-ts",
+    "lovable": ROOT / "benchmarks" / "projects" / "lovable-style",
+}
+TEMPLATE = PROJECTS["react-ts"]
+WITH_DEPENDENCY = """import { useState } from 'react'
+import ms from 'ms'
+export default function Counter() {
+  const [n, setN] = useState(0)
+  return <button id="count" onClick={() => setN(n + 1)}>LABEL {ms(60000)} {n}</button>
+}
+"""
 COUNTER = """import { useState } from 'react'
 export default function Counter() {
   const [n, setN] = useState(0)
@@ -51,15 +71,22 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
 
 
-def start_to_ready(http: httpx.Client, project: str) -> float:
-    """Seconds from the start request to ``ready``."""
+def session_folder(work: Path, source: Path) -> Path:
+    """The project a session starts from: ``source`` with the counter as its app."""
+    folder = work / f"session-{source.name}"
+    shutil.copytree(source, folder, ignore=shutil.ignore_patterns("node_modules", "dist"))
+    (folder / "src" / "App.tsx").write_text(APP)
+    (folder / "src" / "Counter.tsx").write_text(COUNTER.replace("LABEL", "v0"))
+    return folder
+
+
+def start_to_ready(http: httpx.Client, project: str, folder: Path) -> float:
+    """Seconds from the start request (the folder as a tarball) to ``ready``."""
     began = time.monotonic()
     reply = http.post(
         f"/api/v1/projects/{project}/dev",
-        json={
-            "template": "react-ts",
-            "files": {"src/App.tsx": APP, "src/Counter.tsx": COUNTER.replace("LABEL", "v0")},
-        },
+        content=tar_project(folder),
+        headers={"Content-Type": "application/gzip"},
     )
     reply.raise_for_status()
     while True:
@@ -132,10 +159,69 @@ def kiln_edits(kiln: Kiln, project: str, edits: int, browser: Any) -> tuple[list
     return times, hmr
 
 
-def host_edits(work: Path, edits: int, browser: Any) -> list[float]:
+def dependency_added(kiln: Kiln, project: str, folder: Path, browser: Any) -> float:
+    """Seconds from the PATCH that adds a dependency (and uses it) to its text in the page."""
+    port = kiln.url.rsplit(":", 1)[1]
+    page = browser.new_page()
+    page.goto(f"http://dev--{project}.preview.localhost:{port}/")
+    page.wait_for_selector("#count")
+    manifest = json.loads((folder / "package.json").read_text())
+    manifest.setdefault("dependencies", {})["ms"] = "^2.1.3"
+    began = time.monotonic()
+    with httpx.Client(base_url=kiln.url, timeout=60) as http:
+        http.patch(
+            f"/api/v1/projects/{project}/dev/files",
+            json={
+                "files": {
+                    "package.json": json.dumps(manifest, indent=2),
+                    "src/Counter.tsx": WITH_DEPENDENCY.replace("LABEL", "dep"),
+                }
+            },
+        ).raise_for_status()
+    page.wait_for_function(
+        "document.querySelector('#count')?.textContent.startsWith('dep 1m ')",
+        polling=100,
+        timeout=300_000,
+    )
+    seconds = time.monotonic() - began
+    page.close()
+    return seconds
+
+
+def idle_memory_mb(project: str) -> float:
+    """The session container's memory (its cgroup's usage less page cache), in MB."""
+    client = docker.from_env()
+    (container,) = client.containers.list(filters={"label": [f"kiln.project={project}"]})
+    stats = container.stats(stream=False)["memory_stats"]
+    cache = stats.get("stats", {}).get(
+        "total_inactive_file", stats.get("stats", {}).get("cache", 0)
+    )
+    return float(stats["usage"] - cache) / 1e6
+
+
+def build_beside_idle(
+    kiln: Kiln, http: httpx.Client, folder: Path, idle: int
+) -> tuple[float, float]:
+    """A build's seconds with no session running, then with ``idle`` idle sessions beside."""
+    marker = folder / "src" / "marker.ts"
+    marker.write_text("export const m = 0\n")
+    kiln.submit_dir(folder)  # the layer exists after this one; not counted
+    marker.write_text(f"export const m = {time.time()}\n")
+    alone, _end = kiln.submit_dir(folder)
+    for i in range(idle):
+        start_to_ready(http, f"idle-{i}", folder)
+    time.sleep(5)
+    marker.write_text(f"export const m = {time.time()}\n")
+    crowded, _end = kiln.submit_dir(folder)
+    for i in range(idle):
+        stop(http, f"idle-{i}")
+    return alone, crowded
+
+
+def host_edits(work: Path, edits: int, browser: Any, source: Path = TEMPLATE) -> list[float]:
     """The same edits to a Vite dev server run by hand on the host."""
     app = work / "host-app"
-    shutil.copytree(TEMPLATE, app, ignore=shutil.ignore_patterns("node_modules", "dist"))
+    shutil.copytree(source, app, ignore=shutil.ignore_patterns("node_modules", "dist"))
     (app / "src" / "App.tsx").write_text(APP)
     (app / "src" / "Counter.tsx").write_text(COUNTER.replace("LABEL", "v0"))
     subprocess.run(
@@ -189,6 +275,8 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--edits", type=int, default=20)
+    parser.add_argument("--project", choices=sorted(PROJECTS), default="react-ts")
+    parser.add_argument("--idle-sessions", type=int, default=6)
     parser.add_argument(
         "--redis", default=os.environ.get("KILN_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
     )
@@ -196,22 +284,36 @@ def main() -> None:
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
+    source = PROJECTS[args.project]
     with tempfile.TemporaryDirectory(prefix="kiln-dev-bench-") as tmp:
         work = Path(tmp)
-        npm_cache = work / "npm-cache"
-        kiln = Kiln(work, workers=1, redis_url=args.redis, npm_cache=npm_cache)
-        results: dict[str, Any] = {"load_average": os.getloadavg()}
+        folder = session_folder(work, source)
+        kiln = Kiln(
+            work,
+            workers=1,
+            redis_url=args.redis,
+            npm_cache=work / "npm-cache",
+            extra_env={"KILN_DEV_MAX_SESSIONS": str(args.idle_sessions + 2)},
+        )
+        results: dict[str, Any] = {"load_average": os.getloadavg(), "project": args.project}
         try:
             with httpx.Client(base_url=kiln.url, timeout=60) as http:
                 time.sleep(3)  # the dev worker announces itself
-                results["start_cold_s"] = start_to_ready(http, "bench-cold")
+                results["start_cold_s"] = start_to_ready(http, "bench-cold", folder)
                 stop(http, "bench-cold")
-                results["start_warm_s"] = start_to_ready(http, "bench")
+                results["start_warm_s"] = start_to_ready(http, "bench", folder)
+                time.sleep(10)
+                results["idle_memory_mb"] = idle_memory_mb("bench")
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
                 kiln_times, hmr = kiln_edits(kiln, "bench", args.edits, browser)
-                host_times = host_edits(work, args.edits, browser)
+                host_times = host_edits(work, args.edits, browser, source)
+                results["dependency_added_s"] = dependency_added(kiln, "bench", folder, browser)
                 browser.close()
+            with httpx.Client(base_url=kiln.url, timeout=60) as http:
+                stop(http, "bench")
+                alone, crowded = build_beside_idle(kiln, http, folder, args.idle_sessions)
+                results |= {"build_alone_s": alone, "build_beside_idle_s": crowded}
         finally:
             kiln.stop()
     results |= {
@@ -221,19 +323,35 @@ def main() -> None:
     }
     if args.json:
         print(json.dumps(results, indent=2))
+    print_table(results, args.idle_sessions)
+
+
+def print_table(results: dict[str, Any], idle: int) -> None:
+    """The Markdown table of one run."""
     rows = [
-        ("edit -> visible, Kiln dev session", kiln_times),
-        ("  its hmr event latency_ms (PATCH arrival -> applied)", [float(v) for v in hmr]),
-        ("edit -> visible, Vite by hand on the host", host_times),
+        ("edit -> visible, Kiln dev session", results["kiln_edit_ms"]),
+        (
+            "  its hmr event latency_ms (PATCH arrival -> applied)",
+            [float(v) for v in results["kiln_hmr_latency_ms"]],
+        ),
+        ("edit -> visible, Vite by hand on the host", results["host_edit_ms"]),
     ]
-    print(f"load average at start: {results['load_average']}")
+    print(f"project {results['project']}; load average at start: {results['load_average']}")
     print("| measure | p50 | p95 | n |\n| --- | --- | --- | --- |")
     for name, values in rows:
         if values:
             p50, p95 = statistics.median(values), percentile(values, 95)
             print(f"| {name} | {p50:.0f} ms | {p95:.0f} ms | {len(values)} |")
-    print(f"| start -> ready, cold (layer made) | {results['start_cold_s']:.1f} s | | 1 |")
-    print(f"| start -> ready, warm layer | {results['start_warm_s']:.1f} s | | 1 |")
+    singles = [
+        ("start -> ready, cold (layer made)", f"{results['start_cold_s']:.1f} s"),
+        ("start -> ready, warm layer", f"{results['start_warm_s']:.1f} s"),
+        ("a dependency added -> visible", f"{results['dependency_added_s']:.1f} s"),
+        ("memory of an idle session", f"{results['idle_memory_mb']:.0f} MB"),
+        ("a warm build, no session running", f"{results['build_alone_s']:.1f} s"),
+        (f"the same build beside {idle} idle sessions", f"{results['build_beside_idle_s']:.1f} s"),
+    ]
+    for name, value in singles:
+        print(f"| {name} | {value} | | 1 |")
 
 
 if __name__ == "__main__":

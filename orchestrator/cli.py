@@ -304,10 +304,22 @@ def status(build_id: BuildId, as_json: JsonFlag = False) -> None:
 def logs(
     build_id: BuildId,
     follow: Annotated[bool, typer.Option("-f", "--follow", help="Follow until the end.")] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help='Every event, one JSON a line: {"id", "event", "data"}.'),
+    ] = False,
 ) -> None:
     """Print a build's log (with -f, follow it live to the end)."""
     client = _client()
-    if follow:
+    if as_json:
+        events = (
+            ({"id": i, "event": e, "data": d} for i, e, d in client.events(build_id))
+            if follow
+            else iter(client.log_events(build_id))
+        )
+        for event in events:
+            print(json.dumps(event), flush=True)
+    elif follow:
         _report(_follow(client, build_id))
     else:
         sys.stdout.write(client.logs(build_id))

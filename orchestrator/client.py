@@ -124,6 +124,13 @@ class KilnClient:
             self._json(response)
         return response.text
 
+    def log_events(self, build_id: str) -> list[dict[str, Any]]:
+        """Every event of the build so far: ``{"id", "event", "data"}`` dicts, oldest first."""
+        response = self.http.get(f"/api/v1/builds/{build_id}/logs", params={"format": "ndjson"})
+        if not response.is_success:
+            self._json(response)
+        return [json.loads(line) for line in response.text.splitlines() if line]
+
     def _sse(
         self, path: str, last_event_id: str | None
     ) -> Iterator[tuple[str, str, dict[str, Any]]]:

@@ -20,6 +20,7 @@ from orchestrator.builds.queue_wait import positions
 from orchestrator.codegen.client import model_config
 from orchestrator.context import Context, cancel_key
 from orchestrator.errors import Conflict, ErrorCode, InputError, NotFound, Unavailable
+from orchestrator.live.events import Event
 from orchestrator.ops import admission
 from orchestrator.project import dependency_sources, templates
 from orchestrator.project.build_env import check_env
@@ -333,13 +334,23 @@ def cancel_build(ctx: Context, build_id: str) -> Build:
     return ctx.store.get(build_id)
 
 
-def build_log(ctx: Context, build_id: str) -> str:
-    """The build's log lines so far, as plain text."""
+def build_events(ctx: Context, build_id: str) -> list[Event]:
+    """Every event of the build so far (its archive once it ended), oldest first."""
     ctx.store.get(build_id)
     events = ctx.bus.read_archive(build_id)
-    if events is None:
-        events = ctx.bus.history(build_id)
-    return "".join(e.data.get("text", "") + "\n" for e in events if e.event == "log")
+    return ctx.bus.history(build_id) if events is None else events
+
+
+def build_log(ctx: Context, build_id: str) -> str:
+    """The build's log lines so far, as plain text."""
+    return "".join(
+        e.data.get("text", "") + "\n" for e in build_events(ctx, build_id) if e.event == "log"
+    )
+
+
+def build_events_ndjson(ctx: Context, build_id: str) -> str:
+    """Every event of the build so far, one JSON object a line (``{"id", "event", "data"}``)."""
+    return "".join(e.to_json() + "\n" for e in build_events(ctx, build_id))
 
 
 def queue_positions(ctx: Context, builds: list[Build]) -> dict[str, int]:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sse_starlette import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
@@ -250,14 +250,35 @@ def retry_build(build_id: str, ctx: CtxDep) -> SubmitReply:
     return submit_reply(ctx, service.retry_build(ctx, build_id))
 
 
+NDJSON = "application/x-ndjson"
+
+
 @router.get(
     "/builds/{build_id}/logs",
     response_class=PlainTextResponse,
-    responses=error_responses(404, ok={"content": {"text/plain": {"schema": {"type": "string"}}}}),
+    responses=error_responses(
+        404,
+        ok={
+            "content": {
+                "text/plain": {"schema": {"type": "string"}},
+                NDJSON: {"schema": {"type": "string"}},
+            }
+        },
+    ),
 )
-def build_logs(build_id: str, ctx: CtxDep) -> str:
-    """The build's log so far as plain text (the SSE stream has it live)."""
-    return service.build_log(ctx, build_id)
+def build_logs(
+    build_id: str,
+    ctx: CtxDep,
+    format: Annotated[
+        Literal["text", "ndjson"],
+        Query(description="text: the log lines; ndjson: every event so far, one JSON a line."),
+    ] = "text",
+) -> Response:
+    """The build's log so far as plain text, or all its events as NDJSON (the SSE stream
+    has them live)."""
+    if format == "ndjson":
+        return Response(service.build_events_ndjson(ctx, build_id), media_type=NDJSON)
+    return PlainTextResponse(service.build_log(ctx, build_id))
 
 
 def sse_response(ctx: Context, events: AsyncIterator[Event]) -> EventSourceResponse:

@@ -70,6 +70,10 @@ def test_late_client_gets_archived_history_after_the_stream_is_gone(stack: Stack
     assert [(e.id, e.event) for e in archived] == [(e.id, e.event) for e in live]
     logs = stack.client.logs(build_id)
     assert "[kiln] $ npm run build" in logs
+    # The same events as NDJSON, from the archive too.
+    lines = stack.client.log_events(build_id)
+    assert [(e["id"], e["event"]) for e in lines] == [(e.id, e.event) for e in live]
+    assert lines[-1]["data"]["status"] == "succeeded"
 
 
 def test_unknown_build_and_bad_event_id(stack: Stack) -> None:

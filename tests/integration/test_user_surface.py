@@ -189,6 +189,12 @@ def test_cli_exit_codes_and_json_against_the_real_api(stack: Stack, tmp_path: Pa
     assert any(row.split("\t")[0] == build_id for row in rows)
     status = kiln(stack, "status", build_id)
     assert "None" not in status.stdout and "succeeded" in status.stdout
+    for flags in (["--json"], ["--json", "-f"]):  # the history, or followed to the end
+        events = [
+            json.loads(line) for line in kiln(stack, "logs", *flags, build_id).stdout.splitlines()
+        ]
+        assert events[-1]["event"] == "end" and events[-1]["data"]["id"] == build_id
+        assert any(e["event"] == "log" and e["data"]["text"] for e in events)
     assert kiln(stack, "submit", str(tmp_path / "nope")).returncode == 2
 
 
