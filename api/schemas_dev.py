@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel, Field
 
 from orchestrator.dev.record import DevStatus
+from orchestrator.records.public import EnvironmentPublic
 
 
 class DevLinks(BaseModel):
@@ -36,7 +35,9 @@ class DevSessionPublic(BaseModel):
     ready_at: str | None
     last_activity_at: str | None
     idle_timeout_s: int
-    environment: dict[str, Any]
+    environment: EnvironmentPublic = Field(
+        description="The Node and package manager the session runs, as a build of its files."
+    )
     vite_version: str | None = Field(description="The project's own Vite, as its agent found it.")
     warnings: list[str] = Field(description="Known dev-server advisories this Vite predates.")
     error: DevSessionError | None

@@ -89,16 +89,26 @@ def start(
     directory: Annotated[Path | None, typer.Argument(help="Project folder.")] = None,
     from_build: Annotated[str | None, typer.Option("--from", help="A build's source.")] = None,
     template: Annotated[str | None, typer.Option(help="A bundled template.")] = None,
+    node: Annotated[
+        str | None, typer.Option(help="Node major (default: .nvmrc, engines, else 22).")
+    ] = None,
 ) -> None:
     """Start (or find) the project's session; prints its URL once it is ready."""
     client = _client()
     url = f"/api/v1/projects/{project}/dev"
     if directory is not None:
         response = client.http.post(
-            url, content=tar_project(directory), headers={"Content-Type": "application/gzip"}
+            url,
+            content=tar_project(directory),
+            headers={"Content-Type": "application/gzip"},
+            params={"node": node} if node else None,
         )
     else:
-        body = {"from_build": from_build} if from_build else {"template": template or "react-ts"}
+        body: dict[str, Any] = (
+            {"from_build": from_build} if from_build else {"template": template or "react-ts"}
+        )
+        if node:
+            body["node"] = node
         response = client.http.post(url, json=body)
     session = _answer(response)
     for event, data in _events(client, project):

@@ -47,6 +47,7 @@ class StartJSON(BaseModel):
     template: str | None = None
     files: dict[str, str | dict[str, str]] | None = None
     idle_timeout_s: int | None = Field(default=None, gt=0)  # lowers KILN_DEV_IDLE_S
+    node: int | str | None = None  # a Node major, as a build submit's (GET /api/v1/environments)
 
 
 class EditsJSON(BaseModel):
@@ -72,8 +73,13 @@ def _parse(model: type[BaseModel], raw: bytes) -> Any:
     response_model=DevSessionPublic,
     responses=error_responses(400, 404, 409, 413, 429, 503),
 )
-async def start_session(project: str, request: Request, ctx: CtxDep) -> Any:
-    """Start the project's dev session (202), or return the running one (200)."""
+async def start_session(
+    project: str, request: Request, ctx: CtxDep, node: str | None = None
+) -> Any:
+    """Start the project's dev session (202), or return the running one (200).
+
+    ``node`` (in the JSON body, or ``?node=`` with a tarball) picks the Node major as a
+    build submit's does; one the image does not offer is 400 unsupported_environment."""
     limits = input_limits(ctx.settings)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     idle: int | None = None
@@ -92,7 +98,8 @@ async def start_session(project: str, request: Request, ctx: CtxDep) -> Any:
             )
         )
         idle = payload.idle_timeout_s
-    session, created = await run_in_threadpool(dev.start, ctx, project, files, idle)
+        node = payload.node
+    session, created = await run_in_threadpool(dev.start, ctx, project, files, idle, node)
     return JSONResponse(dev.body(ctx, session), status_code=202 if created else 200)
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import shutil
 import tarfile
 import threading
 import time
@@ -24,10 +23,9 @@ from typing import Protocol
 from rq import Retry
 from rq.suspension import is_suspended
 
-from orchestrator.builds import install, lifecycle, managers, plan
+from orchestrator.builds import environment_steps, install, lifecycle, plan
 from orchestrator.builds.environment_install import ChosenManager
 from orchestrator.builds.environment_io import (
-    environment_toolchain,
     npm_layers_fit,
     read_environment,
 )
@@ -35,8 +33,6 @@ from orchestrator.builds.install import CacheInfo, Manifest, Route
 from orchestrator.builds.outcome import SUCCEEDED, Cancelled, Outcome, outcome_of
 from orchestrator.builds.provision import LayerProvider, LayerUse
 from orchestrator.cache import gc
-from orchestrator.cache.layers import layer_store
-from orchestrator.cache.resolutions import ResolutionStore
 from orchestrator.context import Context
 from orchestrator.errors import (
     BuildError,
@@ -47,12 +43,11 @@ from orchestrator.errors import (
 )
 from orchestrator.live.logbus import clean_line
 from orchestrator.logs import build_context
-from orchestrator.project.environment import Environment, Manager
+from orchestrator.project.environment import Environment
 from orchestrator.project.input import parse_package_json
 from orchestrator.records.counters import observe
 from orchestrator.records.models import Build, Phase, Status, aware
 from orchestrator.sandbox import workspace
-from orchestrator.sandbox.egress.service import proxy_url
 from orchestrator.sandbox.protocol import StepResult, StepRunner
 from orchestrator.sandbox.step import Limits, Step
 from orchestrator.settings import get_settings
@@ -214,25 +209,14 @@ class BuildRun:
             chosen = read_environment(self.workspace, self.runner.offer(), manifest, requested)
         except UnsupportedEnvironment as exc:  # the image changed since the submit
             raise BuildError(exc.message, code=ErrorCode(exc.code)) from exc
-        public = chosen.public()
-        self.ctx.store.set_environment(self.id, {"requested_node": requested, **public})
-        self.note(
-            f"environment: Node {public['node']} ({chosen.node.source}), "
-            f"{public['package_manager']} ({chosen.manager.source})"
-        )
-        warnings = chosen.warnings
-        if chosen.manager.manager == Manager.NPM:  # npm's install plan says its own lockfile's
-            warnings = (*chosen.node.warnings, *chosen.manager.warnings)
-        for warning in warnings:
-            self.note(f"warning: {warning}")
-        workspace_yaml = self.workspace / "pnpm-workspace.yaml"
+        self.ctx.store.set_environment(self.id, {"requested_node": requested, **chosen.public()})
+        for line in environment_steps.environment_notes(chosen):
+            self.note(line)
         self.environment = chosen
-        self.manager = ChosenManager(
-            chosen,
-            registry=self.settings.npm_registry,
-            proxy=proxy_url(self.settings),
-            workspace_yaml=workspace_yaml.read_bytes() if workspace_yaml.is_file() else None,
+        workspace_yaml = environment_steps.read_plain(
+            self.workspace / environment_steps.PNPM_WORKSPACE
         )
+        self.manager = environment_steps.chosen_manager(chosen, self.settings, workspace_yaml)
 
     def _lockfiles(self) -> dict[str, bytes]:
         return {
@@ -270,34 +254,19 @@ class BuildRun:
         self._install_privately(manifest, lockfiles)
 
     def _fetch_manager(self) -> None:
-        """packageManager's exact version when the image lacks it: fetched once per version
-        into a shared folder (no project file there), then mounted read-only."""
-        chosen = self.manager
-        if not isinstance(chosen, ChosenManager):
-            return
-        choice = chosen.env.manager
-        if choice.pinned_by_image(self.runner.offer()):
-            return
-        wanted = f"{choice.manager.command}@{choice.version}"
-        root = self.settings.var_dir.resolve() / "cache" / "managers"
-        folder = root / f"{choice.manager.value}@{choice.version}"
-        if not (folder / "bin").is_dir():
-            self.note(f"fetching {wanted} (packageManager) from the registry")
-            staging = root / f".staging-{self.id}"
-            shutil.rmtree(staging, ignore_errors=True)
-            staging.mkdir(parents=True)
-            self.runner.prepare_dir(staging)
-            try:
-                step = managers.fetch_step(choice.manager, choice.version, choice.integrity)
-                self._run(step, staging)
-                with contextlib.suppress(OSError):  # a concurrent build may have put it first
-                    os.rename(staging, folder)
-            finally:
-                shutil.rmtree(staging, ignore_errors=True)
-        else:
-            self.note(f"{wanted} ready")
-        self.manager = ChosenManager(
-            chosen.env, chosen.registry, chosen.proxy, folder, chosen.workspace_yaml
+        """packageManager's exact version when the image lacks it (``environment_steps``)."""
+        if isinstance(self.manager, ChosenManager):
+            self.manager = environment_steps.fetch_manager(
+                self.manager, self.runner.offer(), self.settings, self.id, self._hooks()
+            )
+
+    def _hooks(self) -> environment_steps.StepHooks:
+        return environment_steps.StepHooks(
+            # the workspace as ``None``: a step there keeps the build's layer mounted
+            run=lambda step, folder: self._run(step, None if folder == self.workspace else folder),
+            run_install=self._run_install,
+            note=self.note,
+            prepare_dir=self.runner.prepare_dir,
         )
 
     def _use_layer(self, manifest: Manifest, lockfiles: dict[str, bytes]) -> bool:
@@ -320,18 +289,12 @@ class BuildRun:
         return True
 
     def _layer_provider(self) -> LayerProvider:
-        return LayerProvider(
-            layers=layer_store(self.settings),
-            resolutions=ResolutionStore(
-                self.settings.resolutions_dir, self.settings.resolution_ttl_s
-            ),
-            toolchain=environment_toolchain(self.runner.toolchain(), self.environment),
-            registry=self.settings.npm_registry,
-            run=self._run_install,
-            note=self.note,
+        return environment_steps.layer_provider(
+            self.settings,
+            self.runner.toolchain(),
+            self.environment,
+            self._hooks(),
             wait=self.check_cancel,
-            prepare_dir=self.runner.prepare_dir,
-            lifecycle=managers.npm_lifecycle_step,  # an optional package's failure is dropped
         )
 
     def _leave_layer(self, exc: BuildError) -> bool:
@@ -353,21 +316,14 @@ class BuildRun:
             self.layer = None
 
     def _install_privately(self, manifest: Manifest, lockfiles: dict[str, bytes]) -> None:
-        yarn_lock = self.workspace / "yarn.lock"
-        env = self.environment
-        if env is not None and env.manager.manager == Manager.YARN_CLASSIC and yarn_lock.is_file():
-            # yarn 1 lockfiles name yarn's alias of npm's registry: resolve through Kiln's
-            raw = yarn_lock.read_bytes()
-            yarn_lock.write_bytes(managers.yarn_lock_for_registry(raw, self.settings.npm_registry))
-        chosen = self.manager.install_plan(manifest, lockfiles)
-        for warning in chosen.warnings:
-            self.note(f"warning: {warning}")
-        self._run_install(chosen.step, self.workspace)
-        lock = self.workspace / self.manager.lockfile
-        for step in self.manager.steps_after_install(
-            manifest, lock.read_bytes() if lock.is_file() else None
-        ):
-            self._run(step)
+        environment_steps.install_privately(
+            self.manager,
+            manifest,
+            lockfiles,
+            workspace=self.workspace,
+            registry=self.settings.npm_registry,
+            hooks=self._hooks(),
+        )
 
     def _run_install(self, step: Step, folder: Path) -> None:
         """Run an install step in ``folder``, with the retries its own error suggests."""

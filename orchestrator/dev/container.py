@@ -10,7 +10,7 @@ through, the dev host's name, and an attached stdin whose end stops the containe
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from orchestrator.errors import ErrorCode
 from orchestrator.records.models import Phase
@@ -23,6 +23,13 @@ RUN_MOUNT = "/run/kiln"
 LABEL_DEV = "kiln.dev"
 LABEL_PROJECT = "kiln.project"
 DEV_PREFIX = "dev-"  # the build label and workspace name of a project's session
+
+
+class DevHost(NamedTuple):
+    """The one host a session's dev server answers to, and the port browsers use."""
+
+    name: str  # dev--{project}.{preview domain}
+    port: int
 
 
 def session_label(project: str) -> str:
@@ -40,17 +47,23 @@ def dev_step() -> Step:
 def dev_container_config(
     project: str,
     *,
-    dev_host: str,
-    public_port: int,
+    host: DevHost,
     limits: Limits,
     workspace: Path,
     run_dir: Path,
     options: SandboxOptions,
     node_modules: Path | None,
+    step: Step | None = None,
 ) -> dict[str, Any]:
-    """Keyword arguments for ``client.containers.create`` of ``project``'s dev session."""
+    """Keyword arguments for ``client.containers.create`` of ``project``'s dev session.
+
+    ``step``: the dev step as the session's environment equips it (its Node and manager on
+    ``PATH``); the image's default Node without one."""
+    step = step or dev_step()
+    if step.network:
+        raise ValueError("a dev session's container never has network")
     config = container_config(
-        dev_step(),
+        step,
         build_id=session_label(project),
         limits=limits,
         workspace=workspace,
@@ -64,8 +77,8 @@ def dev_container_config(
         str(run_dir): {"bind": RUN_MOUNT, "mode": "rw"},
     }
     config["environment"] |= {
-        "KILN_DEV_HOST": dev_host,
-        "KILN_DEV_PUBLIC_PORT": str(public_port),
+        "KILN_DEV_HOST": host.name,
+        "KILN_DEV_PUBLIC_PORT": str(host.port),
         "KILN_DEV_RUN": RUN_MOUNT,
         "KILN_DEV_ROOT": "/workspace",
         "NODE_ENV": "development",

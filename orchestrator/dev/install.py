@@ -1,28 +1,34 @@
 """A dev session's dependencies, installed exactly as a build installs them.
 
-The shared dependency layer (made once by the egress-proxied install container, mounted
-read-only) when the lockfile allows one; otherwise the private two-step install into the
-session's workspace: ``npm ci/install --ignore-scripts`` on the internal network whose
-only way out is the egress proxy, then scripts with no network. Project code never runs
-with network here either.
+The session's environment is chosen as a build of its current files would choose it
+(``project/environment.py``: the start's ``node``, ``.nvmrc``, ``.node-version``,
+``engines.node``; ``packageManager``, then the lockfile), and the install runs the build's
+own sequence (``builds/environment_steps.py``): the shared npm layer (made once by the
+egress-proxied install container, mounted read-only) when the lockfile allows one;
+otherwise the manager's private install into the session's workspace, frozen with scripts
+off on the internal network whose only way out is the egress proxy, then the
+dependencies' scripts with no network by the manager's own rules. Project code never runs
+with network here either. Every step, and the dev server's own container, runs with the
+chosen Node and manager (``equip``).
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from orchestrator.builds import plan
-from orchestrator.builds.provision import LayerProvider, LayerUse, root_scripts_step
+from orchestrator.builds import environment_steps, install, plan
+from orchestrator.builds.environment_install import ChosenManager
+from orchestrator.builds.environment_io import npm_layers_fit
+from orchestrator.builds.provision import LayerUse, root_scripts_step
 from orchestrator.cache import gc
-from orchestrator.cache.layers import layer_store
-from orchestrator.cache.resolutions import ResolutionStore
 from orchestrator.context import Context
 from orchestrator.dev.container import session_label
-from orchestrator.errors import BuildError
+from orchestrator.errors import BuildError, ErrorCode, UnsupportedEnvironment
+from orchestrator.project.environment import Environment, choose_environment
 from orchestrator.project.npm import has_dependencies, root_install_scripts
 from orchestrator.sandbox.step import Limits, Step
 
@@ -57,23 +63,52 @@ class SessionInstaller:
         self.stopped = stopped
         self.layer: LayerUse | None = None
         self.output: deque[str] = deque(maxlen=OUTPUT_LINES)
+        self.manager: install.PackageManager = install.NPM
+        self.environment: Environment | None = None
 
-    def install(self, manifest: dict[str, Any], lockfiles: dict[str, bytes]) -> LayerUse | None:
+    def choose(
+        self, manifest: Mapping[str, Any], files: Mapping[str, bytes], requested_node: object
+    ) -> Environment:
+        """The session's Node and manager from its files, said as a build says them.
+
+        ``files``: the project's top-level environment files (``ENVIRONMENT_FILES`` and
+        ``pnpm-workspace.yaml``), from the API's copy of the session's files."""
+        try:
+            chosen = choose_environment(self.ctx.sandbox.offer(), manifest, files, requested_node)
+        except UnsupportedEnvironment as exc:  # the image changed since the start
+            raise BuildError(exc.message, code=ErrorCode(exc.code)) from exc
+        for line in environment_steps.environment_notes(chosen):
+            self.note(line)
+        workspace_yaml = files.get(environment_steps.PNPM_WORKSPACE)
+        self.environment = chosen
+        self.manager = environment_steps.chosen_manager(chosen, self.ctx.settings, workspace_yaml)
+        return chosen
+
+    def equip(self, step: Step) -> Step:
+        """``step`` with the session's Node and manager (the dev server's, too)."""
+        return self.manager.equip(step)
+
+    def install(self, manifest: dict[str, Any], files: Mapping[str, bytes]) -> LayerUse | None:
         """Make the dependencies available; returns the layer to mount, if any."""
         s = self.ctx.settings
         if not has_dependencies(manifest):
             self.note("no dependencies: nothing to install")
             return None
-        if s.cache_layers:
-            provider = LayerProvider(
-                layers=layer_store(s),
-                resolutions=ResolutionStore(s.resolutions_dir, s.resolution_ttl_s),
-                toolchain=self.ctx.sandbox.toolchain(),
-                registry=s.npm_registry,
-                run=self._run_install,
-                note=self.note,
-                wait=self._check_stop,
-                prepare_dir=self.ctx.sandbox.prepare_dir,
+        hooks = self._hooks()
+        if isinstance(self.manager, ChosenManager):
+            self.manager = environment_steps.fetch_manager(
+                self.manager, self.ctx.sandbox.offer(), s, self.label, hooks
+            )
+        lockfiles = {name: files[name] for name in self.manager.lockfiles if name in files}
+        env = self.environment
+        if s.cache_layers and env is not None and not npm_layers_fit(env):
+            self.note(
+                f"dependency layer: not shared for {env.manager.manager.command} projects yet; "
+                "installing privately"
+            )
+        elif s.cache_layers:
+            provider = environment_steps.layer_provider(
+                s, self.ctx.sandbox.toolchain(), env, hooks, wait=self._check_stop
             )
             top_level = sorted(p.name for p in self.workspace.iterdir())
             self.layer = provider.provide(manifest, lockfiles, top_level)
@@ -82,14 +117,23 @@ class SessionInstaller:
             if scripts:
                 self._run(root_scripts_step(scripts), self.workspace)
             return self.layer
-        install = plan.plan_install(manifest, lockfiles)
-        for warning in install.warnings:
-            self.note(f"warning: {warning}")
-        self._run_install(install.step, self.workspace)
-        lock = self.workspace / "package-lock.json"
-        if plan.needs_lifecycle_scripts(manifest, lock.read_bytes() if lock.is_file() else None):
-            self._run(plan.lifecycle_step(), self.workspace)
+        environment_steps.install_privately(
+            self.manager,
+            manifest,
+            lockfiles,
+            workspace=self.workspace,
+            registry=s.npm_registry,
+            hooks=hooks,
+        )
         return None
+
+    def _hooks(self) -> environment_steps.StepHooks:
+        return environment_steps.StepHooks(
+            run=self._run,
+            run_install=self._run_install,
+            note=self.note,
+            prepare_dir=self.ctx.sandbox.prepare_dir,
+        )
 
     def release(self) -> None:
         """Let the layer go (the session stopped or installs anew)."""
@@ -107,14 +151,15 @@ class SessionInstaller:
                 self._run(step, folder)
                 return
             except BuildError as exc:
-                retry = plan.install_fallback(step, "\n".join(self.output))
-                if exc.code != step.failure_code or retry is None:
+                retry = install.retry_install(step, exc.code, list(self.output), self.manager)
+                if retry is None:
                     raise
-                step, reason = retry
-                self.note(f"warning: {reason}")
+                step = retry.step
+                self.note(retry.warning)
 
     def _run(self, step: Step, folder: Path) -> None:
         self._check_stop()
+        step = self.manager.equip(step)
         self.note(f"$ {' '.join(step.argv)}")
         self.output.clear()
         holding = (
@@ -142,7 +187,8 @@ class SessionInstaller:
                 timed_out=result.timed_out,
                 limits=self.limits,
             )
-            raise BuildError(message, code=code, exit_code=result.exit_code)
+            error = BuildError(message, code=code, exit_code=result.exit_code)
+            raise self.manager.explain(step, error)
         self.note(f"{step.name} finished in {result.seconds:.1f} s")
 
     def _output(self, stream: str, lines: list[str]) -> None:

@@ -26,8 +26,9 @@ import docker.errors
 import httpx
 import requests.exceptions
 
+from orchestrator.builds.environment_steps import PNPM_WORKSPACE
 from orchestrator.context import Context
-from orchestrator.dev.container import dev_container_config, session_label
+from orchestrator.dev.container import DevHost, dev_container_config, dev_step, session_label
 from orchestrator.dev.install import SessionInstaller, SessionStopped
 from orchestrator.dev.record import DevStatus
 from orchestrator.dev.registry import DevRegistry
@@ -35,6 +36,7 @@ from orchestrator.dev.urls import dev_host, public_port, session_source
 from orchestrator.dev.vite import dependency_digest, vite_warnings
 from orchestrator.errors import BuildError, ErrorCode, KilnError
 from orchestrator.logs import configure_logging
+from orchestrator.project.environment import ENVIRONMENT_FILES
 from orchestrator.project.input import parse_package_json
 from orchestrator.sandbox import workspace
 from orchestrator.sandbox.runner import LineSplitter, Sandbox, SandboxOptions
@@ -47,7 +49,7 @@ RECONCILE_S = 5.0
 SOCKET_WAIT_S = 60.0
 READY_TIMEOUT_S = 120.0
 AGENT_VITE = "[kiln-agent] vite "
-LOCKFILE_NAMES = ("package-lock.json", "npm-shrinkwrap.json")
+SOURCE_FACTS = ("package.json", *ENVIRONMENT_FILES, PNPM_WORKSPACE)
 
 
 class RunningSession(threading.Thread):
@@ -117,11 +119,12 @@ class RunningSession(threading.Thread):
         self.ctx.sandbox.prepare_dir(self.workspace)
 
     def _source_facts(self) -> tuple[dict[str, Any], dict[str, bytes]]:
-        """package.json and lockfiles from the API's copy of the session's files, never from
-        the workspace (project code there may have turned them into links)."""
+        """package.json and the files that choose the environment (lockfiles, .nvmrc, ...)
+        from the API's copy of the session's files, never from the workspace (project code
+        there may have turned them into links)."""
         files: dict[str, bytes] = {}
         with tarfile.open(session_source(self.ctx.settings, self.project)) as archive:
-            for name in ("package.json", *LOCKFILE_NAMES):
+            for name in SOURCE_FACTS:
                 with contextlib.suppress(KeyError):
                     member = archive.extractfile(name)
                     if member is not None:
@@ -131,9 +134,13 @@ class RunningSession(threading.Thread):
 
     def _install_and_start(self) -> None:
         self._status(DevStatus.INSTALLING)
-        manifest, lockfiles = self._source_facts()
-        self.registry.update(self.project, dependencies=dependency_digest(manifest))
-        layer = self.installer.install(manifest, lockfiles)
+        manifest, files = self._source_facts()
+        session = self.registry.get(self.project)
+        chosen = self.installer.choose(manifest, files, session.requested_node if session else None)
+        self.registry.update(
+            self.project, dependencies=dependency_digest(manifest), environment=chosen.public()
+        )
+        layer = self.installer.install(manifest, files)
         self._status(DevStatus.STARTING)
         self._start_container(layer.node_modules if layer else None)
         self._wait_for_sockets()
@@ -152,13 +159,13 @@ class RunningSession(threading.Thread):
         self.ctx.sandbox.prepare_dir(self.run_dir)
         config = dev_container_config(
             self.project,
-            dev_host=dev_host(s, self.project),
-            public_port=public_port(s),
+            host=DevHost(dev_host(s, self.project), public_port(s)),
             limits=self.limits,
             workspace=self.workspace,
             run_dir=self.run_dir,
             options=self._options(),
             node_modules=node_modules,
+            step=self.installer.equip(dev_step()),  # the session's Node, as its build's
         )
         client = self.ctx.docker
         try:

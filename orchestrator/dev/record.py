@@ -41,7 +41,8 @@ class DevSession:
     vite_version: str = ""
     warnings: list[str] = field(default_factory=list)
     error: dict[str, Any] | None = None  # {code, message, log_tail} when it failed
-    environment: dict[str, Any] = field(default_factory=dict)
+    environment: dict[str, Any] = field(default_factory=dict)  # {node, package_manager}
+    requested_node: int | None = None  # the start's ``node``, checked against the offer
     dependencies: str = ""  # digest of package.json's dependency fields
 
     def to_redis(self) -> dict[str, str]:
@@ -79,7 +80,10 @@ def public_body(session: DevSession, url: str, api_base: str) -> dict[str, Any]:
         "ready_at": _iso(session.ready_at),
         "last_activity_at": _iso(session.last_activity_at),
         "idle_timeout_s": session.idle_timeout_s,
-        "environment": session.environment,
+        "environment": {  # both null until chosen, as in a build's body
+            "node": session.environment.get("node"),
+            "package_manager": session.environment.get("package_manager"),
+        },
         "vite_version": session.vite_version or None,
         "warnings": session.warnings,
         "error": session.error,

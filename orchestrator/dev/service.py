@@ -23,6 +23,7 @@ from typing import Any, ParamSpec, TypeVar
 import redis
 
 from orchestrator.context import Context
+from orchestrator.dev.environment import requested_node, session_environment
 from orchestrator.dev.record import DevSession, DevStatus, public_body
 from orchestrator.dev.registry import DevRegistry
 from orchestrator.dev.reports import UPDATE_KINDS, error_event, hmr_event, report_revision
@@ -48,6 +49,7 @@ from orchestrator.project.input import (
     to_tar,
 )
 from orchestrator.project.slugs import project_slug
+from orchestrator.sandbox.image.toolchains import image_offer
 
 AGENT_TIMEOUT_S = 10.0
 CAPACITY_RETRY_S = 30
@@ -101,15 +103,21 @@ def source_files(
 
 @registry_call
 def start(
-    ctx: Context, project: str, files: Files, idle_timeout_s: int | None = None
+    ctx: Context,
+    project: str,
+    files: Files,
+    idle_timeout_s: int | None = None,
+    node: object = None,
 ) -> tuple[DevSession, bool]:
     """Start ``project``'s session (or return the live one): (session, newly started?).
 
     DevCapacity (429) when no dev worker has room. ``idle_timeout_s`` may only lower the
-    server's idle timeout.
+    server's idle timeout. ``node``: a Node major as a build submit's ``node``
+    (UnsupportedEnvironment, 400, when the image does not offer it).
     """
     project = project_slug(project, {}, None)
     manifest = parse_package_json(files)
+    requested, environment = _start_environment(ctx, manifest, files, node)
     reg = registry(ctx)
     existing = reg.get(project)
     if existing is not None and not DevStatus(existing.status).ended:
@@ -130,7 +138,8 @@ def start(
         last_activity_at=now,
         idle_timeout_s=min(idle_timeout_s or ctx.settings.dev_idle_s, ctx.settings.dev_idle_s),
         dependencies=dependency_digest(manifest),
-        environment={"node": ctx.settings.node_major, "package_manager": "npm"},
+        environment=environment,
+        requested_node=requested,
     )
     session, created = reg.create(session)
     if created:
@@ -138,6 +147,21 @@ def start(
         ctx.bus.dev_event(project, "status", {"status": session.status, "revision": 0})
         reg.push_start(project)
     return session, created
+
+
+def _start_environment(
+    ctx: Context, manifest: Mapping[str, Any], files: Files, node: object
+) -> tuple[int | None, dict[str, str]]:
+    """The start's checked Node request, and the environment a build of ``files`` gets
+    (``{}`` while the image cannot be asked and nothing was requested: the worker says)."""
+    try:
+        offer = image_offer(ctx.docker, ctx.settings.sandbox_image)
+    except Unavailable:
+        if node is None or node == "":
+            return None, {}
+        raise
+    requested = requested_node(offer, node)
+    return requested, session_environment(offer, manifest, files, requested)
 
 
 @registry_call

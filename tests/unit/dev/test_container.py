@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
+
+import pytest
 
 from orchestrator.dev.container import (
     AGENT_MOUNT,
     RUN_MOUNT,
+    DevHost,
     dev_container_config,
+    dev_step,
     is_session_label,
 )
+from orchestrator.project.environment import Manager
+from orchestrator.sandbox.image.toolchains import step_path
 from orchestrator.sandbox.runner import SandboxOptions
 from orchestrator.sandbox.step import Limits
 
@@ -32,8 +39,7 @@ OPTIONS = SandboxOptions(
 def config(node_modules: Path | None = None) -> dict[str, object]:
     return dev_container_config(
         "shop",
-        dev_host="dev--shop.preview.localhost",
-        public_port=8000,
+        host=DevHost("dev--shop.preview.localhost", 8000),
         limits=Limits(600, 1024, 1.0),
         workspace=Path("/var/work/dev-shop"),
         run_dir=Path("/var/work/dev-shop.run"),
@@ -79,3 +85,31 @@ def test_session_labels_are_recognised() -> None:
     assert is_session_label({"kiln.dev": "1", "kiln.project": "shop"}) == "shop"
     assert is_session_label({"kiln.build": "dev-shop"}) == "shop"  # its install steps
     assert is_session_label({"kiln.build": "0123456789abcdef"}) is None
+
+
+def test_the_session_runs_the_node_its_environment_chose() -> None:
+    path = step_path(20, Manager.PNPM)
+    equipped = replace(dev_step(), toolenv=(("PATH", path),))
+    c = dev_container_config(
+        "shop",
+        host=DevHost("dev--shop.preview.localhost", 8000),
+        limits=Limits(600, 1024, 1.0),
+        workspace=Path("/var/work/dev-shop"),
+        run_dir=Path("/var/work/dev-shop.run"),
+        options=OPTIONS,
+        node_modules=None,
+        step=equipped,
+    )
+    assert c["environment"]["PATH"] == path
+    assert c["network_mode"] == "none"
+    with pytest.raises(ValueError, match="never has network"):
+        dev_container_config(
+            "shop",
+            host=DevHost("dev--shop.preview.localhost", 8000),
+            limits=Limits(600, 1024, 1.0),
+            workspace=Path("/var/work/dev-shop"),
+            run_dir=Path("/var/work/dev-shop.run"),
+            options=OPTIONS,
+            node_modules=None,
+            step=replace(equipped, network=True),
+        )

@@ -43,3 +43,19 @@ def test_watch_lines() -> None:
     error = {"revision": 3, "message": "Bad\nmore", "file": "src/A.tsx", "line": 4}
     assert describe("error", error) == "error r3 src/A.tsx:4 Bad"
     assert describe("log", {}) is None
+
+
+def test_the_environment_is_both_fields_null_until_the_worker_chose() -> None:
+    fresh = public_body(DevSession(project="shop"), "http://dev--shop", "http://api")
+    assert fresh["environment"] == {"node": None, "package_manager": None}
+    chosen = DevSession(
+        project="shop", environment={"node": "20.20.2", "package_manager": "pnpm@10.34.9"}
+    )
+    body = public_body(chosen, "http://dev--shop", "http://api")
+    assert body["environment"] == {"node": "20.20.2", "package_manager": "pnpm@10.34.9"}
+
+
+def test_the_requested_node_survives_redis() -> None:
+    session = DevSession(project="shop", requested_node=20)
+    again = DevSession.from_redis(session.to_redis())
+    assert again is not None and again.requested_node == 20
