@@ -50,7 +50,8 @@ def probe_step() -> Step:
     return Step(
         PROBE_STEP,
         Phase.PUBLISHING,
-        ["node", "--input-type=module", "-e", PROBE_SCRIPT],
+        # One line: the log shows the command, and a script is no reading there.
+        ["node", "--input-type=module", "-e", " ".join(PROBE_SCRIPT.split())],
         network=False,
         failure_code=ErrorCode.BUILD_FAILED,
     )
@@ -119,7 +120,7 @@ def candidates(out_dir: str | None, framework: Framework | None) -> list[Candida
     if out_dir is not None:
         found.insert(0, Candidate(out_dir, "build.outDir of the Vite config"))
     if framework is not None and framework.static_folder is not None:
-        found.append(Candidate(framework.static_folder, f"where {framework.name} writes pages"))
+        found.append(Candidate(framework.static_folder, "the framework's static folder"))
     unique: dict[str, Candidate] = {}
     for candidate in found:
         unique.setdefault(candidate.folder, candidate)

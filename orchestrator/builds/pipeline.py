@@ -478,7 +478,7 @@ class BuildRun:
         try:
             self._run(step, limits=output_folder.probe_limits(self.limits))
         except BuildError as exc:
-            self.note(f"could not read build.outDir from the Vite config ({exc.message})")
+            self.note(f"warning: {exc.message}; looking in the usual folders only")
             return None
         reported = output_folder.reported_out_dir(self.step_output)
         return None if reported is None else output_folder.inside_workspace(reported)

@@ -27,6 +27,7 @@ def test_the_probe_runs_offline_and_prints_the_marker_it_is_read_by() -> None:
     step = probe_step()
     assert step.network is False and step.argv[:3] == ["node", "--input-type=module", "-e"]
     assert f'"{PROBE_MARKER}"' in PROBE_SCRIPT
+    assert "\n" not in step.argv[3] and "resolveConfig" in step.argv[3]
     assert probe_limits(Limits(600, 2048, 2.0)) == Limits(120, 2048, 2.0)
     assert probe_limits(Limits(30, 512, 1.0)) == Limits(30, 512, 1.0)
 

@@ -352,7 +352,7 @@ def test_a_failing_probe_still_tries_the_frameworks_folder(kiln: Kiln) -> None:
     kiln.script(scripted({"build": static, "output-dir": Script(exit_code=1)}))
     build = kiln.build(SVELTEKIT)
     assert build.status == "succeeded", build.error_message
-    assert "could not read build.outDir" in kiln.log(build.id)
+    assert "reading build.outDir failed with exit code 1" in kiln.log(build.id)
     assert kiln.end(build.id)["output_dir"] == "build"
 
 
