@@ -89,7 +89,8 @@ fs.writeFileSync(".svelte-kit/output/server/index.js", "export {}");
 """
 
 
-def test_a_sveltekit_app_on_adapter_auto_is_told_to_use_adapter_static(stack: Stack) -> None:
+def sveltekit_project(build_js: str) -> dict[str, str]:
+    """A SvelteKit-shaped project (kit and adapter-auto installed) with a fake build."""
     manifest = {
         "name": "kit-app",
         "private": True,
@@ -97,12 +98,15 @@ def test_a_sveltekit_app_on_adapter_auto_is_told_to_use_adapter_static(stack: St
         "scripts": {"build": "node build.js"},
         "devDependencies": {"@sveltejs/kit": "^2.20.0", "@sveltejs/adapter-auto": "^6.0.0"},
     }
-    files = {
+    return {
         "package.json": json.dumps(manifest),
-        "build.js": SVELTEKIT_BUILD,
+        "build.js": build_js,
         "svelte.config.js": "export default { kit: {} }\n",
     }
-    reply = stack.client.submit_files(files, project="outdir-kit")
+
+
+def test_a_sveltekit_app_on_adapter_auto_is_told_to_use_adapter_static(stack: Stack) -> None:
+    reply = stack.client.submit_files(sveltekit_project(SVELTEKIT_BUILD), project="outdir-kit")
     end = stack.wait(reply["id"])
     assert end["status"] == "failed"
     error = end["error"]
@@ -114,3 +118,15 @@ def test_a_sveltekit_app_on_adapter_auto_is_told_to_use_adapter_static(stack: St
     assert error["diagnostics"]["category"] == "config"
     assert item["file"] == "svelte.config.js"
     assert "SvelteKit" in item["message"] and "@sveltejs/adapter-static" in item["message"]
+
+
+def test_a_framework_folder_that_is_a_link_to_the_host_is_refused(stack: Stack) -> None:
+    # build/ (SvelteKit's static folder) made a link to /etc, with an index.html "there".
+    build_js = SVELTEKIT_BUILD + 'fs.symlinkSync("/etc", "build");\n'
+    reply = stack.client.submit_files(sveltekit_project(build_js), project="outdir-kit")
+    end = stack.wait(reply["id"])
+    assert end["status"] == "failed"
+    assert end["error"]["code"] == "unsafe_output", end["error"]
+    assert "build/ goes through a link (build)" in end["error"]["message"]
+    page = stack.preview(reply["id"], "/passwd")
+    assert page.status_code != 200 and "root:" not in page.text
