@@ -145,7 +145,7 @@ def kiln_edits(kiln: Kiln, project: str, edits: int, browser: Any) -> tuple[list
     ).start()
     page = browser.new_page()
     page.goto(f"http://dev--{project}.preview.localhost:{port}/")
-    page.wait_for_selector("#count")
+    page.wait_for_selector("#count", timeout=120_000)
     with httpx.Client(base_url=kiln.url, timeout=30) as http:
 
         def apply(text: str) -> None:
@@ -164,7 +164,7 @@ def dependency_added(kiln: Kiln, project: str, folder: Path, browser: Any) -> fl
     port = kiln.url.rsplit(":", 1)[1]
     page = browser.new_page()
     page.goto(f"http://dev--{project}.preview.localhost:{port}/")
-    page.wait_for_selector("#count")
+    page.wait_for_selector("#count", timeout=120_000)
     manifest = json.loads((folder / "package.json").read_text())
     manifest.setdefault("dependencies", {})["ms"] = "^2.1.3"
     began = time.monotonic()
@@ -256,7 +256,7 @@ def host_edits(work: Path, edits: int, browser: Any, source: Path = TEMPLATE) ->
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.3)
-        page.wait_for_selector("#count")
+        page.wait_for_selector("#count", timeout=120_000)
 
         def apply(text: str) -> None:
             target = app / "src" / "Counter.tsx"

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from orchestrator.builds.install_errors import install_findings
+from orchestrator.builds.output_folder import MISSING_OUTPUT
 from orchestrator.live.logbus import clean_line
 
 CATEGORIES = (
@@ -61,6 +62,8 @@ _JS_ERROR = re.compile(r"^(?P<kind>SyntaxError|TypeError|ReferenceError): (?P<ms
 _NPM_CODE = re.compile(r"npm (?:error|ERR!) code (\w+)")
 _NPM_MISSING_SCRIPT = re.compile(r'npm (?:error|ERR!) Missing script: "([^"]+)"')
 _VITE_CONFIG = re.compile(r"failed to load config from (\S+)")
+# The config file a missing-output message tells the user to change (frameworks.py).
+_CONFIG_FILE = re.compile(r"\b(?:svelte|vite|react-router|nuxt|astro|next)\.config\.[cm]?[jt]s\b")
 _ERRORISH = re.compile(r"\b(error|failed|cannot|unable)\b", re.IGNORECASE)
 # Lines that only point elsewhere: never the diagnosis.
 _NOISE = re.compile(
@@ -115,6 +118,13 @@ def _item(
         "column": int(column) if column else None,
         "message": message,
     }
+
+
+def _item_whole(category: str, message: str, file: str) -> Item:
+    """An item whose message is kept whole (the advice of a missing output is the point)."""
+    item = _item(category, message, file)
+    item["message"] = scrub(" ".join(message.split()))
+    return item
 
 
 def _import_category(specifier: str) -> str:
@@ -253,11 +263,15 @@ PARSERS: tuple[Callable[[list[str]], Iterator[Item]], ...] = (
 )
 
 
+def _missing_output(message: str) -> Item:
+    """No publishable folder: a config item on the file the message says to change."""
+    named = _CONFIG_FILE.search(message)
+    return _item_whole("config", message, named.group(0) if named else "package.json")
+
+
 def _fallback(code: str | None, message: str, lines: list[str]) -> Item:
     if code in ("timeout", "out_of_memory"):
         return _item(code, message)
-    if "no dist/" in message:
-        return _item("config", message, "package.json")
     errorish = [
         t.strip()
         for t in lines
@@ -288,6 +302,8 @@ def diagnose(code: str | None, message: str, log: str) -> dict[str, Any]:
                 items.append(item)
     if code in ("timeout", "out_of_memory") and not any(i["category"] == code for i in items):
         items.insert(0, _item(code, message))
+    if MISSING_OUTPUT in message or "wrote no dist/" in message:  # the latter: older records
+        items.insert(0, _missing_output(message))
     if not items:
         items.append(_fallback(code, message, log.splitlines()))
     return {

@@ -23,7 +23,7 @@ from typing import Protocol
 from rq import Retry
 from rq.suspension import is_suspended
 
-from orchestrator.builds import environment_steps, install, lifecycle, plan
+from orchestrator.builds import environment_steps, install, lifecycle, output_folder, plan
 from orchestrator.builds.environment_install import ChosenManager
 from orchestrator.builds.environment_io import (
     npm_layers_fit,
@@ -43,6 +43,7 @@ from orchestrator.errors import (
 )
 from orchestrator.live.logbus import clean_line
 from orchestrator.logs import build_context
+from orchestrator.project import frameworks
 from orchestrator.project.environment import Environment
 from orchestrator.project.input import parse_package_json
 from orchestrator.records.counters import observe
@@ -51,9 +52,11 @@ from orchestrator.sandbox import workspace
 from orchestrator.sandbox.protocol import StepResult, StepRunner
 from orchestrator.sandbox.step import Limits, Step
 from orchestrator.settings import get_settings
+from orchestrator.storage import artifacts
 from orchestrator.storage.artifacts import OutputLimits
 from orchestrator.storage.disk import free_disk_mb
 from orchestrator.storage.layout import DIST
+from orchestrator.storage.manifest import INDEX
 
 log = logging.getLogger("kiln.pipeline")
 STEP_OUTPUT_LINES = 2000  # enough of one step's output to recognise npm's error codes
@@ -172,7 +175,7 @@ class BuildRun:
             manifest = self._prepare()
             self._install(manifest)
             self._build(manifest)
-            self._publish()
+            self._publish(manifest)
         except Exception as exc:
             return outcome_of(
                 exc,
@@ -352,8 +355,12 @@ class BuildRun:
             self._install_privately(manifest, self._lockfiles())
             self._run(step)
 
-    def _run(self, step: Step, folder: Path | None = None) -> StepResult:
-        """Run one step in the build's workspace (or in ``folder``, e.g. a layer's staging)."""
+    def _run(
+        self, step: Step, folder: Path | None = None, limits: Limits | None = None
+    ) -> StepResult:
+        """Run one step in the build's workspace (or in ``folder``, e.g. a layer's staging),
+        under the build's limits (or ``limits``)."""
+        limits = limits or self.limits
         self.check_cancel()
         self.enter(step.phase)
         step = self.manager.equip(step)  # the chosen Node and manager (PATH, settings)
@@ -365,7 +372,7 @@ class BuildRun:
             result = self.runner.run_step(
                 step,
                 build_id=self.id,
-                limits=self.limits,
+                limits=limits,
                 workspace=folder or self.workspace,
                 on_output=self._output,
                 should_cancel=lambda: self.ctx.cancel_requested(self.id),
@@ -382,7 +389,7 @@ class BuildRun:
         self.log_budget -= result.output_bytes
         if result.cancelled:
             raise Cancelled()
-        bounds = plan.StepBounds(self.limits, self.settings.max_log_mb, self.settings.workspace_mb)
+        bounds = plan.StepBounds(limits, self.settings.max_log_mb, self.settings.workspace_mb)
         full = not result.ok and workspace.is_full(self.workspace)
         error = plan.step_error(step, result, self.step_output, bounds=bounds, disk_full=full)
         if error is not None:
@@ -390,15 +397,56 @@ class BuildRun:
         self.note(f"{step.name} finished in {result.seconds:.1f} s")
         return result
 
-    def _publish(self) -> None:
+    def _publish(self, manifest: Manifest) -> None:
         self.check_cancel()
         self.enter(Phase.PUBLISHING)
         limits = OutputLimits(
             max_bytes=self.settings.max_dist_mb * 1024 * 1024,
             max_files=self.settings.max_dist_files,
         )
-        files, size = self.ctx.storage.publish(self.workspace / DIST, self.id, limits)
-        self.note(f"published {files} files ({size / 1024:.0f} KiB)")
+        folder = self._output_folder(manifest)
+        self._record_output_dir(folder)
+        files, size = self.ctx.storage.publish(self.workspace / folder, self.id, limits, folder)
+        self.note(f"published {files} files ({size / 1024:.0f} KiB) from {folder}/")
+
+    def _output_folder(self, manifest: Manifest) -> str:
+        """dist/ when it has an index.html (the fast path); else the first of build.outDir
+        and the detected framework's static folder that has one."""
+        if (self.workspace / DIST / INDEX).is_file():
+            return DIST
+        out_dir = self._probe_out_dir()
+        top_level = [p.name for p in self.workspace.iterdir()]
+        framework = frameworks.detect(manifest, top_level)
+        looked = output_folder.candidates(out_dir, framework)
+        for candidate in looked:
+            path = artifacts.output_folder(self.workspace, candidate.folder)
+            if path is not None and (path / INDEX).is_file():
+                self.note(f"no dist/index.html; publishing {candidate.folder}/ ({candidate.why})")
+                return candidate.folder
+        raise BuildError(
+            output_folder.missing_output_message(looked, framework), code=ErrorCode.BUILD_FAILED
+        )
+
+    def _probe_out_dir(self) -> str | None:
+        """The project's resolved build.outDir, relative to the workspace; None when it has
+        no Vite or the probe failed (then only the other folders are tried)."""
+        step = output_folder.probe_step()
+        try:
+            self._run(step, limits=output_folder.probe_limits(self.limits))
+        except BuildError as exc:
+            self.note(f"warning: {exc.message}; looking in the usual folders only")
+            return None
+        reported = output_folder.reported_out_dir(self.step_output)
+        return None if reported is None else output_folder.inside_workspace(reported)
+
+    def _record_output_dir(self, folder: str) -> None:
+        """The published folder in the build's body when it is not dist/ (a generation's
+        later round may publish dist/ again)."""
+        environment = dict(self.ctx.store.get(self.id).environment or {})
+        wanted = None if folder == DIST else folder
+        if environment.get("output_dir") != wanted:
+            environment["output_dir"] = wanted
+            self.ctx.store.set_environment(self.id, environment)
 
     def _cleanup(self) -> None:
         self._release_layer()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
+from orchestrator.builds.output_folder import PROBE_STEP
 from orchestrator.errors import BuildError, ErrorCode
 from orchestrator.project.lockfiles import load_json
 from orchestrator.project.npm import OTHER_LOCKFILES, lockfile_in_sync, root_install_scripts
@@ -134,9 +135,11 @@ def classify_failure(
         # SIGKILL with no OOM recorded by the engine: someone else's `docker kill` or
         # `docker rm -f` (another installation's janitor, an operator), not the project.
         return ErrorCode.SANDBOX_ERROR, f"{step.name} was killed from outside the build (exit 137)"
-    what = {"install": "npm install", "scripts": "dependency install scripts"}.get(
-        step.name, "the build"
-    )
+    what = {
+        "install": "npm install",
+        "scripts": "dependency install scripts",
+        PROBE_STEP: "reading build.outDir",
+    }.get(step.name, "the build")
     return step.failure_code, f"{what} failed with exit code {exit_code}"
 
 

@@ -98,6 +98,8 @@ def build_public(
             node=(build.environment or {}).get("node"),
             package_manager=(build.environment or {}).get("package_manager"),
         ),
+        # Kept with the environment's record (a JSON column): where the build's output was.
+        output_dir=(build.environment or {}).get("output_dir"),
         **queue_fields(build, queue_position),
         generation=None if generation is None else generation_summary(generation),
     )

@@ -160,6 +160,10 @@ class BuildPublic(BaseModel):
         default_factory=list, description="Names of the build settings given (never values)."
     )
     environment: EnvironmentPublic = Field(default_factory=lambda: EnvironmentPublic())
+    output_dir: str | None = omitted_when_none(
+        "The folder published when it is not dist/ (the Vite config's build.outDir, or the "
+        "static folder of a detected framework), relative to the project."
+    )
     queued_ms: int | None = Field(
         default=None, description="Milliseconds from submit to a worker taking the build."
     )

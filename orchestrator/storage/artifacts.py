@@ -1,4 +1,5 @@
-"""Checking a build's ``dist/`` before it is published, and describing it for the manifest."""
+"""Checking a build's output folder (``dist/``) before it is published, and describing it
+for the manifest."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.errors import BuildError, ErrorCode
+from orchestrator.storage.layout import DIST
 from orchestrator.storage.manifest import INDEX, Entry, Manifest, content_type
 
 
@@ -22,42 +24,67 @@ class OutputLimits:
     max_depth: int = 32
 
 
-def check_output(dist: Path, limits: OutputLimits) -> tuple[int, int]:
+def check_output(dist: Path, limits: OutputLimits, label: str = DIST) -> tuple[int, int]:
     """Walk ``dist`` without following links; refuse links, devices and hardlinks, enforce bounds.
 
-    Returns (files, bytes). Runs only after the build's container has exited, so nothing
-    can change the tree while it is checked and moved.
+    Returns (files, bytes). ``label`` names the folder in messages (``build/client``). Runs
+    only after the build's container has exited, so nothing can change the tree while it
+    is checked and moved.
     """
-    _check_is_folder(dist)
+    _check_is_folder(dist, label)
     files = size = 0
-    for rel, info in _non_folders(dist, limits.max_depth):
-        _check_publishable(rel, info)
+    for rel, info in _non_folders(dist, limits.max_depth, label):
+        _check_publishable(f"{label}/{rel}", info)
         files += 1
         size += info.st_size
         if files > limits.max_files or size > limits.max_bytes:
             raise BuildError(
-                f"dist/ exceeds {limits.max_files} files or {limits.max_bytes // (1024 * 1024)} MB",
+                f"{label}/ exceeds {limits.max_files} files or "
+                f"{limits.max_bytes // (1024 * 1024)} MB",
                 code=ErrorCode.OUTPUT_TOO_LARGE,
             )
     if not (dist / INDEX).is_file():
-        raise BuildError("dist/ has no index.html", code=ErrorCode.BUILD_FAILED)
+        raise BuildError(f"{label}/ has no index.html", code=ErrorCode.BUILD_FAILED)
     return files, size
 
 
-def _check_is_folder(dist: Path) -> None:
+def output_folder(workspace: Path, relative: str) -> Path | None:
+    """``workspace/relative`` when it is a folder reached through folders only; None when
+    some part of it is missing or not a folder.
+
+    A link anywhere on the way is ``unsafe_output``: the build could point one at the
+    host's files. ``relative`` is already clean (no ``..``, not absolute).
+    """
+    path = workspace
+    for part in relative.split("/"):
+        path = path / part
+        try:
+            info = os.lstat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        if stat.S_ISLNK(info.st_mode):
+            raise BuildError(
+                f"{relative}/ goes through a link ({path.relative_to(workspace)}); Kiln "
+                "publishes only a real folder of the project",
+                code=ErrorCode.UNSAFE_OUTPUT,
+            )
+        if not stat.S_ISDIR(info.st_mode):
+            return None
+    return path
+
+
+def _check_is_folder(dist: Path, label: str) -> None:
     try:
         top = os.lstat(dist)
     except FileNotFoundError:
         raise BuildError(
-            "the build finished but wrote no dist/ folder (Kiln publishes dist/; check "
-            "build.outDir in the Vite config)",
-            code=ErrorCode.BUILD_FAILED,
+            f"the build finished but wrote no {label}/ folder", code=ErrorCode.BUILD_FAILED
         ) from None
     if not stat.S_ISDIR(top.st_mode):
-        raise BuildError("dist is not a folder", code=ErrorCode.UNSAFE_OUTPUT)
+        raise BuildError(f"{label} is not a folder", code=ErrorCode.UNSAFE_OUTPUT)
 
 
-def _non_folders(dist: Path, max_depth: int) -> Iterator[tuple[str, os.stat_result]]:
+def _non_folders(dist: Path, max_depth: int, label: str) -> Iterator[tuple[str, os.stat_result]]:
     """Every entry under ``dist`` that is not a folder, as (path relative to dist, lstat),
     descending no deeper than ``max_depth`` folders."""
     pending = [(dist, 0)]
@@ -70,23 +97,23 @@ def _non_folders(dist: Path, max_depth: int) -> Iterator[tuple[str, os.stat_resu
                     yield os.path.relpath(entry.path, dist), info
                 elif depth + 1 > max_depth:
                     raise BuildError(
-                        f"dist/ is nested deeper than {max_depth} folders",
+                        f"{label}/ is nested deeper than {max_depth} folders",
                         code=ErrorCode.OUTPUT_TOO_LARGE,
                     )
                 else:
                     pending.append((Path(entry.path), depth + 1))
 
 
-def _check_publishable(rel: str, info: os.stat_result) -> None:
+def _check_publishable(path: str, info: os.stat_result) -> None:
     """Only regular files with one name are published: a link, device or hard link could
     make the preview serve something outside the build's own output."""
     if not stat.S_ISREG(info.st_mode):
         raise BuildError(
-            f"dist/{rel} is a link or special file; only regular files are published",
+            f"{path} is a link or special file; only regular files are published",
             code=ErrorCode.UNSAFE_OUTPUT,
         )
     if info.st_nlink > 1:
-        raise BuildError(f"dist/{rel} is a hard link", code=ErrorCode.UNSAFE_OUTPUT)
+        raise BuildError(f"{path} is a hard link", code=ErrorCode.UNSAFE_OUTPUT)
 
 
 def describe_tree(dist: Path, build_id: str) -> Manifest:

@@ -109,13 +109,16 @@ class BuildStorage:
 
     # Artifacts.
 
-    def publish(self, dist: Path, build_id: str, limits: OutputLimits) -> tuple[int, int]:
-        """Check ``dist``, store every file, then the manifest; returns (files, bytes).
+    def publish(
+        self, dist: Path, build_id: str, limits: OutputLimits, label: str = layout.DIST
+    ) -> tuple[int, int]:
+        """Check ``dist`` (the folder ``label`` of the workspace), store every file, then the
+        manifest; returns (files, bytes).
 
         The store unreachable (after retries) fails the build with ``storage_error``; what
         was stored by then stays invisible (no manifest) and is cleaned up.
         """
-        counts = check_output(dist, limits)
+        counts = check_output(dist, limits, label)
         manifest = describe_tree(dist, build_id)
         items = [
             (layout.dist_file(build_id, e.path), dist / e.path, e.content_type)

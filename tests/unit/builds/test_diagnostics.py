@@ -15,6 +15,8 @@ from orchestrator.builds.diagnostics import (
     relative_path,
     summary,
 )
+from orchestrator.builds.output_folder import candidates, missing_output_message
+from orchestrator.project.frameworks import detect
 
 LOGS = Path(__file__).parent / "logs"
 NODIST = (
@@ -65,6 +67,25 @@ def test_no_dist_is_a_config_problem() -> None:
     report = diagnose("build_failed", NODIST, log("node_nodist"))
     assert report["category"] == "config"
     assert report["items"][0]["message"] == NODIST
+
+
+def test_a_missing_output_names_the_framework_and_the_file_to_change() -> None:
+    framework = detect(
+        {"devDependencies": {"@sveltejs/kit": "2", "@sveltejs/adapter-auto": "3"}}, []
+    )
+    message = missing_output_message(candidates("dist", framework), framework)
+    noisy = "vite v6 building SSR bundle...\nerror: something unrelated failed\n"
+    report = diagnose("build_failed", message, noisy)
+    assert report["category"] == "config"
+    first = report["items"][0]
+    assert (first["file"], first["message"]) == ("svelte.config.js", message)
+    assert "adapter-static" in first["message"] and "SvelteKit" in first["message"]
+    assert headline(message, report) == message
+
+
+def test_a_missing_output_without_a_framework_points_at_package_json() -> None:
+    message = missing_output_message(candidates(None, None), None)
+    assert diagnose("build_failed", message, "")["items"][0]["file"] == "package.json"
 
 
 @pytest.mark.parametrize("code", ["timeout", "out_of_memory"])

@@ -272,7 +272,88 @@ def test_a_link_in_the_output_is_unsafe_output(kiln: Kiln) -> None:
 def test_no_dist_folder_is_build_failed(kiln: Kiln) -> None:
     build = kiln.build(NO_DEPENDENCIES)  # the build step writes nothing
     assert build.error_code == "build_failed"
-    assert "wrote no dist/ folder" in (build.error_message or "")
+    assert "wrote no index.html in dist/" in (build.error_message or "")
+    assert kiln.sandbox.ran() == ["build", "output-dir"]  # Vite was asked for build.outDir
+
+
+def _probe_says(folder: str) -> Script:
+    return Script(lines=[f'kiln-output-dir: {{"outDir": "{folder}"}}'])
+
+
+def test_the_fast_path_asks_vite_nothing(kiln: Kiln) -> None:
+    kiln.script(scripted({"build": BUILT}))
+    build = kiln.build(NO_DEPENDENCIES)
+    assert build.status == "succeeded" and kiln.sandbox.ran() == ["build"]
+    assert "output_dir" not in kiln.end(build.id)
+
+
+def test_build_out_dir_is_published_when_there_is_no_dist(kiln: Kiln) -> None:
+    built = Script(writes={"www/index.html": "<p>www</p>", "www/a.js": "1"})
+    kiln.script(scripted({"build": built, "output-dir": _probe_says("www")}))
+    build = kiln.build(NO_DEPENDENCIES)
+    assert build.status == "succeeded", build.error_message
+    probe = kiln.sandbox.calls[-1]
+    assert probe.name == "output-dir" and probe.step.network is False
+    assert probe.limits.timeout_s <= 120
+    stored = kiln.ctx.storage.manifest(build.id)
+    assert stored is not None and sorted(stored.files) == ["a.js", "index.html"]
+    assert "publishing www/ (build.outDir of the Vite config)" in kiln.log(build.id)
+    assert kiln.end(build.id)["output_dir"] == "www"
+
+
+def test_build_out_dir_outside_the_workspace_is_unsafe_output(kiln: Kiln) -> None:
+    kiln.script(scripted({"build": OK, "output-dir": _probe_says("../../escape")}))
+    build = kiln.build(NO_DEPENDENCIES)
+    assert (build.status, build.error_code) == ("failed", "unsafe_output")
+    assert "'../../escape', outside the project" in (build.error_message or "")
+    assert not kiln.ctx.storage.has_artifact(build.id)
+
+
+def _link_to_host(call: StepCall) -> None:
+    os.symlink("/usr/share", call.workspace / "out")
+
+
+def test_build_out_dir_through_a_link_is_unsafe_output(kiln: Kiln) -> None:
+    kiln.script(
+        scripted({"build": Script(effect=_link_to_host), "output-dir": _probe_says("out/doc")})
+    )
+    build = kiln.build(NO_DEPENDENCIES)
+    assert (build.status, build.error_code) == ("failed", "unsafe_output")
+    assert "goes through a link (out)" in (build.error_message or "")
+    assert not kiln.ctx.storage.has_artifact(build.id)
+
+
+KIT = {"@sveltejs/kit": "^2", "@sveltejs/adapter-auto": "^3"}
+SVELTEKIT = {
+    **NO_DEPENDENCIES,
+    "package.json": manifest(devDependencies=KIT),
+    "package-lock.json": lockfile(KIT),
+    "svelte.config.js": b"export default {}",
+}
+
+
+def test_a_sveltekit_server_build_is_named_with_what_to_change(kiln: Kiln) -> None:
+    server = Script(writes={".svelte-kit/output/server/index.js": "export {}"})
+    probe = _probe_says(".svelte-kit/output/client")
+    kiln.script(scripted({"build": server, "output-dir": probe}))
+    build = kiln.build(SVELTEKIT)
+    assert (build.status, build.error_code) == ("failed", "build_failed")
+    message = build.error_message or ""
+    assert ".svelte-kit/output/client/ (build.outDir of the Vite config)" in message
+    assert "SvelteKit (adapter-auto)" in message and "@sveltejs/adapter-static" in message
+    report = kiln.end(build.id)["error"]["diagnostics"]
+    assert report["category"] == "config"
+    assert report["items"][0]["file"] == "svelte.config.js"
+    assert "@sveltejs/adapter-static" in report["items"][0]["message"]
+
+
+def test_a_failing_probe_still_tries_the_frameworks_folder(kiln: Kiln) -> None:
+    static = Script(writes={"build/index.html": "<p>static</p>"})
+    kiln.script(scripted({"build": static, "output-dir": Script(exit_code=1)}))
+    build = kiln.build(SVELTEKIT)
+    assert build.status == "succeeded", build.error_message
+    assert "reading build.outDir failed with exit code 1" in kiln.log(build.id)
+    assert kiln.end(build.id)["output_dir"] == "build"
 
 
 def test_a_nearly_full_server_disk_is_disk_full_before_anything_runs(tmp_path: Path) -> None:

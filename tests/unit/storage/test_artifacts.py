@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.errors import BuildError
-from orchestrator.storage.artifacts import OutputLimits, check_output, describe_tree
+from orchestrator.storage.artifacts import OutputLimits, check_output, describe_tree, output_folder
 
 LIMITS = OutputLimits(max_bytes=10_000, max_files=10)
 
@@ -159,3 +159,31 @@ def test_describe_tree_lists_every_file_with_size_type_and_hash(dist: Path) -> N
     assert script.sha256 == hashlib.sha256(b"console.log(1)").hexdigest()
     assert manifest.files["index.html"].content_type == "text/html; charset=utf-8"
     assert manifest.total_bytes == sum(p.stat().st_size for p in dist.rglob("*") if p.is_file())
+
+
+# ----------------------------------------------------------------- output_folder
+
+
+def test_output_folder_is_found_through_real_folders(tmp_path: Path) -> None:
+    make_tree(tmp_path, {"build/client/index.html": "x", "file": "x"})
+    assert output_folder(tmp_path, "build/client") == tmp_path / "build" / "client"
+    assert output_folder(tmp_path, "missing/client") is None
+    assert output_folder(tmp_path, "file") is None  # not a folder
+    assert output_folder(tmp_path, "file/below") is None
+
+
+@pytest.mark.parametrize("relative", ["out", "out/client", "real/link/x"])
+def test_a_link_on_the_way_to_the_output_is_unsafe(tmp_path: Path, relative: str) -> None:
+    (tmp_path / "real").mkdir()
+    os.symlink("/usr", tmp_path / "out")
+    os.symlink("/usr", tmp_path / "real" / "link")
+    with pytest.raises(BuildError) as caught:
+        output_folder(tmp_path, relative)
+    assert caught.value.code == "unsafe_output"
+
+
+def test_messages_name_the_folder_published(tmp_path: Path) -> None:
+    make_tree(tmp_path / "www", {"a.js": "x"})
+    with pytest.raises(BuildError) as caught:
+        check_output(tmp_path / "www", LIMITS, "build/www")
+    assert caught.value.message == "build/www/ has no index.html"
