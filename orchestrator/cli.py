@@ -222,6 +222,13 @@ def submit(
         Path | None,
         typer.Option(help="A dotenv file of build settings (KEY=value lines).", metavar="FILE"),
     ] = None,
+    root: Annotated[
+        str | None,
+        typer.Option(
+            help="The app's folder inside the project (e.g. front, apps/web in a workspace).",
+            metavar="FOLDER",
+        ),
+    ] = None,
 ) -> None:
     """Submit a project folder (or a template) and follow its build to the preview URL."""
     if directory is None and template is None:
@@ -229,7 +236,7 @@ def submit(
     build_env = _build_env(env or [], env_file)
     client = _client()
     if directory is not None:
-        problem = folder_problem(directory, with_template=template is not None)
+        problem = folder_problem(directory, with_template=template is not None, root=root)
         if problem:
             _fail(f"{problem}; {_template_hint(client, directory)}", ExitCode.USAGE)
         selection = select_files(directory)
@@ -243,10 +250,16 @@ def submit(
             project=project,
             template=template,
             fresh="true" if fresh else None,
+            root=root,
         )
     else:
         reply = client.submit_files(
-            {}, template=template, project=project, fresh=fresh or None, env=build_env or None
+            {},
+            template=template,
+            project=project,
+            fresh=fresh or None,
+            env=build_env or None,
+            root=root,
         )
     if reply.get("reused_from"):
         err.print(f"build [bold]{reply['id']}[/bold] reused build {reply['reused_from']}")

@@ -71,7 +71,7 @@ class KilnClient:
 
     def submit_dir(
         self,
-        root: Path,
+        folder: Path,
         selection: Selection | None = None,
         env: dict[str, str] | None = None,
         **params: Any,
@@ -83,7 +83,7 @@ class KilnClient:
         if env:
             headers["Kiln-Env"] = json.dumps(env)  # ASCII: json escapes the rest
         response = self.http.post(
-            "/api/v1/builds", content=tar_project(root, selection), params=query, headers=headers
+            "/api/v1/builds", content=tar_project(folder, selection), params=query, headers=headers
         )
         return self._json(response)  # type: ignore[no-any-return]
 

@@ -22,7 +22,7 @@ from orchestrator.context import Context, cancel_key
 from orchestrator.errors import Conflict, ErrorCode, InputError, NotFound, Unavailable
 from orchestrator.live.events import Event
 from orchestrator.ops import admission
-from orchestrator.project import dependency_sources, templates
+from orchestrator.project import app_folder, dependency_sources, templates
 from orchestrator.project.build_env import check_env
 from orchestrator.project.environment import check_request
 from orchestrator.project.input import (
@@ -71,6 +71,29 @@ class SubmitOptions:
     fresh: bool = False  # build even if an identical input already has an artifact
     env: Mapping[str, object] | None = None  # build settings for the build step only
     node: int | str | None = None  # a Node major (GET /api/v1/environments lists them)
+    root: str | None = None  # the app's folder inside the project ("front", "apps/web")
+
+
+def check_project(ctx: Context, files: Files, root: str | None) -> dict[str, object]:
+    """The app's package.json, once the project passed the submit's checks: its app found
+    (``root``, or at the top), buildable, its dependencies from the registry or the project.
+    A workspace member's install root (its package.json and npm lockfile) is checked too."""
+    app_folder.require_app(files, root)
+    where = app_folder.layout(root, files)
+    manifest = parse_package_json(files, _path(where.app, "package.json"))
+    check_buildable(manifest)
+    dependency_sources.check_manifest(manifest, where.app)
+    if where.install != where.app:
+        top = parse_package_json(files, _path(where.install, "package.json"))
+        dependency_sources.check_manifest(top, where.install)
+    for lockfile in ("package-lock.json", "npm-shrinkwrap.json"):
+        raw = files.get(_path(where.install, lockfile))
+        dependency_sources.check_lockfile(raw, allowed_hosts(ctx.settings), where.install)
+    return manifest
+
+
+def _path(folder: str, name: str) -> str:
+    return f"{folder}/{name}" if folder else name
 
 
 def submit_build(
@@ -98,15 +121,12 @@ def submit_build(
     check_disk(ctx)
     if options.template:
         files = overlay(templates.load_template(s.templates_dir, options.template), files)
-    manifest = parse_package_json(files)
-    check_buildable(manifest)
-    dependency_sources.check_manifest(manifest)
-    for lockfile in ("package-lock.json", "npm-shrinkwrap.json"):
-        dependency_sources.check_lockfile(files.get(lockfile), allowed_hosts(ctx.settings))
+    root = app_folder.check_root(options.root)
+    manifest = check_project(ctx, files, root)
     chosen = clamp_limits(options.limits, *server_limits(ctx))
     requested_node = requested_environment(ctx, options.node)
     digest = (
-        reuse.input_digest(ctx, files, build_env, requested_node)
+        reuse.input_digest(ctx, files, build_env, requested_node, root)
         if ctx.settings.cache_reuse
         else None
     )
@@ -118,6 +138,7 @@ def submit_build(
         input_digest=digest,
         env=build_env or None,
         environment={"requested_node": requested_node} if requested_node else None,
+        root=root,
     )
     earlier = reuse.earlier_artifact(ctx, digest) if digest and not options.fresh else None
     reused = reuse.answer_from(ctx, earlier, build, to_tar(files)) if earlier else None
@@ -192,6 +213,7 @@ def retry_build(ctx: Context, build_id: str) -> Build:
         template=old.template,
         limits=dict(old.limits),
         env=dict(old.env) if old.env else None,
+        root=old.root,
     )
     build, _ = record_and_enqueue(ctx, new, source)
     return build

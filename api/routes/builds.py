@@ -22,6 +22,7 @@ from orchestrator.live.events import Event
 from orchestrator.live.follow import follow_build, guarded
 from orchestrator.live.hub import Hub
 from orchestrator.live.logbus import check_event_id
+from orchestrator.project.app_folder import check_root
 from orchestrator.project.input import (
     MB,
     Files,
@@ -62,6 +63,7 @@ class SubmitJSON(BaseModel):
     supersede: bool = False
     fresh: bool = False  # build even if an identical input already has an artifact
     env: dict[str, str] | None = None  # build settings for the build step (names shown only)
+    root: str | None = None  # the app's folder inside the project ("front", "apps/web")
 
 
 # LimitsIn is in the document's components (GenerateJSON refers to it too).
@@ -156,11 +158,13 @@ async def read_submission(
             fresh=payload.fresh,
             env=payload.env,
             node=payload.node,
+            root=payload.root,
         )
         return lambda: files_from_mapping(payload.files, limits), options
     if content_type in TAR_TYPES:
         tarball = await read_body(request, limits.max_total_bytes)
-        return lambda: files_from_tar(tarball, limits), query
+        root = check_root(query.root)
+        return lambda: files_from_tar(tarball, limits, root), query
     raise UnsupportedMediaType(
         "send application/json, application/gzip or application/x-tar "
         f"(got {content_type or 'no content type'!r})"
@@ -185,14 +189,16 @@ async def submit_build(
     supersede: bool = False,
     fresh: bool = False,
     node: str | None = None,
+    root: str | None = None,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
     kiln_env: Annotated[str | None, Header(alias="Kiln-Env")] = None,
 ) -> SubmitReply:
     """Submit a project as a JSON file map or a tar/tar.gz body; 202 once it is queued.
 
     ``Idempotency-Key`` makes a retried submit return the build the first one made;
-    ``supersede`` cancels the project's older queued builds. A full queue answers 429 with
-    ``Retry-After``; a nearly full disk 507. With a tarball, the options are query
+    ``supersede`` cancels the project's older queued builds; ``root`` names the app's
+    folder inside the project (``front``, ``apps/web``, a workspace member). A full queue
+    answers 429 with ``Retry-After``; a nearly full disk 507. With a tarball, the options are query
     parameters; with JSON, they are in the body."""
     query = SubmitOptions(
         template=template,
@@ -202,6 +208,7 @@ async def submit_build(
         fresh=fresh,
         env=parse_env_header(kiln_env),
         node=node,
+        root=root,
     )
     files, options = await read_submission(request, input_limits(ctx.settings), query)
     build = await run_in_threadpool(

@@ -100,6 +100,7 @@ def build_public(
         ),
         # Kept with the environment's record (a JSON column): where the build's output was.
         output_dir=(build.environment or {}).get("output_dir"),
+        root=build.root,
         **queue_fields(build, queue_position),
         generation=None if generation is None else generation_summary(generation),
     )

@@ -28,9 +28,11 @@ def input_digest(
     files: Files,
     env: Mapping[str, str] | None = None,
     requested_node: int | None = None,
+    root: str | None = None,
 ) -> str | None:
     """The reuse key of a project on this server, or None when the image cannot be seen.
-    ``requested_node``: the submit's Node major, when it asked for one."""
+    ``requested_node``: the submit's Node major, when it asked for one; ``root``: the app's
+    folder, when not at the top (one source may hold several apps)."""
     try:
         image_id = ctx.sandbox.toolchain().image_id
     except (docker.errors.DockerException, OSError) as exc:
@@ -40,6 +42,8 @@ def input_digest(
     settings: dict[str, object] = {"registry": s.npm_registry, "node_major": s.node_major}
     if requested_node is not None:  # the same source asked to build on another Node
         settings["requested_node"] = requested_node
+    if root is not None:  # absent at the top: the keys of earlier builds stay valid
+        settings["root"] = root
     return input_key(source_digest(files), image_id=image_id, settings=settings, env=env)
 
 

@@ -46,15 +46,25 @@ def inside_project(path: str) -> bool:
     return normal != ".." and not normal.startswith("../")
 
 
-def check_manifest(manifest: Mapping[str, object]) -> None:
-    """Refuse package.json dependencies that do not come from the registry or the project."""
+def inside_project_from(folder: str, path: str) -> bool:
+    """True when ``path``, relative to the project's ``folder`` (``front``), stays inside the
+    project: ``front`` may use ``file:../shared``, never ``file:../../x``, ``/`` or ``~``."""
+    if path.startswith(("/", "~")) or "\\" in path:
+        return False
+    return inside_project(posixpath.join(folder, path))
+
+
+def check_manifest(manifest: Mapping[str, object], folder: str = "") -> None:
+    """Refuse package.json dependencies that do not come from the registry or the project
+    (``folder``: where that package.json is, for its relative ``file:`` paths)."""
     for field in SPEC_FIELDS:
         for name, spec in _specs(manifest.get(field)):
-            _check_spec(f"{field}.{name}", spec)
+            _check_spec(f"{field}.{name}", spec, folder)
 
 
-def check_lockfile(raw: bytes | None, registry_hosts: Iterable[str]) -> None:
-    """Refuse a package-lock whose packages resolve outside the registry or the project."""
+def check_lockfile(raw: bytes | None, registry_hosts: Iterable[str], folder: str = "") -> None:
+    """Refuse a package-lock whose packages resolve outside the registry or the project
+    (``folder``: where the lockfile is, for its relative links)."""
     if raw is None:
         return
     try:
@@ -74,7 +84,7 @@ def check_lockfile(raw: bytes | None, registry_hosts: Iterable[str]) -> None:
         where = f"package-lock.json {location or '(root)'}"
         if entry.get("link") is True or resolved.startswith(LOCAL_PREFIXES):
             path = resolved.split(":", 1)[1] if resolved.startswith(LOCAL_PREFIXES) else resolved
-            if not inside_project(path):
+            if not inside_project_from(folder, path):
                 raise UnsupportedDependency(f"{where} links to {resolved!r}, outside the project")
             continue
         url = urlsplit(resolved)
@@ -95,11 +105,11 @@ def _specs(value: object) -> Iterable[tuple[str, str]]:
             yield from ((f"{name}.{k}", v) for k, v in _specs(spec))
 
 
-def _check_spec(where: str, spec: str) -> None:
+def _check_spec(where: str, spec: str, folder: str = "") -> None:
     source = spec_source(spec)
     if source == "local":
         path = spec.split(":", 1)[1]
-        if not spec.startswith("workspace:") and not inside_project(path):
+        if not spec.startswith("workspace:") and not inside_project_from(folder, path):
             raise UnsupportedDependency(f"{where} is {spec!r}, a folder outside the project")
     elif source in ("git", "url"):
         kind = "a git repository" if source == "git" else "a tarball URL"

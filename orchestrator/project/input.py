@@ -131,8 +131,9 @@ def files_from_mapping(files: Mapping[str, object], limits: InputLimits) -> File
     return collector.files
 
 
-def files_from_tar(data: bytes, limits: InputLimits) -> Files:
-    """Read a tar or tar.gz archive of regular files and folders; links and devices are refused."""
+def files_from_tar(data: bytes, limits: InputLimits, root: str | None = None) -> Files:
+    """Read a tar or tar.gz archive of regular files and folders; links and devices are refused.
+    ``root``: the app's folder the submit names (a wrapping folder is dropped around it)."""
     collector = _Collector(limits)
     try:
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as archive:
@@ -155,18 +156,20 @@ def files_from_tar(data: bytes, limits: InputLimits) -> Files:
         raise unreadable_archive(data) from exc
     except (tarfile.TarError, EOFError, OSError) as exc:
         raise InputError(f"not a readable tar or tar.gz archive: {exc}") from exc
-    return strip_common_root(collector.files)
+    return strip_common_root(collector.files, root)
 
 
-def strip_common_root(files: Files) -> Files:
-    """Drop one wrapping folder (``npm pack``'s ``package/``, GitHub's ``repo-sha/``)."""
-    if "package.json" in files or not files:
+def strip_common_root(files: Files, app: str | None = None) -> Files:
+    """Drop one wrapping folder (``npm pack``'s ``package/``, GitHub's ``repo-sha/``) that
+    holds the app: its package.json, or ``<app>/package.json`` when the submit names ``app``."""
+    wanted = f"{app}/package.json" if app else "package.json"
+    if wanted in files or not files:
         return files
     roots = {path.split("/", 1)[0] for path in files}
     if len(roots) != 1 or any("/" not in path for path in files):
         return files
-    root = roots.pop()
-    if f"{root}/package.json" not in files:
+    wrapper = roots.pop()
+    if f"{wrapper}/{wanted}" not in files:
         return files
     return {path.split("/", 1)[1]: data for path, data in files.items()}
 
@@ -176,25 +179,26 @@ def overlay(base: Files, overrides: Files) -> Files:
     return {**base, **overrides}
 
 
-def parse_package_json(files: Files) -> dict[str, object]:
-    """Return the project's package.json as a dict, or raise a clear InputError."""
-    raw = files.get("package.json")
+def parse_package_json(files: Files, path: str = "package.json") -> dict[str, object]:
+    """Return the project's package.json (or the one at ``path``, e.g. ``front/package.json``)
+    as a dict, or raise a clear InputError."""
+    raw = files.get(path)
     if raw is None:
-        raise InputError("the project has no package.json at its root")
+        raise InputError(f"the project has no {path} at its root")
     if len(raw) > MAX_PACKAGE_JSON_BYTES:
-        raise PayloadTooLarge("package.json is larger than 1 MiB")
+        raise PayloadTooLarge(f"{path} is larger than 1 MiB")
     try:
         manifest = json.loads(raw.decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise InputError(f"package.json is not valid JSON: {exc}") from exc
+        raise InputError(f"{path} is not valid JSON: {exc}") from exc
     if not isinstance(manifest, dict):
-        raise InputError("package.json must be a JSON object")
+        raise InputError(f"{path} must be a JSON object")
     for field in ("scripts", "dependencies", "devDependencies"):
         value = manifest.get(field)
         if value is not None and not (
             isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
         ):
-            raise InputError(f"package.json: {field!r} must map names to strings")
+            raise InputError(f"{path}: {field!r} must map names to strings")
     return manifest
 
 

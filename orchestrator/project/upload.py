@@ -71,12 +71,14 @@ def select_files(root: Path) -> Selection:
     return selection
 
 
-def folder_problem(path: Path, *, with_template: bool) -> str | None:
+def folder_problem(path: Path, *, with_template: bool, root: str | None = None) -> str | None:
     """Why ``path`` cannot be submitted as a project folder, in words; None when it can.
 
     A missing path, a file, an empty folder and a folder without ``package.json`` are
     different mistakes; each gets its own words. With a template, the folder is laid over
-    it, so the template's ``package.json`` may do.
+    it, so the template's ``package.json`` may do. ``root``: the app's folder inside it
+    (``--root``). A folder whose app is in a subfolder is left to the server, whose answer
+    names that subfolder.
     """
     if not path.exists():
         return f"{path} does not exist"
@@ -86,6 +88,29 @@ def folder_problem(path: Path, *, with_template: bool) -> str | None:
         return None
     if not any(path.iterdir()):
         return f"{path} is an empty folder: there is nothing to build"
-    if not (path / "package.json").is_file():
+    return _manifest_problem(path, root)
+
+
+def _manifest_problem(path: Path, root: str | None) -> str | None:
+    if root is not None:
+        if not (path / root / "package.json").is_file():
+            return f"{path / root} has no package.json (--root {root})"
+        return None
+    if not (path / "package.json").is_file() and not _nested_package_json(path):
         return f"{path} has no package.json, so it is not a Node project"
     return None
+
+
+def _nested_package_json(path: Path, depth: int = 3) -> bool:
+    """True when a folder up to ``depth`` below ``path`` (not node_modules, not a
+    dot-folder) holds a package.json."""
+    for here, dirs, files in os.walk(path):
+        level = len(Path(here).relative_to(path).parts)
+        if level and "package.json" in files:
+            return True
+        dirs[:] = (
+            []
+            if level >= depth
+            else [d for d in dirs if d != "node_modules" and not d.startswith(".")]
+        )
+    return False

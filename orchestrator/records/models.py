@@ -134,6 +134,9 @@ class Build(SQLModel, table=True):
     # Build environments (project/environment.py): the submit's "node", then what the worker
     # chose: {"requested_node", "node", "package_manager"}.
     environment: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    # The app's folder inside the submitted project ("front", "apps/web"; None at the top):
+    # project/app_folder.py says where its install runs.
+    root: str | None = None
 
 
 class Generation(SQLModel, table=True):

@@ -164,6 +164,10 @@ class BuildPublic(BaseModel):
         "The folder published when it is not dist/ (the Vite config's build.outDir, or the "
         "static folder of a detected framework), relative to the project."
     )
+    root: str | None = Field(
+        default=None,
+        description='The app\'s folder inside the project ("front", "apps/web"); null at the top.',
+    )
     queued_ms: int | None = Field(
         default=None, description="Milliseconds from submit to a worker taking the build."
     )

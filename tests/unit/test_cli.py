@@ -57,8 +57,8 @@ class FakeClient:
     def templates(self) -> list[dict[str, str]]:
         return [{"name": "react"}, {"name": "react-ts"}, {"name": "vanilla"}]
 
-    def submit_dir(self, root: Path, selection: Any = None, **kw: Any) -> dict[str, Any]:
-        self.calls.append(("submit_dir", {"root": root, "files": selection.files, **kw}))
+    def submit_dir(self, folder: Path, selection: Any = None, **kw: Any) -> dict[str, Any]:
+        self.calls.append(("submit_dir", {"folder": folder, "files": selection.files, **kw}))
         return {"id": "0123456789abcdef", "status": "queued", "project": "p"}
 
     def submit_files(self, files: dict[str, str], **kw: Any) -> dict[str, Any]:

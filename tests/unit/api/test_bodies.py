@@ -102,6 +102,7 @@ def legacy_public_view(
         "node": environment.get("node"),
         "package_manager": environment.get("package_manager"),
     }
+    body["root"] = build.root  # the app's folder (issue 13, projects in a subfolder)
     body |= queue_fields(build, queue_position)
     if generation is not None:
         body["generation"] = legacy_generation_summary(generation)

@@ -101,7 +101,7 @@ def test_require_app_names_a_few_of_many_candidates() -> None:
 
 
 def test_require_app_without_any_package_json_says_so() -> None:
-    with pytest.raises(InputError, match="no package.json at its root"):
+    with pytest.raises(InputError, match=r"no package\.json at its root"):
         require_app(["README.md"], None)
 
 

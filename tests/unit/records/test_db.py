@@ -55,7 +55,7 @@ def test_states_say_what_to_do() -> None:
 
 def test_the_migrations_are_found_inside_the_package() -> None:
     assert db.MIGRATIONS.parent == Path(db.__file__).parent
-    assert db.head_revision() == "0004"
+    assert db.head_revision() == "0005"
 
 
 def test_an_empty_database_upgrades_to_exactly_the_models(engine: Engine) -> None:

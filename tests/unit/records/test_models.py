@@ -14,6 +14,7 @@ from orchestrator.records.models import Build, Generation, Status, new_build_id
 PREVIEW = "http://0123456789abcdef.preview.localhost:8000/"
 CONTRACT_KEYS = {
     "environment",
+    "root",
     "id",
     "project",
     "template",
@@ -91,6 +92,7 @@ def test_public_view_of_a_queued_build() -> None:
         "urls": {"preview": PREVIEW, "latest": "http://latest--demo.preview.localhost:8000/"},
         "env": [],
         "environment": {"node": None, "package_manager": None},
+        "root": None,
     }
 
 
