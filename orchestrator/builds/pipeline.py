@@ -17,6 +17,7 @@ import tarfile
 import threading
 import time
 from collections import deque
+from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
@@ -24,6 +25,7 @@ from rq import Retry
 from rq.suspension import is_suspended
 
 from orchestrator.builds import environment_steps, install, lifecycle, output_folder, plan
+from orchestrator.builds.app_folders import Manifests, ProjectFolders
 from orchestrator.builds.environment_install import ChosenManager
 from orchestrator.builds.environment_io import (
     npm_layers_fit,
@@ -45,7 +47,6 @@ from orchestrator.live.logbus import clean_line
 from orchestrator.logs import build_context
 from orchestrator.project import frameworks
 from orchestrator.project.environment import Environment
-from orchestrator.project.input import parse_package_json
 from orchestrator.records.counters import observe
 from orchestrator.records.models import Build, Phase, Status, aware
 from orchestrator.sandbox import workspace
@@ -105,6 +106,7 @@ class BuildRun:
         self.cache: CacheInfo = {}
         self.manager: install.PackageManager = install.NPM
         self.environment: Environment | None = None  # chosen in _prepare
+        self.folders = ProjectFolders(self.workspace)  # where the app is (read in _prepare)
 
     @property
     def runner(self) -> StepRunner:
@@ -172,10 +174,10 @@ class BuildRun:
         """
         self.step_output.clear()
         try:
-            manifest = self._prepare()
-            self._install(manifest)
-            self._build(manifest)
-            self._publish(manifest)
+            manifests = self._prepare()
+            self._install(manifests.install)
+            self._build(manifests)
+            self._publish(manifests.app)
         except Exception as exc:
             return outcome_of(
                 exc,
@@ -185,7 +187,7 @@ class BuildRun:
             )
         return SUCCEEDED
 
-    def _prepare(self) -> Manifest:
+    def _prepare(self) -> Manifests:
         free_mb = free_disk_mb(self.settings.var_dir)
         if free_mb < self.settings.min_free_disk_mb:
             raise BuildError(
@@ -199,17 +201,20 @@ class BuildRun:
         ):
             archive.extractall(self.workspace, filter="data")
         self.runner.prepare_dir(self.workspace)
-        manifest = parse_package_json(
-            {"package.json": (self.workspace / "package.json").read_bytes()}
-        )
-        self._choose_environment(manifest)
-        return manifest
+        self.folders = ProjectFolders.read(self.workspace, self.ctx.store.get(self.id).root)
+        manifests = self.folders.manifests()
+        where = self.folders.describe()
+        if where:
+            self.note(where)
+        self._choose_environment(manifests.install)
+        return manifests
 
     def _choose_environment(self, manifest: Manifest) -> None:
         """Node and package manager for this build: recorded, said, and its install strategy."""
         requested = (self.ctx.store.get(self.id).environment or {}).get("requested_node")
         try:
-            chosen = read_environment(self.workspace, self.runner.offer(), manifest, requested)
+            offer = self.runner.offer()
+            chosen = read_environment(self.folders.install, offer, manifest, requested)
         except UnsupportedEnvironment as exc:  # the image changed since the submit
             raise BuildError(exc.message, code=ErrorCode(exc.code)) from exc
         self.ctx.store.set_environment(self.id, {"requested_node": requested, **chosen.public()})
@@ -217,15 +222,16 @@ class BuildRun:
             self.note(line)
         self.environment = chosen
         workspace_yaml = environment_steps.read_plain(
-            self.workspace / environment_steps.PNPM_WORKSPACE
+            self.folders.install / environment_steps.PNPM_WORKSPACE
         )
         self.manager = environment_steps.chosen_manager(chosen, self.settings, workspace_yaml)
 
     def _lockfiles(self) -> dict[str, bytes]:
+        folder = self.folders.install
         return {
-            name: (self.workspace / name).read_bytes()
+            name: (folder / name).read_bytes()
             for name in self.manager.lockfiles
-            if (self.workspace / name).is_file()
+            if (folder / name).is_file() and not (folder / name).is_symlink()
         }
 
     # -- install -------------------------------------------------------------------------
@@ -236,6 +242,8 @@ class BuildRun:
         self.cache = {}
         self._fetch_manager()
         facts = install.InstallFacts.of(manifest)
+        if self.folders.layout.in_workspace:  # a workspace root's own package.json may list none
+            facts = replace(facts, has_dependencies=True)
         lockfiles = self._lockfiles()
         scripts = install.root_scripts(facts)
         route = install.route(facts, cache_layers=self.settings.cache_layers)
@@ -265,12 +273,16 @@ class BuildRun:
 
     def _hooks(self) -> environment_steps.StepHooks:
         return environment_steps.StepHooks(
-            # the workspace as ``None``: a step there keeps the build's layer mounted
-            run=lambda step, folder: self._run(step, None if folder == self.workspace else folder),
-            run_install=self._run_install,
+            run=lambda step, folder: self._run(step, self._own(folder)),
+            run_install=lambda step, folder: self._run_install(step, self._own(folder)),
             note=self.note,
             prepare_dir=self.runner.prepare_dir,
         )
+
+    def _own(self, folder: Path) -> Path | None:
+        """The build's own workspace (or its install folder in it) as ``None``: a step there
+        runs in its app's or install folder (``_run``) and keeps the build's layer mounted."""
+        return None if folder in (self.workspace, self.folders.install) else folder
 
     def _use_layer(self, manifest: Manifest, lockfiles: dict[str, bytes]) -> bool:
         """Mount a shared dependency layer (made now if missing); False to install privately."""
@@ -281,7 +293,11 @@ class BuildRun:
             )
             self.cache["layer"] = Route.PRIVATE.value
             return False
-        top_level = sorted(p.name for p in self.workspace.iterdir())
+        if self.folders.layout.in_workspace:  # its node_modules links to the members' folders
+            self.note("dependency layer: not shared for a workspace; installing privately")
+            self.cache["layer"] = Route.PRIVATE.value
+            return False
+        top_level = sorted(p.name for p in self.folders.install.iterdir())
         self.layer = self._layer_provider().provide(manifest, lockfiles, top_level)
         if self.layer is None:
             self.cache["layer"] = Route.PRIVATE.value
@@ -308,7 +324,7 @@ class BuildRun:
         self.note(install.LAYER_WRITE_WARNING)
         self._release_layer()
         self.cache["layer"] = Route.PRIVATE.value
-        mount_point = self.workspace / "node_modules"
+        mount_point = self.folders.install / "node_modules"
         if mount_point.is_dir() and not any(mount_point.iterdir()):
             mount_point.rmdir()  # made by Docker (as root) for the layer's mount
         return True
@@ -323,13 +339,14 @@ class BuildRun:
             self.manager,
             manifest,
             lockfiles,
-            workspace=self.workspace,
+            workspace=self.folders.install,
             registry=self.settings.npm_registry,
             hooks=self._hooks(),
         )
 
-    def _run_install(self, step: Step, folder: Path) -> None:
-        """Run an install step in ``folder``, with the retries its own error suggests."""
+    def _run_install(self, step: Step, folder: Path | None) -> None:
+        """Run an install step in ``folder`` (None: the build's install folder), with the
+        retries its own error suggests."""
         while True:
             try:
                 self._run(step, folder)
@@ -343,8 +360,13 @@ class BuildRun:
 
     # -- build and publish ---------------------------------------------------------------
 
-    def _build(self, manifest: Manifest) -> None:
-        step = self.manager.build_step(manifest, self.env)
+    def _build(self, manifests: Manifests) -> None:
+        # Every manager builds a workspace member run from the member's own folder after the
+        # install at the workspace root: `npm run` puts each enclosing node_modules/.bin on
+        # PATH (and npm finds the workspace root above), `pnpm run` and `yarn run` (1 and 2+)
+        # run that member's script with its own and the root's bins, and `bun run` walks up
+        # to node_modules/.bin as well. So one build step serves a member and a plain app.
+        step = self.manager.build_step(manifests.app, self.env)
         if self.env:  # by name only: the values may be secrets
             self.note(f"build settings (env): {', '.join(self.env)}")
         try:
@@ -352,16 +374,21 @@ class BuildRun:
         except BuildError as exc:
             if not self._leave_layer(exc):
                 raise
-            self._install_privately(manifest, self._lockfiles())
+            self._install_privately(manifests.install, self._lockfiles())
             self._run(step)
 
     def _run(
         self, step: Step, folder: Path | None = None, limits: Limits | None = None
     ) -> StepResult:
         """Run one step in the build's workspace (or in ``folder``, e.g. a layer's staging),
-        under the build's limits (or ``limits``)."""
+        under the build's limits (or ``limits``): an install step where its dependencies
+        install, the others (build, output probe) in the app's folder."""
         limits = limits or self.limits
         self.check_cancel()
+        if folder is None:
+            layout = self.folders.layout
+            where = layout.install if step.phase is Phase.INSTALLING else layout.app
+            step = replace(step, workdir=where)
         self.enter(step.phase)
         step = self.manager.equip(step)  # the chosen Node and manager (PATH, settings)
         self.note(f"$ {' '.join(step.argv)}")
@@ -406,20 +433,22 @@ class BuildRun:
         )
         folder = self._output_folder(manifest)
         self._record_output_dir(folder)
-        files, size = self.ctx.storage.publish(self.workspace / folder, self.id, limits, folder)
+        app = self.folders.app
+        files, size = self.ctx.storage.publish(app / folder, self.id, limits, folder)
         self.note(f"published {files} files ({size / 1024:.0f} KiB) from {folder}/")
 
     def _output_folder(self, manifest: Manifest) -> str:
         """dist/ when it has an index.html (the fast path); else the first of build.outDir
         and the detected framework's static folder that has one."""
-        if (self.workspace / DIST / INDEX).is_file():
+        app = self.folders.app
+        if (app / DIST / INDEX).is_file():
             return DIST
         out_dir = self._probe_out_dir()
-        top_level = [p.name for p in self.workspace.iterdir()]
+        top_level = [p.name for p in app.iterdir()]
         framework = frameworks.detect(manifest, top_level)
         looked = output_folder.candidates(out_dir, framework)
         for candidate in looked:
-            path = artifacts.output_folder(self.workspace, candidate.folder)
+            path = artifacts.output_folder(app, candidate.folder)
             if path is not None and (path / INDEX).is_file():
                 self.note(f"no dist/index.html; publishing {candidate.folder}/ ({candidate.why})")
                 return candidate.folder

@@ -63,7 +63,8 @@ class Script:
     timed_out: bool = False
     cancelled: bool = False
     seconds: float = 0.01
-    writes: Mapping[str, str | bytes] = field(default_factory=dict)  # relative to workspace
+    # relative to the step's folder (the workspace, or its workdir in it)
+    writes: Mapping[str, str | bytes] = field(default_factory=dict)
     effect: Callable[[StepCall], None] | None = None  # anything else, e.g. set a cancel flag
 
 
@@ -118,7 +119,7 @@ class FakeSandbox:
         self.calls.append(call)
         script = self.handler(call)
         for relative, content in script.writes.items():
-            target = workspace / relative
+            target = workspace / step.workdir / relative  # as the container's cwd would
             target.parent.mkdir(parents=True, exist_ok=True)
             if isinstance(content, bytes):
                 target.write_bytes(content)

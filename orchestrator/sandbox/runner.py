@@ -29,7 +29,6 @@ from orchestrator.sandbox.protocol import OutputSink, StepResult
 from orchestrator.sandbox.step import Limits, Step, Toolchain
 
 WORKSPACE = "/workspace"
-NODE_MODULES = f"{WORKSPACE}/node_modules"
 NPM_CACHE = "/cache/npm"
 CA_PATH = "/etc/kiln/ca.crt"
 TOOLS = "/opt/kiln/fetched"
@@ -101,14 +100,21 @@ def sandbox_environment(step: Step, options: SandboxOptions) -> dict[str, str]:
     return env
 
 
+def step_folder(step: Step) -> str:
+    """Where in the container ``step`` runs: the workspace, or its ``workdir`` inside it."""
+    return f"{WORKSPACE}/{step.workdir}" if step.workdir else WORKSPACE
+
+
 def layer_mounts(
-    node_modules: Path, options: SandboxOptions
+    node_modules: Path, options: SandboxOptions, folder: str = WORKSPACE
 ) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
-    """(volumes, tmpfs) that put a shared dependency layer read-only at the workspace's
-    node_modules, with a private writable tmpfs on each of its scratch folders."""
-    volumes = {str(node_modules): {"bind": NODE_MODULES, "mode": "ro"}}
+    """(volumes, tmpfs) that put a shared dependency layer read-only at the node_modules of
+    ``folder`` (the workspace, or the app's folder in it), with a private writable tmpfs on
+    each of its scratch folders."""
+    target = f"{folder}/node_modules"
+    volumes = {str(node_modules): {"bind": target, "mode": "ro"}}
     scratch = f"rw,nosuid,nodev,size={options.tmpfs_mb}m,uid={options.uid},gid={options.uid}"
-    return volumes, {f"{NODE_MODULES}/{name}": scratch for name in SCRATCH_DIRS}
+    return volumes, {f"{target}/{name}": scratch for name in SCRATCH_DIRS}
 
 
 def container_config(
@@ -139,7 +145,7 @@ def container_config(
     if node_modules is not None:
         if step.network:
             raise SandboxError(f"refusing to mount a dependency layer into {step.name}")
-        layer_volumes, layer_tmpfs = layer_mounts(node_modules, options)
+        layer_volumes, layer_tmpfs = layer_mounts(node_modules, options, step_folder(step))
         volumes.update(layer_volumes)
         tmpfs.update(layer_tmpfs)
     memory = f"{limits.memory_mb}m"
@@ -147,7 +153,7 @@ def container_config(
         "image": options.image,
         "command": step.argv,
         "user": f"{options.uid}:{options.uid}",
-        "working_dir": WORKSPACE,
+        "working_dir": step_folder(step),
         "environment": sandbox_environment(step, options),
         "labels": {LABEL_BUILD: build_id, LABEL_STEP: step.name, LABEL_INSTANCE: options.instance},
         "network_mode": options.network if step.network else "none",

@@ -55,6 +55,9 @@ class Step:
     toolenv: tuple[tuple[str, str], ...] = ()
     # A package manager fetched for packageManager's exact version, mounted read-only.
     tools: Path | None = None
+    # The folder inside the workspace the step runs in ("front", "apps/web"; "" is the
+    # top): the app's, or its workspace root's (project/app_folder.py). Checked at submit.
+    workdir: str = ""
 
 
 @dataclass(frozen=True)

@@ -68,9 +68,10 @@ class Kiln:
         """What the fake's steps do from now on."""
         self.sandbox.handler = handler
 
-    def record(self, files: Files, *, project: str = "app") -> Build:
-        """A queued build of ``files``, its source stored, as the API leaves it."""
-        build = Build(project=project, limits=asdict(LIMITS))
+    def record(self, files: Files, *, project: str = "app", root: str | None = None) -> Build:
+        """A queued build of ``files`` (its app in ``root``), its source stored, as the API
+        leaves it."""
+        build = Build(project=project, limits=asdict(LIMITS), root=root)
         self.ctx.storage.write_source(build.id, to_tar(files))
         return self.ctx.store.add(build)
 

@@ -132,3 +132,19 @@ def test_a_broken_lockfile_is_a_clear_input_error(raw: bytes) -> None:
 def test_no_lockfile_or_v1_lockfile_is_left_to_the_manifest_check() -> None:
     check_lockfile(None, HOSTS)
     check_lockfile(json.dumps({"lockfileVersion": 1, "dependencies": {}}).encode(), HOSTS)
+
+
+def test_an_app_in_a_subfolder_may_use_a_folder_beside_it_but_not_leave_the_project() -> None:
+    check_manifest({"dependencies": {"shared": "file:../shared"}}, "front")
+    for spec in ("file:../../outside", "file:/etc", "file:~/x"):
+        with pytest.raises(UnsupportedDependency):
+            check_manifest({"dependencies": {"x": spec}}, "front")
+    with pytest.raises(UnsupportedDependency):
+        check_manifest({"dependencies": {"shared": "file:../shared"}})  # at the top: outside
+
+
+def test_a_subfolder_lockfile_links_are_read_from_its_folder() -> None:
+    lock = {"packages": {"node_modules/ui": {"resolved": "../ui", "link": True}}}
+    check_lockfile(json.dumps(lock).encode(), HOSTS, "apps/web")
+    with pytest.raises(UnsupportedDependency):
+        check_lockfile(json.dumps(lock).encode(), HOSTS)

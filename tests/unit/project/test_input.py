@@ -123,6 +123,14 @@ def test_strip_common_root_leaves_flat_projects_alone() -> None:
     assert strip_common_root(two_roots) == two_roots
 
 
+def test_strip_common_root_keeps_the_folder_a_submit_names() -> None:
+    github = {"repo-abc/front/package.json": b"{}", "repo-abc/README.md": b""}
+    assert strip_common_root(github, "front") == {"front/package.json": b"{}", "README.md": b""}
+    only_front = {"front/package.json": b"{}", "front/index.html": b""}
+    assert strip_common_root(only_front, "front") is only_front  # root names it: kept
+    assert strip_common_root(only_front) == {"package.json": b"{}", "index.html": b""}
+
+
 def test_overlay_replaces_and_adds() -> None:
     assert overlay({"a": b"1", "b": b"2"}, {"b": b"3", "c": b"4"}) == {
         "a": b"1",

@@ -281,6 +281,18 @@ def test_a_layer_is_mounted_read_only_with_private_scratch_folders() -> None:
     assert not any(v["bind"] == NPM_CACHE for v in got["volumes"].values())
 
 
+def test_a_step_in_the_apps_folder_runs_there_with_the_layer_at_its_node_modules() -> None:
+    got = config(replace(BUILD, workdir="apps/web"), node_modules=LAYER)
+    assert got["working_dir"] == f"{WORKSPACE}/apps/web"
+    assert got["volumes"][str(LAYER)] == {
+        "bind": f"{WORKSPACE}/apps/web/node_modules",
+        "mode": "ro",
+    }
+    assert got["volumes"][str(Path("/var/kiln/work/b1"))]["bind"] == WORKSPACE  # all of it
+    scratch = {k for k in got["tmpfs"] if k != "/tmp"}
+    assert scratch == {f"{WORKSPACE}/apps/web/node_modules/{n}" for n in SCRATCH_DIRS}
+
+
 def test_a_layer_never_reaches_a_container_with_network() -> None:
     with pytest.raises(SandboxError):
         config(INSTALL, node_modules=LAYER)
