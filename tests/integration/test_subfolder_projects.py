@@ -1,6 +1,7 @@
 """Projects whose app is in a subfolder, and workspace members, through the real stack.
 
-The workspaces under ``projects/workspace-*`` keep the app in ``apps/web``; it depends on
+The workspaces under ``projects/workspace-*`` (npm, pnpm, yarn 1, bun) keep the app in
+``apps/web``; it depends on
 the local workspace package ``packages/ui`` and on ``ms`` ``^2.1.1``, locked at 2.1.1 (2.1.3
 is the newest), so an install that ignored the workspace root's lockfile would show 2.1.3.
 The app's build script prints what it found and the folder it ran in.
@@ -118,14 +119,24 @@ def test_an_npm_workspace_builds_its_member_from_the_root_lockfile(stack: Stack)
     assert "$ npm ci" in text
 
 
-def test_a_pnpm_workspace_builds_its_member_from_the_root_lockfile(stack: Stack) -> None:
-    body, text = built(stack, tree("workspace-pnpm"), root="apps/web")
-    assert body["environment"]["package_manager"].startswith("pnpm@")
+@pytest.mark.parametrize(
+    ("name", "manager", "made_by"),
+    [
+        ("workspace-pnpm", "pnpm", "pnpm-workspace.yaml"),
+        ("workspace-yarn1", "yarn", "workspaces"),
+        ("workspace-bun", "bun", "workspaces"),
+    ],
+)
+def test_a_workspace_of_each_manager_builds_its_member_from_the_root_lockfile(
+    stack: Stack, name: str, manager: str, made_by: str
+) -> None:
+    body, text = built(stack, tree(name), root="apps/web")
+    assert body["environment"]["package_manager"].startswith(f"{manager}@")
     line = page_line(stack, body)
-    assert "ui=ui-from-workspace" in line and "ms=2.1.1" in line
-    assert "agent=pnpm/" in line and "cwd=/workspace/apps/web" in line
-    assert "workspace (pnpm-workspace.yaml)" in text
-    assert "--frozen-lockfile" in text and "does not match" not in text
+    assert "ui=ui-from-workspace" in line and "ms=2.1.1" in line, line
+    assert f"agent={manager}/" in line and "cwd=/workspace/apps/web" in line
+    assert f"workspace ({made_by})" in text
+    assert "--frozen-lockfile" in text and "does not match" not in text, text[-3000:]
 
 
 def test_a_folder_the_workspace_does_not_list_is_its_own_project(stack: Stack) -> None:
