@@ -80,6 +80,19 @@ def test_an_app_in_front_builds_with_root_and_its_preview_serves(stack: Stack) -
     assert "app folder: front" in text
 
 
+def test_an_app_in_a_subfolder_gets_its_own_lockfile_layer_and_offline_scripts(
+    stack: Stack,
+) -> None:
+    files = {f"front/{path}": text for path, text in tree("npm").items()}
+    files["README.md"] = "the app is in front/\n"
+    body, text = built(stack, files, root="front")
+    line = page_line(stack, body)
+    assert "ms=2.1.1" in line  # front/package-lock.json, into a layer at front/node_modules
+    assert "postinstall=offline-" in line  # its own postinstall ran, in front/, offline
+    assert body["cache"]["layer"] in ("hit", "miss"), body["cache"]
+    assert "app folder: front" in text
+
+
 def test_a_tarball_names_its_app_folder_with_the_query(stack: Stack, tmp_path: Path) -> None:
     for path, text in front_project().items():
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)

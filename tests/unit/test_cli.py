@@ -115,6 +115,37 @@ def test_submit_sends_env_and_says_what_it_left_out(tmp_path: Path, client: Fake
     assert ".env.local" not in sent["files"]
 
 
+def test_submit_root_names_the_apps_folder(tmp_path: Path, client: FakeClient) -> None:
+    (tmp_path / "front").mkdir()
+    (tmp_path / "front" / "package.json").write_text("{}")
+    result = invoke("submit", str(tmp_path), "--root", "front", "--no-follow")
+    assert result.exit_code == 0, result.output
+    ((_, sent),) = client.calls
+    assert sent["root"] == "front" and "front/package.json" in sent["files"]
+
+
+def test_a_root_without_package_json_is_refused_before_anything_is_sent(
+    tmp_path: Path, client: FakeClient
+) -> None:
+    (tmp_path / "front").mkdir()
+    (tmp_path / "front" / "index.html").write_text("<p>")
+    result = invoke("submit", str(tmp_path), "--root", "front", "--no-follow")
+    assert result.exit_code == 2
+    assert "has no package.json (--root front)" in " ".join(result.output.split())
+    assert client.calls == []
+
+
+def test_a_folder_with_its_app_in_a_subfolder_is_left_to_the_server(
+    tmp_path: Path, client: FakeClient
+) -> None:
+    (tmp_path / "front").mkdir()
+    (tmp_path / "front" / "package.json").write_text("{}")
+    (tmp_path / "README.md").write_text("app in front/")
+    result = invoke("submit", str(tmp_path), "--no-follow")
+    assert result.exit_code == 0, result.output  # the server's 400 names front/
+    assert len(client.calls) == 1
+
+
 def test_a_bad_env_name_is_refused_before_anything_is_sent(
     tmp_path: Path, client: FakeClient
 ) -> None:
