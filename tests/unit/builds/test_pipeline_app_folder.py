@@ -83,3 +83,15 @@ def test_an_app_folder_turned_into_a_link_is_not_published(kiln: Kiln) -> None:
     assert build.error_code == "unsafe_output"
     assert "front became a link" in (build.error_message or "")
     assert not kiln.ctx.storage.has_artifact(build.id)
+
+
+def test_an_app_in_a_subfolder_is_asked_for_its_out_dir_there(kiln: Kiln) -> None:
+    built = Script(writes={"www/index.html": "<p>www</p>"})  # front/www, as its config says
+    probe = Script(lines=['kiln-output-dir: {"outDir": "www"}'])
+    kiln.script(scripted({"build": built, "output-dir": probe}))
+    files = {"front/package.json": manifest(), "README.md": b"x"}
+    build = kiln.run(kiln.record(files, root="front").id)
+    assert build.status == "succeeded", build.error_message
+    assert workdirs(kiln) == {"build": "front", "output-dir": "front"}
+    assert kiln.end(build.id)["output_dir"] == "www"  # relative to the app's folder
+    assert "publishing www/" in kiln.log(build.id)
