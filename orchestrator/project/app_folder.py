@@ -27,6 +27,11 @@ SEARCH_DEPTH = 3
 #: How many candidate folders a refusal names.
 NAMED_CANDIDATES = 5
 SKIPPED_FOLDERS = frozenset({"node_modules"})
+MAX_ROOT_CHARS = 400  # as a submitted path (project/input.py)
+# Bounds on what a hostile workspace declaration can make the API do at submit.
+MAX_MANIFEST_BYTES = 1024 * 1024
+MAX_PATTERNS = 1000
+MAX_PATTERN_CHARS = 400
 
 
 def _invalid(message: str) -> InputError:
@@ -41,6 +46,8 @@ def check_root(raw: object) -> str | None:
     if not isinstance(raw, str):
         raise _invalid(f'"root" must be a folder path such as "front", not {raw!r}')
     text = raw.strip()
+    if len(text) > MAX_ROOT_CHARS:
+        raise _invalid(f'"root" is longer than {MAX_ROOT_CHARS} characters')
     if "\x00" in text or "\\" in text or any(ord(ch) < 0x20 for ch in text):
         raise _invalid(f'"root" {raw[:80]!r}: a folder path with "/" only, no control characters')
     if text.startswith("/"):
@@ -151,7 +158,7 @@ def workspace_patterns(package_json: bytes | None, pnpm_yaml: bytes | None) -> l
     pnpm = _pnpm_packages(pnpm_yaml)
     if pnpm is not None:
         return pnpm
-    if package_json is None:
+    if package_json is None or len(package_json) > MAX_MANIFEST_BYTES:
         return None
     try:
         manifest = json.loads(package_json.decode("utf-8-sig"))
@@ -168,7 +175,7 @@ def workspace_patterns(package_json: bytes | None, pnpm_yaml: bytes | None) -> l
 def _pnpm_packages(raw: bytes | None) -> list[str] | None:
     """pnpm-workspace.yaml's ``packages``; None without one (the file may hold settings only,
     such as ``onlyBuiltDependencies``)."""
-    if raw is None:
+    if raw is None or len(raw) > MAX_MANIFEST_BYTES:
         return None
     try:
         loaded = yaml.safe_load(raw.decode("utf-8-sig"))
@@ -179,12 +186,20 @@ def _pnpm_packages(raw: bytes | None) -> list[str] | None:
 
 
 def _segments_match(pattern: Sequence[str], path: Sequence[str]) -> bool:
-    if not pattern:
-        return not path
-    head, rest = pattern[0], pattern[1:]
-    if head == "**":
-        return any(_segments_match(rest, path[i:]) for i in range(len(path) + 1))
-    return bool(path) and fnmatchcase(path[0], head) and _segments_match(rest, path[1:])
+    """Glob segments against path segments; ``**`` matches any number of segments. A table
+    of which pattern suffix matches which path suffix, so ``**/**/**/…`` stays linear."""
+    # matches[j]: pattern[i:] matches path[j:], filled from the last pattern segment back
+    matches = [False] * len(path) + [True]
+    for head in reversed(pattern):
+        if head == "**":
+            for j in range(len(path) - 1, -1, -1):
+                matches[j] = matches[j] or matches[j + 1]
+        else:
+            matches = [
+                j < len(path) and fnmatchcase(path[j], head) and matches[j + 1]
+                for j in range(len(path) + 1)
+            ]
+    return matches[0]
 
 
 def _clean_pattern(pattern: str) -> list[str]:
@@ -195,10 +210,9 @@ def is_member(patterns: Sequence[str], folder: str) -> bool:
     """True when ``folder`` (relative to the workspace root) matches the member patterns,
     minimatch-style (``*``, ``**``), after the ``!`` exclusions."""
     path = folder.split("/")
-    included = any(
-        _segments_match(_clean_pattern(p), path) for p in patterns if not p.startswith("!")
-    )
-    excluded = any(_segments_match(_clean_pattern(p[1:]), path) for p in patterns if p[:1] == "!")
+    kept = [p for p in patterns[:MAX_PATTERNS] if len(p) <= MAX_PATTERN_CHARS]
+    included = any(_segments_match(_clean_pattern(p), path) for p in kept if p[:1] != "!")
+    excluded = any(_segments_match(_clean_pattern(p[1:]), path) for p in kept if p[:1] == "!")
     return included and not excluded
 
 

@@ -173,3 +173,21 @@ def test_layout_files_are_each_enclosing_folders_manifests() -> None:
         "pnpm-workspace.yaml",
     ]
     assert layout_files(None) == []
+
+
+def test_a_hostile_workspace_pattern_is_matched_in_linear_time() -> None:
+    import time
+
+    pattern = "/".join(["**"] * 120 + ["x"])  # within the 400 characters read
+    folder = "/".join(["a"] * 32)  # as deep as a submitted path may be
+    started = time.monotonic()
+    assert is_member([pattern] * 50, folder) is False
+    assert is_member([pattern], folder.replace("a", "x")) is True
+    assert time.monotonic() - started < 1.0  # backtracking would take longer than a lifetime
+
+
+def test_hostile_sizes_are_bounded() -> None:
+    with pytest.raises(InputError, match="longer than 400"):
+        check_root("a/" * 300)
+    big = manifest(workspaces=["apps/*"], padding="x" * (1024 * 1024))
+    assert workspace_patterns(big, None) is None  # not read: no workspace
