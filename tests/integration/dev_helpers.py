@@ -144,7 +144,48 @@ class _Browser:
     def new_page(self) -> Any:
         page = self.chromium.new_page()
         page.set_default_timeout(120_000)
-        return page
+        return _Page(page)
+
+
+NETWORK_CHANGED = "net::ERR_NETWORK_CHANGED"
+
+
+class _Page:
+    """A Playwright page whose ``wait_for_selector`` reloads a load that Chromium itself cut.
+
+    Chromium aborts the requests in flight with ``net::ERR_NETWORK_CHANGED`` whenever a
+    network interface appears or goes on its machine, and here Docker adds and removes one
+    for every container other builds start. A page whose module fetch was cut that way
+    never renders (seen in CI: the session ready, the page blank for two minutes). A
+    browser on the person's own machine never sees the builder's interfaces, so the page
+    is reloaded, only after that error, and every other failure still fails the test.
+    """
+
+    def __init__(self, page: Any) -> None:
+        self._page = page
+        self.cut = False
+        page.on("requestfailed", self._failed)
+
+    def _failed(self, request: Any) -> None:
+        if NETWORK_CHANGED in (request.failure or ""):
+            self.cut = True
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._page, name)
+
+    def wait_for_selector(self, selector: str, timeout: float = 120_000, **options: Any) -> Any:
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+        deadline = time.monotonic() + timeout / 1000
+        while True:
+            try:
+                return self._page.wait_for_selector(selector, timeout=2_000, **options)
+            except PlaywrightTimeout:
+                if time.monotonic() > deadline:
+                    raise
+                if self.cut:
+                    self.cut = False
+                    self._page.reload()
 
 
 def dev_url(stack: Stack, project: str) -> str:
