@@ -14,7 +14,6 @@ from typing import Any
 from orchestrator.project.environment import (
     ENVIRONMENT_FILES,
     Environment,
-    Manager,
     Offer,
     choose_environment,
 )
@@ -31,11 +30,6 @@ def read_environment(
         if path.is_file() and not path.is_symlink():
             files[name] = path.read_bytes()
     return choose_environment(offer, manifest, files, requested_node)
-
-
-def npm_layers_fit(env: Environment) -> bool:
-    """True when the shared npm dependency layers can serve this build (npm projects only)."""
-    return env.manager.manager == Manager.NPM
 
 
 def environment_toolchain(base: Toolchain, env: Environment | None) -> Toolchain:
