@@ -39,7 +39,9 @@ PNPM_SCRIPT_KEYS = frozenset({"onlyBuiltDependencies", "ignoredBuiltDependencies
 _INTEGRITY = re.compile(r"^sha(1|256|384|512)-[A-Za-z0-9+/=]+$")
 _BERRY_NPM = re.compile(r"^(@[^@/]+/)?[^@/]+@npm:[^:#]+$")
 # yarn's own patches of typescript, resolve and fsevents (same bytes for everyone)
-_BERRY_BUILTIN_PATCH = re.compile(r"^(@[^@/]+/)?[^@/]+@patch:[^#]+#optional!builtin<compat/\w+>$")
+_BERRY_BUILTIN_PATCH = re.compile(
+    r"^(@[^@/]+/)?[^@/]+@patch:[^#]+#(optional!|~)builtin<compat/[\w-]+>(::[\w=&.%-]+)?$"
+)
 
 
 def project_refusal(

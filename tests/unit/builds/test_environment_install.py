@@ -9,12 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from orchestrator.project.environment import Manager
 from orchestrator.project.input import Files
 from orchestrator.sandbox.fake import DIST_INDEX, FAKE_OFFER, Script, StepCall, scripted
 from orchestrator.sandbox.image.toolchains import step_path
-import pytest
-
 from tests.unit.builds.conftest import LOCKED, Kiln, make_kiln
 
 BUILT = Script(writes=DIST_INDEX)
