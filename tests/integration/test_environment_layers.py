@@ -19,7 +19,12 @@ from tests.integration.test_environments import built, fixture_line, project
 
 pytestmark = pytest.mark.integration
 
-LOCKFILES = {"pnpm": "pnpm-lock.yaml", "bun": "bun.lock", "yarn1": "yarn.lock", "berry": "yarn.lock"}
+LOCKFILES = {
+    "pnpm": "pnpm-lock.yaml",
+    "bun": "bun.lock",
+    "yarn1": "yarn.lock",
+    "berry": "yarn.lock",
+}
 
 
 def fresh_lockfile(name: str, **overrides: str) -> dict[str, str]:
