@@ -34,7 +34,8 @@ def read_environment(
 
 
 def npm_layers_fit(env: Environment) -> bool:
-    """True when the shared npm dependency layers can serve this build (npm projects only)."""
+    """True when a dev session may use the shared npm layers (npm projects only: builds of
+    the other managers get theirs from ``environment_layers``; sessions do not yet)."""
     return env.manager.manager == Manager.NPM
 
 

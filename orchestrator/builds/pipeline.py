@@ -11,6 +11,7 @@ a ``StepRunner`` (Docker, or the fake in unit tests); which install runs is deci
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import tarfile
@@ -24,13 +25,11 @@ from typing import Protocol
 from rq import Retry
 from rq.suspension import is_suspended
 
-from orchestrator.builds import environment_steps, install, lifecycle, output_folder, plan
+from orchestrator.builds import environment_steps, install, lifecycle, managers, output_folder, plan
 from orchestrator.builds.app_folders import Manifests, ProjectFolders
 from orchestrator.builds.environment_install import ChosenManager
-from orchestrator.builds.environment_io import (
-    npm_layers_fit,
-    read_environment,
-)
+from orchestrator.builds.environment_io import read_environment
+from orchestrator.builds.environment_layers import layer_recipe, refused_lockfile
 from orchestrator.builds.install import CacheInfo, Manifest, Route
 from orchestrator.builds.outcome import SUCCEEDED, Cancelled, Outcome, outcome_of
 from orchestrator.builds.provision import LayerProvider, LayerUse
@@ -46,7 +45,7 @@ from orchestrator.errors import (
 from orchestrator.live.logbus import clean_line
 from orchestrator.logs import build_context
 from orchestrator.project import frameworks
-from orchestrator.project.environment import Environment
+from orchestrator.project.environment import Environment, Manager
 from orchestrator.records.counters import observe
 from orchestrator.records.models import Build, Phase, Status, aware
 from orchestrator.sandbox import workspace
@@ -245,7 +244,7 @@ class BuildRun:
         if self.folders.layout.in_workspace:  # a workspace root's own package.json may list none
             facts = replace(facts, has_dependencies=True)
         lockfiles = self._lockfiles()
-        scripts = install.root_scripts(facts)
+        scripts = self._own_scripts(facts)
         route = install.route(facts, cache_layers=self.settings.cache_layers)
         if route is Route.NONE:
             self.cache["layer"] = Route.NONE.value
@@ -263,6 +262,13 @@ class BuildRun:
                 if not self._leave_layer(exc):
                     raise
         self._install_privately(manifest, lockfiles)
+
+    def _own_scripts(self, facts: install.InstallFacts) -> Step | None:
+        """The project's own install scripts (offline, its workspace), run by its manager."""
+        env = self.environment
+        if env is None or env.manager.manager == Manager.NPM or not facts.root_scripts:
+            return install.root_scripts(facts)
+        return managers.root_scripts_step(env, list(facts.root_scripts))
 
     def _fetch_manager(self) -> None:
         """packageManager's exact version when the image lacks it (``environment_steps``)."""
@@ -286,19 +292,16 @@ class BuildRun:
 
     def _use_layer(self, manifest: Manifest, lockfiles: dict[str, bytes]) -> bool:
         """Mount a shared dependency layer (made now if missing); False to install privately."""
-        if self.environment is not None and not npm_layers_fit(self.environment):
-            command = self.environment.manager.manager.command
-            self.note(
-                f"dependency layer: not shared for {command} projects yet; installing privately"
-            )
-            self.cache["layer"] = Route.PRIVATE.value
-            return False
         if self.folders.layout.in_workspace:  # its node_modules links to the members' folders
             self.note("dependency layer: not shared for a workspace; installing privately")
             self.cache["layer"] = Route.PRIVATE.value
             return False
         top_level = sorted(p.name for p in self.folders.install.iterdir())
-        self.layer = self._layer_provider().provide(manifest, lockfiles, top_level)
+        env = self.environment
+        if env is not None and env.manager.manager != Manager.NPM:
+            self.layer = self._manager_layer(env, manifest, lockfiles, top_level)
+        else:
+            self.layer = self._layer_provider().provide(manifest, lockfiles, top_level)
         if self.layer is None:
             self.cache["layer"] = Route.PRIVATE.value
             return False
@@ -306,6 +309,38 @@ class BuildRun:
         if self.layer.resolution:
             self.cache["resolution"] = self.layer.resolution
         return True
+
+    def _manager_layer(
+        self, env: Environment, manifest: Manifest, lockfiles: dict[str, bytes], files: list[str]
+    ) -> LayerUse | None:
+        """A pnpm, yarn or bun project's layer, or None (said why) to install privately."""
+        yaml_path = self.folders.install / "pnpm-workspace.yaml"
+        recipe = layer_recipe(
+            env,
+            manifest,
+            lockfiles,
+            files,
+            workspace_yaml=yaml_path.read_bytes() if yaml_path.is_file() else None,
+            registry=self.settings.npm_registry,
+        )
+        if isinstance(recipe, str):
+            self.note(f"dependency layer: not shared because {recipe}; installing privately")
+            return None
+        # no retry: a layer is never made from a re-resolution
+        provider = dataclasses.replace(self._layer_provider(), run=self._hooks().run)
+        try:
+            return provider.provide_recipe(recipe)
+        except BuildError as exc:
+            output = "\n".join(self.step_output)
+            if exc.code != ErrorCode.INSTALL_FAILED or not refused_lockfile(
+                env, recipe.install, output
+            ):
+                raise
+            self.note(
+                f"dependency layer: not shared because {env.manager.manager.command} "
+                "refused the lockfile; installing privately"
+            )
+            return None
 
     def _layer_provider(self) -> LayerProvider:
         return environment_steps.layer_provider(

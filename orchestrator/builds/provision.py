@@ -39,7 +39,7 @@ from orchestrator.sandbox.step import Step
 LAYER_INSTALL_ARGV = ["npm", "ci", *plan.NPM_FLAGS]
 RESOLVE_ARGV = ["npm", "install", "--package-lock-only", *plan.NPM_FLAGS]
 
-RunInFolder = Callable[[Step, Path], None]  # runs a step in a folder; raises BuildError
+RunInFolder = Callable[[Step, Path], object]  # runs a step in a folder; raises BuildError
 
 
 def layer_install_step() -> Step:
@@ -65,6 +65,23 @@ def root_scripts_step(names: Sequence[str]) -> Step:
     return Step(
         "root-scripts", Phase.INSTALLING, ["sh", "-c", command], False, ErrorCode.INSTALL_FAILED
     )
+
+
+@dataclass(frozen=True)
+class LayerRecipe:
+    """How a pnpm, yarn or bun layer is made (``environment_layers.layer_recipe``).
+
+    Its staging folder holds only ``manifest`` as package.json and the lockfile
+    (``staged_lock``: yarn 1's with registry URLs pointed at Kiln's); the key hashes
+    ``lock_bytes``, ``manifest``, the install command and the toolchain.
+    """
+
+    lockfile: str
+    lock_bytes: bytes
+    staged_lock: bytes
+    manifest: dict[str, Any]
+    install: Step  # network on, scripts off
+    scripts: Step | None  # the dependencies' allowed install scripts, offline
 
 
 @dataclass
@@ -115,6 +132,20 @@ class LayerProvider:
             self.note(f"dependency layer: not shared because {refusal}; installing privately")
             return None
         key = layer_key(lock_bytes, install_argv=LAYER_INSTALL_ARGV, toolchain=self.toolchain)
+        return self._hold(key, resolution, lambda: self._make(key, lock, lock_bytes))
+
+    def provide_recipe(self, recipe: LayerRecipe) -> LayerUse:
+        """The layer a pnpm, yarn or bun project's recipe makes (made now if missing)."""
+        key = layer_key(
+            recipe.lock_bytes,
+            install_argv=recipe.install.argv,
+            toolchain=self.toolchain,
+            manifest=recipe.manifest,
+        )
+        return self._hold(key, None, lambda: self._make_recipe(key, recipe))
+
+    def _hold(self, key: str, resolution: str | None, make: Callable[[], Path]) -> LayerUse:
+        """Hold ``key``'s layer (shared lock), making it first, once, when it is missing."""
         handle = self.layers.lock(key)
         try:
             handle.acquire(exclusive=False, wait=self.wait)
@@ -124,7 +155,7 @@ class LayerProvider:
                 path = self.layers.lookup(key)  # a concurrent build may have made it
                 if path is None:
                     self.note(f"dependency layer miss {key[:12]}: installing it once for all")
-                    path, outcome = self._make(key, lock, lock_bytes), "miss"
+                    path, outcome = make(), "miss"
                 handle.acquire(exclusive=False, wait=self.wait)
         except BaseException:
             handle.release()
@@ -185,6 +216,21 @@ class LayerProvider:
                 scripts = self.lifecycle(lock_bytes) if self.lifecycle else plan.lifecycle_step()
                 self.run(scripts, staging)  # offline, no npm cache
             details = {"argv": LAYER_INSTALL_ARGV, "toolchain": self.toolchain.__dict__}
+            return self.layers.commit(key, staging, details)
+        except BaseException:
+            self.layers.discard(staging)
+            raise
+
+    def _make_recipe(self, key: str, recipe: LayerRecipe) -> Path:
+        staging = self.layers.new_staging(key)
+        try:
+            (staging / "package.json").write_text(json.dumps(recipe.manifest))
+            (staging / recipe.lockfile).write_bytes(recipe.staged_lock)
+            self.prepare_dir(staging)
+            self.run(recipe.install, staging)  # network through the proxy, scripts off
+            if recipe.scripts is not None:
+                self.run(recipe.scripts, staging)  # offline, no cache or store
+            details = {"argv": recipe.install.argv, "toolchain": self.toolchain.__dict__}
             return self.layers.commit(key, staging, details)
         except BaseException:
             self.layers.discard(staging)

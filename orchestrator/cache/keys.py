@@ -35,18 +35,30 @@ def _digest(payload: Mapping[str, Any]) -> str:
     return sha256_hex(canonical.encode())[:KEY_CHARS]
 
 
-def layer_key(lockfile: bytes, *, install_argv: Sequence[str], toolchain: Toolchain) -> str:
-    """The key of the dependency layer that ``install_argv`` makes from ``lockfile``."""
-    return _digest(
-        {
-            "format": LAYER_FORMAT,
-            "lockfile": sha256_hex(lockfile),
-            "argv": list(install_argv),
-            "image": toolchain.image_id,
-            "node": toolchain.node_version,
-            "platform": toolchain.platform,
-        }
-    )
+def layer_key(
+    lockfile: bytes,
+    *,
+    install_argv: Sequence[str],
+    toolchain: Toolchain,
+    manifest: Mapping[str, Any] | None = None,
+) -> str:
+    """The key of the dependency layer that ``install_argv`` makes from ``lockfile``.
+
+    ``manifest``: the package.json the layer is installed from, when it is not made from
+    the lockfile alone (pnpm, yarn and bun lockfiles do not record all of it); npm's
+    layers are keyed without it, so their keys stay as they were.
+    """
+    fields: dict[str, Any] = {
+        "format": LAYER_FORMAT,
+        "lockfile": sha256_hex(lockfile),
+        "argv": list(install_argv),
+        "image": toolchain.image_id,
+        "node": toolchain.node_version,
+        "platform": toolchain.platform,
+    }
+    if manifest is not None:
+        fields["manifest"] = dict(manifest)
+    return _digest(fields)
 
 
 def _is_registry_package(entry: Mapping[str, Any]) -> bool:
