@@ -115,6 +115,7 @@ class Context:
             ca_bundle=ca_bundle,
             instance=s.instance,
             manager_caches=manager_cache_dirs(s),
+            dev_runtime=s.dev_runtime or s.build_runtime,
         )
         return Sandbox(self.docker, options)
 

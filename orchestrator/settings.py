@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     npm_registry: str = "https://registry.npmjs.org/"
     npm_cache: Path | None = None  # None: <var_dir>/cache/npm
     build_runtime: str = ""  # "runsc": run scripts and build under gVisor; empty: Docker's default
+    # Dev-session containers; empty: build_runtime. Under gVisor it must let the sandbox make
+    # host unix sockets (--host-uds=create): scripts/lib.sh registers "runsc-dev" for that.
+    dev_runtime: str = ""
 
     # Egress: the install step reaches the registry only through Kiln's proxy.
     sandbox_network: str = "kiln-sandbox"

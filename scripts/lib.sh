@@ -44,19 +44,24 @@ ensure_docker() {
   wait_for 60 "the Docker engine" docker info
 }
 
-has_runsc_runtime() { docker info --format '{{json .Runtimes}}' 2>/dev/null | grep -q '"runsc"'; }
+has_runsc_runtime() {
+  docker info --format '{{json .Runtimes}}' 2>/dev/null | grep -q '"runsc-dev"'
+}
 
 ensure_gvisor() {  # optional stronger isolation: gVisor's runsc, registered with Docker
   command -v runsc >/dev/null || apt_install runsc
   if has_runsc_runtime; then return; fi
-  say "registering gVisor (runsc) as a Docker runtime (/etc/docker/daemon.json)"
+  say "registering gVisor (runsc, runsc-dev) as Docker runtimes (/etc/docker/daemon.json)"
   as_root python3 - <<'PY'
 import json, pathlib
 path = pathlib.Path("/etc/docker/daemon.json")
 config = json.loads(path.read_text()) if path.exists() and path.read_text().strip() else {}
 # runsc here supports only --network=none (see ENVIRONMENT.md); Kiln uses it for such steps.
-config.setdefault("runtimes", {})["runsc"] = {
-    "path": "/usr/bin/runsc", "runtimeArgs": ["--platform=ptrace", "--network=none"]}
+args = ["--platform=ptrace", "--network=none"]
+config.setdefault("runtimes", {})["runsc"] = {"path": "/usr/bin/runsc", "runtimeArgs": args}
+# Dev sessions listen on unix sockets the host connects to: gVisor must let them be made.
+config["runtimes"]["runsc-dev"] = {
+    "path": "/usr/bin/runsc", "runtimeArgs": [*args, "--host-uds=create"]}
 path.parent.mkdir(parents=True, exist_ok=True)
 path.write_text(json.dumps(config, indent=2) + "\n")
 PY

@@ -71,6 +71,9 @@ def dev_container_config(
         node_modules=node_modules,
     )
     assert config["network_mode"] == "none"  # project code never runs with network
+    config.pop("runtime", None)  # a session has its own runtime (it needs host sockets)
+    if options.dev_runtime:
+        config["runtime"] = options.dev_runtime
     config["labels"] |= {LABEL_DEV: "1", LABEL_PROJECT: project}
     config["volumes"] |= {
         str(AGENT_DIR): {"bind": AGENT_MOUNT, "mode": "ro"},

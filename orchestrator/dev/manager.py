@@ -39,7 +39,7 @@ from orchestrator.logs import configure_logging
 from orchestrator.project.environment import ENVIRONMENT_FILES
 from orchestrator.project.input import parse_package_json
 from orchestrator.sandbox import workspace
-from orchestrator.sandbox.runner import LineSplitter, Sandbox, SandboxOptions
+from orchestrator.sandbox.runner import LineSplitter, Sandbox, SandboxOptions, check_dev_runtime
 from orchestrator.sandbox.step import Limits
 from orchestrator.settings import get_settings
 
@@ -168,6 +168,7 @@ class RunningSession(threading.Thread):
             step=self.installer.equip(dev_step()),  # the session's Node, as its build's
         )
         client = self.ctx.docker
+        check_dev_runtime(client, self._options().dev_runtime)  # SandboxError: says what to set
         try:
             self.container = client.containers.create(**config)
             self.stdin = client.api.attach_socket(

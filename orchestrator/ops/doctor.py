@@ -16,7 +16,7 @@ from orchestrator.sandbox.egress.network import gateway_of
 from orchestrator.sandbox.egress.service import allowed_hosts
 from orchestrator.sandbox.image import SOURCE_DIR, image_digest
 from orchestrator.sandbox.image.toolchains import NODE_MAJORS, image_offer
-from orchestrator.sandbox.runner import check_runtime
+from orchestrator.sandbox.runner import check_dev_runtime, check_runtime
 from orchestrator.settings import Settings, get_settings
 from orchestrator.storage.disk import disk_total_mb, free_disk_mb
 
@@ -106,7 +106,7 @@ def isolation(ctx: Context) -> str:
     described = check_runtime(ctx.docker, s.build_runtime)
     if not s.build_runtime and "runsc" in ctx.docker.info().get("Runtimes", {}):
         described += "; gVisor is available: set KILN_BUILD_RUNTIME=runsc"
-    return described
+    return described + "; " + check_dev_runtime(ctx.docker, s.dev_runtime or s.build_runtime)
 
 
 def egress(ctx: Context) -> str:

@@ -61,6 +61,7 @@ class SandboxOptions:
     # Package managers' caches and stores (container path -> host folder), like the npm
     # cache mounted into install steps only (network steps run no project code).
     manager_caches: Mapping[str, Path] = field(default_factory=dict)
+    dev_runtime: str = ""  # OCI runtime of dev-session containers; empty: Docker's default
 
 
 def sandbox_environment(step: Step, options: SandboxOptions) -> dict[str, str]:
@@ -263,6 +264,34 @@ def check_runtime(client: docker.DockerClient, runtime: str) -> str:
             f"(it has: {', '.join(sorted(registered))}); see README, 'gVisor'"
         )
     return f"{runtime} for scripts and build steps"
+
+
+HOST_SOCKETS = ("--host-uds=create", "--host-uds=all")
+
+
+def check_dev_runtime(client: docker.DockerClient, runtime: str) -> str:
+    """Describe the runtime of dev sessions; SandboxError when it cannot carry one.
+
+    A session's dev server listens on unix sockets in a folder the host mounts in. gVisor
+    keeps sockets made in its sandbox to itself unless its runtime has ``--host-uds=create``
+    (or ``all``), so a runsc runtime without it would start sessions that never answer."""
+    if not runtime:
+        return "runc (Docker's default)"
+    registered = client.info().get("Runtimes", {})
+    if runtime not in registered:
+        raise SandboxError(
+            f"the dev-session runtime {runtime} is not registered with the Docker engine "
+            f"(it has: {', '.join(sorted(registered))}); set KILN_DEV_RUNTIME"
+        )
+    spec = registered[runtime] or {}
+    is_gvisor = Path(str(spec.get("path", runtime))).name == "runsc"
+    if is_gvisor and not set(spec.get("runtimeArgs") or []) & set(HOST_SOCKETS):
+        raise SandboxError(
+            f"the dev-session runtime {runtime} is gVisor without --host-uds=create, so the "
+            "host cannot reach a session's dev server; set KILN_DEV_RUNTIME=runsc-dev "
+            "(scripts/lib.sh registers it) or another runtime"
+        )
+    return f"{runtime} for dev sessions"
 
 
 class Sandbox:

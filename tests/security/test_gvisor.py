@@ -10,6 +10,7 @@ import docker
 import pytest
 
 from tests.integration.conftest import Stack, node_project, require_services, start_stack
+from tests.integration.dev_helpers import start_session
 
 pytestmark = pytest.mark.security
 
@@ -35,7 +36,7 @@ def gvisor_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         if os.environ.get("CI") == "true":
             pytest.fail(reason)
         pytest.skip(reason)
-    env = {"KILN_BUILD_RUNTIME": "runsc"}
+    env = {"KILN_BUILD_RUNTIME": "runsc", "KILN_DEV_RUNTIME": "runsc-dev"}
     with start_stack(tmp_path_factory.mktemp("kiln-gvisor"), extra_env=env) as running:
         yield running
 
@@ -60,3 +61,24 @@ def test_a_vite_template_builds_and_serves_under_gvisor(gvisor_stack: Stack) -> 
     end = gvisor_stack.wait(build_id)
     assert end["status"] == "succeeded", end["error"]
     assert '<div id="root">' in gvisor_stack.preview(build_id).text
+
+
+def test_a_dev_session_runs_under_gvisor_and_answers_through_its_socket(
+    gvisor_stack: Stack,
+) -> None:
+    project = "gvisor-dev"
+    start_session(gvisor_stack, project)  # ready: "/" answered through the preview host
+    try:
+        labels = [f"kiln.instance={gvisor_stack.instance}", "kiln.dev=1", f"kiln.project={project}"]
+        engine = docker.from_env(timeout=30)
+        (container,) = engine.containers.list(filters={"label": labels})
+        assert container.attrs["HostConfig"]["Runtime"] == "runsc-dev"
+        assert container.attrs["HostConfig"]["NetworkMode"] == "none"
+        with gvisor_stack.http() as http:
+            page = http.get(
+                "/", headers={"Host": f"dev--{project}.preview.localhost:{gvisor_stack.port}"}
+            )
+        assert page.status_code == 200 and "/@vite/client" in page.text
+    finally:
+        with gvisor_stack.http() as http:
+            http.delete(f"/api/v1/projects/{project}/dev")

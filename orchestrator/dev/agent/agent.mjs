@@ -184,7 +184,17 @@ function control() {
       socket.end(JSON.stringify(reply) + '\n')
     })
   })
-  server.listen(path.join(RUN, 'agent.sock'), () => fs.chmodSync(path.join(RUN, 'agent.sock'), 0o666))
+  server.listen(path.join(RUN, 'agent.sock'), () => openToHost(path.join(RUN, 'agent.sock')))
+}
+
+// The host's preview proxy and API connect to the sockets; under gVisor (runsc-dev) a socket
+// made on a host mount cannot be chmod-ed from inside, and keeps its owner's mode.
+function openToHost(socket) {
+  try {
+    fs.chmodSync(socket, 0o666)
+  } catch (err) {
+    log(`${path.basename(socket)} keeps its mode (${err.code}); the host connects as root`)
+  }
 }
 
 function bridge() {
@@ -204,7 +214,7 @@ function bridge() {
     upstream.on('close', close)
   })
   server.listen(target, () => {
-    fs.chmodSync(target, 0o666)
+    openToHost(target)
     log(`dev server bridged to ${target}`)
   })
 }

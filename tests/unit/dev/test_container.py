@@ -113,3 +113,20 @@ def test_the_session_runs_the_node_its_environment_chose() -> None:
             node_modules=None,
             step=replace(equipped, network=True),
         )
+
+
+def test_the_session_runs_under_its_own_runtime_not_the_builds() -> None:
+    def runtime(options: SandboxOptions) -> object:
+        return dev_container_config(
+            "shop",
+            host=DevHost("dev--shop.preview.localhost", 8000),
+            limits=Limits(600, 1024, 1.0),
+            workspace=Path("/var/work/dev-shop"),
+            run_dir=Path("/var/work/dev-shop.run"),
+            options=options,
+            node_modules=None,
+        ).get("runtime")
+
+    assert runtime(replace(OPTIONS, runtime="runsc", dev_runtime="runsc-dev")) == "runsc-dev"
+    assert runtime(replace(OPTIONS, runtime="runsc", dev_runtime="")) is None
+    assert runtime(OPTIONS) is None
