@@ -115,6 +115,7 @@ class Context:
             ca_bundle=ca_bundle,
             instance=s.instance,
             manager_caches=manager_cache_dirs(s),
+            facts_dir=s.var_dir / "cache" / "images",
         )
         return Sandbox(self.docker, options)
 
