@@ -10,6 +10,7 @@ and cached under ``var/cache/images`` by the image id.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from pathlib import Path
@@ -81,7 +82,7 @@ def read_default_trusted(
 def _run_bun(client: Any, image: str, *, uid: int, instance: str) -> str:
     """``bun pm default-trusted`` in a locked-down container of ``image``: its stdout."""
     try:
-        output = client.containers.run(
+        container = client.containers.create(
             image,
             ARGV,
             user=f"{uid}:{uid}",
@@ -95,10 +96,21 @@ def _run_bun(client: Any, image: str, *, uid: int, instance: str) -> str:
             mem_limit="256m",
             pids_limit=64,
             labels={"kiln.instance": instance, "kiln.step": "bun-default-trusted"},
-            remove=True,
-            stdout=True,
-            stderr=False,
         )
     except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
         raise SandboxError(f"cannot run bun pm default-trusted in {image}: {exc}") from exc
+    try:
+        container.start()
+        status = container.wait(timeout=60)
+        output = container.logs(stdout=True, stderr=False)
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+        raise SandboxError(f"cannot run bun pm default-trusted in {image}: {exc}") from exc
+    finally:
+        # the janitor sweeps a leftover by its labels
+        with contextlib.suppress(
+            docker.errors.DockerException, requests.exceptions.RequestException
+        ):
+            container.remove(force=True)
+    if status.get("StatusCode") != 0:
+        raise SandboxError(f"bun pm default-trusted in {image} exited with {status}")
     return bytes(output).decode("utf-8", errors="replace")

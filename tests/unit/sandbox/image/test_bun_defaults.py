@@ -38,14 +38,34 @@ class FakeImages:
         return type("Image", (), {"id": "sha256:" + name.replace(":", "-")})()
 
 
+class FakeContainer:
+    def __init__(self, output: bytes) -> None:
+        self.output = output
+        self.removed = False
+
+    def start(self) -> None:
+        pass
+
+    def wait(self, timeout: int) -> dict[str, int]:
+        return {"StatusCode": 0}
+
+    def logs(self, stdout: bool, stderr: bool) -> bytes:
+        return self.output
+
+    def remove(self, force: bool) -> None:
+        self.removed = True
+
+
 class FakeContainers:
     def __init__(self, output: bytes) -> None:
         self.output = output
         self.runs: list[dict[str, Any]] = []
+        self.made: list[FakeContainer] = []
 
-    def run(self, image: str, command: list[str], **options: Any) -> bytes:
+    def create(self, image: str, command: list[str], **options: Any) -> FakeContainer:
         self.runs.append({"image": image, "command": command, **options})
-        return self.output
+        self.made.append(FakeContainer(self.output))
+        return self.made[-1]
 
 
 class FakeClient:
@@ -64,6 +84,7 @@ def test_reads_once_per_image_then_from_the_cache(tmp_path: Path) -> None:
     (run,) = client.containers.runs
     assert run["network_mode"] == "none" and run["read_only"] and run["cap_drop"] == ["ALL"]
     assert run["command"][-2:] == ["pm", "default-trusted"]
+    assert all(c.removed for c in client.containers.made)
     read_default_trusted(client, "img:2", uid=1000, cache_dir=tmp_path, instance="t")
     assert len(client.containers.runs) == 2  # another image id: read again
 
