@@ -116,6 +116,7 @@ class Context:
             instance=s.instance,
             manager_caches=manager_cache_dirs(s),
             dev_runtime=s.dev_runtime or s.build_runtime,
+            facts_dir=s.var_dir / "cache" / "images",
         )
         return Sandbox(self.docker, options)
 

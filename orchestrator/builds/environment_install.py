@@ -41,7 +41,8 @@ class ChosenManager:
     ``registry``/``proxy``: Kiln's registry and egress proxy, which the manager's own
     settings point at; ``tools``: packageManager's exact version fetched into a host folder
     when the image lacks it (None: the image's pin); ``workspace_yaml``: the project's
-    ``pnpm-workspace.yaml`` (pnpm's ``onlyBuiltDependencies`` may live there).
+    ``pnpm-workspace.yaml`` (pnpm's ``onlyBuiltDependencies`` may live there);
+    ``bun_defaults``: the image's bun's default trusted list (bun builds only).
     """
 
     env: Environment
@@ -49,6 +50,7 @@ class ChosenManager:
     proxy: str
     tools: Path | None = None
     workspace_yaml: bytes | None = None
+    bun_defaults: frozenset[str] = frozenset()
 
     @property
     def kind(self) -> Manager:
@@ -100,7 +102,9 @@ class ChosenManager:
                 return [scripts, managers.root_scripts_step(self.env, own)]
             return [scripts]
         steps = []
-        deps = managers.scripts_step(self.env, manifest, lock_after, self.workspace_yaml)
+        deps = managers.scripts_step(
+            self.env, manifest, lock_after, self.workspace_yaml, self.bun_defaults
+        )
         if deps is not None:
             steps.append(deps)
         if own:

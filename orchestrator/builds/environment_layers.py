@@ -5,7 +5,8 @@ here: a frozen install of the manager's own lockfile, in a staging folder that h
 that lockfile and a package.json made of the project's dependency fields
 (``manager_layers.layer_manifest``), with scripts off and the egress proxy as the way out;
 then the dependencies' allowed install scripts (``managers.scripts_step``: pnpm's
-``onlyBuiltDependencies``, bun's ``trustedDependencies``, never widened), offline.
+``onlyBuiltDependencies``; bun's ``trustedDependencies``, else its default list as far as
+the lockfile installs it; never widened), offline. The scripts step is part of the key.
 
 Each manager writes a ``node_modules`` that lives entirely inside itself, so it works as
 a read-only mount at ``/workspace/node_modules``: pnpm's default isolated linker keeps its
@@ -35,8 +36,11 @@ def layer_recipe(
     *,
     workspace_yaml: bytes | None,
     registry: str,
+    bun_defaults: frozenset[str] = frozenset(),
 ) -> LayerRecipe | str:
-    """The recipe of this build's layer, or why it installs privately instead."""
+    """The recipe of this build's layer, or why it installs privately instead.
+
+    ``bun_defaults``: the image's bun's default trusted list (``managers.bun_trusted``)."""
     manager = env.manager.manager
     if manager == Manager.NPM:
         raise ValueError("npm's layers are made by LayerProvider.provide")
@@ -68,7 +72,7 @@ def layer_recipe(
         staged_lock=staged,
         manifest=made,
         install=install,
-        scripts=managers.scripts_step(env, made, raw),
+        scripts=managers.scripts_step(env, made, raw, bun_defaults=bun_defaults),
     )
 
 

@@ -26,6 +26,7 @@ from orchestrator.cache.layers import layer_store
 from orchestrator.cache.resolutions import ResolutionStore
 from orchestrator.project.environment import Environment, Manager, Offer
 from orchestrator.sandbox.egress.service import proxy_url
+from orchestrator.sandbox.protocol import StepRunner
 from orchestrator.sandbox.step import Step, Toolchain
 from orchestrator.settings import Settings
 
@@ -56,14 +57,17 @@ def environment_notes(chosen: Environment) -> list[str]:
 
 
 def chosen_manager(
-    chosen: Environment, settings: Settings, workspace_yaml: bytes | None
+    chosen: Environment, settings: Settings, workspace_yaml: bytes | None, runner: StepRunner
 ) -> ChosenManager:
-    """The install strategy of ``chosen`` with Kiln's registry and egress proxy."""
+    """The install strategy of ``chosen`` with Kiln's registry and egress proxy (and, for
+    bun, the image's bun's default trusted list: ``runner`` reads it once per image)."""
+    is_bun = chosen.manager.manager == Manager.BUN
     return ChosenManager(
         chosen,
         registry=settings.npm_registry,
         proxy=proxy_url(settings),
         workspace_yaml=workspace_yaml,
+        bun_defaults=runner.bun_default_trusted() if is_bun else frozenset(),
     )
 
 

@@ -24,7 +24,7 @@ from typing import Any
 from orchestrator.builds.plan import NPM_FLAGS
 from orchestrator.errors import ErrorCode
 from orchestrator.project.environment import Environment, Manager
-from orchestrator.project.lockfiles import load_json, load_yaml
+from orchestrator.project.lockfiles import load_json, load_jsonc, load_yaml
 from orchestrator.project.npm import ROOT_INSTALL_SCRIPTS
 from orchestrator.records.models import Phase
 from orchestrator.sandbox.caches import CACHE_DIRS
@@ -232,9 +232,60 @@ def pnpm_allowed_builds(manifest: Mapping[str, Any], workspace_yaml: bytes | Non
     return sorted(set(names))
 
 
-def bun_trusted(manifest: Mapping[str, Any]) -> list[str]:
-    """bun's ``trustedDependencies`` of package.json."""
-    return _names(manifest.get("trustedDependencies"))
+def bun_trusted(
+    manifest: Mapping[str, Any], lock_raw: bytes | None, defaults: frozenset[str]
+) -> list[str] | None:
+    """The dependencies whose install scripts bun runs (its ``hasTrustedDependency``).
+
+    A ``trustedDependencies`` field, even an empty one, names exactly those trusted; with
+    none, bun's default list (``defaults``: the image's bun's) is, as far as the project's
+    ``bun.lock`` really installs them from a registry. None: the lockfile does not say what
+    is installed (``bun.lockb`` is binary), so the step picks them from ``node_modules``.
+    """
+    if "trustedDependencies" in manifest:  # not a list: trust none (never widened)
+        return _names(manifest["trustedDependencies"])
+    locked = bun_lock_names(lock_raw)
+    return None if locked is None else sorted(locked & defaults)
+
+
+def bun_lock_names(raw: bytes | None) -> frozenset[str] | None:
+    """The names of the registry packages a ``bun.lock`` installs; None unless it is one."""
+    lock = load_jsonc(raw) if raw else None
+    packages = lock.get("packages") if lock else None
+    if not isinstance(packages, dict):
+        return None
+    names = set()
+    for entry in packages.values():
+        # a registry package: [name@version, registry, metadata, integrity]
+        if isinstance(entry, list) and len(entry) == 4 and isinstance(entry[0], str):
+            name, _, version = entry[0].rpartition("@")
+            if version and ":" not in version and "/" not in version and _PACKAGE_NAME.match(name):
+                names.add(name)
+    return frozenset(names)
+
+
+#: npm runs bun's trusted dependencies' install scripts (bun has no rebuild).
+_REBUILD = "npm rebuild --foreground-scripts --no-audit --no-fund"
+#: With ``bun.lockb``: only the listed names that are installed (bun hoists every package
+#: name to the top level once), so none installed means nothing to run.
+_INSTALLED_ONLY = f"""for name do
+  shift
+  if [ -f "node_modules/$name/package.json" ]; then set -- "$@" "$name"; fi
+done
+if [ $# -gt 0 ]; then exec {_REBUILD} "$@"; fi
+"""
+
+
+def bun_scripts_argv(
+    manifest: Mapping[str, Any], lock_raw: bytes | None, defaults: frozenset[str]
+) -> list[str] | None:
+    """The command that runs bun's trusted dependencies' install scripts (None: none)."""
+    trusted = bun_trusted(manifest, lock_raw, defaults)
+    if trusted is None:
+        return ["sh", "-c", _INSTALLED_ONLY, "sh", *sorted(defaults)] if defaults else None
+    if not trusted:
+        return None
+    return ["sh", "-c", f"{_REBUILD} " + " ".join(shlex.quote(n) for n in trusted)]
 
 
 def npm_scripted_packages(lock_raw: bytes | None) -> tuple[list[str], list[str]] | None:
@@ -311,9 +362,11 @@ def scripts_step(
     manifest: Mapping[str, Any],
     lock_raw: bytes | None,
     workspace_yaml: bytes | None = None,
+    bun_defaults: frozenset[str] = frozenset(),
 ) -> Step | None:
     """The dependencies' install scripts, offline, by the manager's rules (None: none to run).
 
+    ``bun_defaults``: the image's bun's default trusted list (``sandbox.image.bun_defaults``).
     The project's own preinstall/install/postinstall run apart (``root_scripts_step``).
     """
     manager = env.manager.manager
@@ -327,18 +380,7 @@ def scripts_step(
         allowed = pnpm_allowed_builds(manifest, workspace_yaml)
         argv = ["pnpm", "rebuild", "--reporter=append-only", *allowed] if allowed else None
     elif manager == Manager.BUN:
-        trusted = bun_trusted(manifest)
-        argv = (
-            [
-                "sh",
-                "-c",
-                # bun has no rebuild: npm runs the install scripts of exactly the trusted ones
-                "npm rebuild --foreground-scripts --no-audit --no-fund "
-                + " ".join(shlex.quote(n) for n in trusted),
-            ]
-            if trusted
-            else None
-        )
+        argv = bun_scripts_argv(manifest, lock_raw, bun_defaults)
     elif manager == Manager.YARN_BERRY:
         argv = ["yarn", "rebuild"]
     else:  # yarn 1 runs every dependency's scripts, as npm 10 does

@@ -223,7 +223,9 @@ class BuildRun:
         workspace_yaml = environment_steps.read_plain(
             self.folders.install / environment_steps.PNPM_WORKSPACE
         )
-        self.manager = environment_steps.chosen_manager(chosen, self.settings, workspace_yaml)
+        self.manager = environment_steps.chosen_manager(
+            chosen, self.settings, workspace_yaml, self.runner
+        )
 
     def _lockfiles(self) -> dict[str, bytes]:
         folder = self.folders.install
@@ -322,6 +324,11 @@ class BuildRun:
             files,
             workspace_yaml=yaml_path.read_bytes() if yaml_path.is_file() else None,
             registry=self.settings.npm_registry,
+            bun_defaults=(
+                self.manager.bun_defaults
+                if isinstance(self.manager, ChosenManager)
+                else frozenset()
+            ),
         )
         if isinstance(recipe, str):
             self.note(f"dependency layer: not shared because {recipe}; installing privately")

@@ -73,7 +73,7 @@ class LayerRecipe:
 
     Its staging folder holds only ``manifest`` as package.json and the lockfile
     (``staged_lock``: yarn 1's with registry URLs pointed at Kiln's); the key hashes
-    ``lock_bytes``, ``manifest``, the install command and the toolchain.
+    ``lock_bytes``, ``manifest``, the install and scripts commands and the toolchain.
     """
 
     lockfile: str
@@ -141,6 +141,7 @@ class LayerProvider:
             install_argv=recipe.install.argv,
             toolchain=self.toolchain,
             manifest=recipe.manifest,
+            scripts_argv=recipe.scripts.argv if recipe.scripts is not None else None,
         )
         return self._hold(key, None, lambda: self._make_recipe(key, recipe))
 

@@ -41,12 +41,16 @@ def layer_key(
     install_argv: Sequence[str],
     toolchain: Toolchain,
     manifest: Mapping[str, Any] | None = None,
+    scripts_argv: Sequence[str] | None = None,
 ) -> str:
     """The key of the dependency layer that ``install_argv`` makes from ``lockfile``.
 
     ``manifest``: the package.json the layer is installed from, when it is not made from
     the lockfile alone (pnpm, yarn and bun lockfiles do not record all of it); npm's
-    layers are keyed without it, so their keys stay as they were.
+    layers are keyed without it, so their keys stay as they were. ``scripts_argv``: the
+    dependency scripts step a pnpm, yarn or bun layer runs (which packages' scripts ran
+    is part of what the layer is: bun's default list comes from the image, not the
+    manifest); a layer that runs none keeps its key.
     """
     fields: dict[str, Any] = {
         "format": LAYER_FORMAT,
@@ -58,6 +62,8 @@ def layer_key(
     }
     if manifest is not None:
         fields["manifest"] = dict(manifest)
+    if scripts_argv is not None:
+        fields["scripts"] = list(scripts_argv)
     return _digest(fields)
 
 

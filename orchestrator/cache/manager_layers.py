@@ -204,7 +204,8 @@ def layer_manifest(
         allowed = _pnpm_allowlist(manifest, workspace_yaml)
         if allowed:
             made["pnpm"] = allowed
-    if manager == Manager.BUN and isinstance(manifest.get("trustedDependencies"), list):
+    if manager == Manager.BUN and "trustedDependencies" in manifest:
+        # whatever its value: present, it replaces bun's default list (managers.bun_trusted)
         made["trustedDependencies"] = manifest["trustedDependencies"]
     return made
 

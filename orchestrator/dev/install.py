@@ -81,7 +81,9 @@ class SessionInstaller:
             self.note(line)
         workspace_yaml = files.get(environment_steps.PNPM_WORKSPACE)
         self.environment = chosen
-        self.manager = environment_steps.chosen_manager(chosen, self.ctx.settings, workspace_yaml)
+        self.manager = environment_steps.chosen_manager(
+            chosen, self.ctx.settings, workspace_yaml, self.ctx.sandbox
+        )
         return chosen
 
     def equip(self, step: Step) -> Step:

@@ -95,10 +95,12 @@ class FakeSandbox:
         handler: Handler | None = None,
         toolchain: Toolchain = FAKE_TOOLCHAIN,
         offer: Offer = FAKE_OFFER,
+        bun_defaults: frozenset[str] = frozenset(),
     ) -> None:
         self.handler = handler or scripted({})
         self._toolchain = toolchain
         self._offer = offer
+        self._bun_defaults = bun_defaults
         self.calls: list[StepCall] = []
         self.removed: list[str] = []  # build ids whose containers were swept
 
@@ -168,6 +170,10 @@ class FakeSandbox:
     def offer(self) -> Offer:
         """The fixed offer given at construction (every Node major and manager)."""
         return self._offer
+
+    def bun_default_trusted(self) -> frozenset[str]:
+        """The fixed default list given at construction (none unless told)."""
+        return self._bun_defaults
 
     def ran(self) -> list[str]:
         """The names of the steps run so far, in order."""

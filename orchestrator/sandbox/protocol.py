@@ -70,3 +70,7 @@ class StepRunner(Protocol):
     def offer(self) -> Offer:
         """The Node majors and package managers the steps can run with (the image's)."""
         ...
+
+    def bun_default_trusted(self) -> frozenset[str]:
+        """The dependencies whose scripts the image's bun trusts by default (its list)."""
+        ...

@@ -24,6 +24,7 @@ from docker.types import LogConfig, Ulimit
 
 from orchestrator.errors import SandboxError
 from orchestrator.project.environment import Offer
+from orchestrator.sandbox.image.bun_defaults import read_default_trusted
 from orchestrator.sandbox.image.toolchains import image_offer
 from orchestrator.sandbox.protocol import OutputSink, StepResult
 from orchestrator.sandbox.step import Limits, Step, Toolchain
@@ -62,6 +63,8 @@ class SandboxOptions:
     # cache mounted into install steps only (network steps run no project code).
     manager_caches: Mapping[str, Path] = field(default_factory=dict)
     dev_runtime: str = ""  # OCI runtime of dev-session containers; empty: Docker's default
+    # Where facts read from the image by running it (bun's default list) are cached.
+    facts_dir: Path | None = None
 
 
 def sandbox_environment(step: Step, options: SandboxOptions) -> dict[str, str]:
@@ -404,6 +407,13 @@ class Sandbox:
     def offer(self) -> Offer:
         """What this sandbox's image offers, from its labels (asks the engine)."""
         return image_offer(self.client, self.options.image)
+
+    def bun_default_trusted(self) -> frozenset[str]:
+        """bun's default trusted dependencies in this sandbox's image (read once per image)."""
+        o = self.options
+        return read_default_trusted(
+            self.client, o.image, uid=o.uid, cache_dir=o.facts_dir, instance=o.instance
+        )
 
     def remove_build_containers(self, build_id: str) -> int:
         """Force-remove every container of this instance labelled with ``build_id``."""

@@ -209,3 +209,23 @@ def test_package_manager_version_is_fetched_exactly_and_its_hash_checked(stack: 
     body, text = built(stack, files)
     assert body["status"] == "failed"
     assert "not the packageManager hash" in text
+
+
+def test_bun_runs_its_default_trusted_scripts_offline_unless_the_field_says_otherwise(
+    stack: Stack,
+) -> None:
+    """simple-git-hooks is on the image's bun's default list and has a postinstall, which
+    (no git hooks config) prints an [ERROR] line and exits 0: it ran, in an offline step."""
+    ran = "[ERROR] Was not able to set git hooks"
+    body, text = built(stack, project("bun-default-trusted"))
+    assert fixture_line(stack, body, text) == {"built": "yes"}
+    assert ran in text, text[-3000:]
+    assert "npm rebuild --foreground-scripts" not in text or "simple-git-hooks" in text
+    manifest = json.loads(project("bun-default-trusted")["package.json"])
+    files = project(
+        "bun-default-trusted",
+        **{"package.json": json.dumps(manifest | {"trustedDependencies": []})},
+    )
+    body, text = built(stack, files)
+    assert body["status"] == "succeeded", text[-3000:]
+    assert ran not in text, text[-3000:]  # an empty field trusts none, as in bun

@@ -198,3 +198,38 @@ def test_the_recipe_is_only_the_lockfile_and_a_scriptless_package_json() -> None
     assert recipe.staged_lock == recipe.lock_bytes == files["pnpm-lock.yaml"]
     assert recipe.install.network and "--ignore-scripts" in recipe.install.argv
     assert recipe.scripts is None  # no onlyBuiltDependencies: no dependency script runs
+
+
+def test_a_bun_layer_without_the_field_runs_the_defaults_its_lockfile_installs() -> None:
+    def recipe(defaults: frozenset[str], **fields: object) -> tuple[object, str]:
+        files = sample("bun", **fields)
+        manifest = json.loads(files["package.json"])
+        lockfiles = {"bun.lock": files["bun.lock"]}
+        env = choose_environment(FAKE_OFFER, manifest, lockfiles, None)
+        made = layer_recipe(
+            env,
+            manifest,
+            lockfiles,
+            sorted(files),
+            workspace_yaml=None,
+            registry="https://r/",
+            bun_defaults=defaults,
+        )
+        assert not isinstance(made, str)
+        base = Toolchain(image_id="sha256:a", node_version="22", platform="linux/amd64")
+        scripts = made.scripts.argv if made.scripts is not None else None
+        key = layer_key(
+            made.lock_bytes,
+            install_argv=made.install.argv,
+            toolchain=base,
+            manifest=made.manifest,
+            scripts_argv=scripts,
+        )
+        return scripts, key
+
+    # the sample's bun.lock installs ms and nothing else
+    assert recipe(frozenset({"esbuild"}))[0] is None  # no default-trusted package installed
+    scripts, key = recipe(frozenset({"esbuild", "ms"}))
+    assert scripts is not None and scripts[-1].endswith("--no-fund ms")
+    assert key != recipe(frozenset({"esbuild"}))[1]  # another trusted set, another layer
+    assert recipe(frozenset({"ms"}), trustedDependencies=[])[0] is None  # the field wins

@@ -237,3 +237,78 @@ def test_fetched_manager_comes_first_on_path() -> None:
         env(Manager.PNPM), network=False, registry="r", proxy="", fetched=True
     )
     assert values["PATH"].startswith(f"{managers.FETCHED_DIR}/bin:/opt/kiln/node/22/bin")
+
+
+BUN_LOCK = b"""{
+  "lockfileVersion": 1,
+  "workspaces": { "": { "name": "p", "dependencies": { "esbuild": "^0.25.0", "ms": "^2" } } },
+  "packages": {
+    "esbuild": ["esbuild@0.25.0", "", { "hasInstallScript": true }, "sha512-AAAA"],
+    "ms": ["ms@2.1.3", "", {}, "sha512-BBBB"],
+    "sharp": ["sharp@github:lovell/sharp#abc", {}, "abc"],
+    "x/bcrypt": ["bcrypt@5.1.1", "", {}, "sha512-CCCC"],
+  },
+}
+"""
+DEFAULTS = frozenset({"esbuild", "sharp", "bcrypt", "canvas"})
+
+
+@pytest.mark.parametrize(
+    ("manifest", "trusted"),
+    [
+        # the field, even an empty one, is exactly what bun trusts
+        ({"trustedDependencies": ["ms"]}, ["ms"]),
+        ({"trustedDependencies": []}, []),
+        ({"trustedDependencies": "esbuild"}, []),  # not a list: none (never widened)
+        # no field: the default list, as far as the lockfile installs it from a registry
+        ({}, ["bcrypt", "esbuild"]),
+    ],
+)
+def test_bun_trusts_the_field_else_its_defaults_in_the_lockfile(
+    manifest: dict[str, object], trusted: list[str]
+) -> None:
+    assert managers.bun_trusted(manifest, BUN_LOCK, DEFAULTS) == trusted
+
+
+def test_bun_lockb_leaves_the_installed_defaults_to_the_step() -> None:
+    assert managers.bun_trusted({}, b"\x00bun-lockfile-format-v0\n", DEFAULTS) is None
+    step = managers.scripts_step(env(Manager.BUN), {}, b"\x00binary", bun_defaults=DEFAULTS)
+    assert step is not None and not step.network
+    assert step.argv[:2] == ["sh", "-c"] and step.argv[4:] == sorted(DEFAULTS)
+
+
+def test_bun_lockb_step_rebuilds_only_the_installed_defaults(tmp_path: Path) -> None:
+    step = managers.scripts_step(env(Manager.BUN), {}, None, bun_defaults=DEFAULTS)
+    assert step is not None
+    (tmp_path / "node_modules" / "esbuild").mkdir(parents=True)
+    (tmp_path / "node_modules" / "esbuild" / "package.json").write_text("{}")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "npm").write_text('#!/bin/sh\necho "npm $*"\n')
+    (bin_dir / "npm").chmod(0o755)
+    run = subprocess.run(
+        step.argv, cwd=tmp_path, capture_output=True, text=True, env={"PATH": f"{bin_dir}:/bin"}
+    )
+    assert run.returncode == 0 and run.stdout.strip().endswith("--no-fund esbuild")
+    (tmp_path / "node_modules" / "esbuild" / "package.json").unlink()
+    quiet = subprocess.run(step.argv, cwd=tmp_path, capture_output=True, text=True)
+    assert quiet.returncode == 0 and quiet.stdout == ""  # none installed: nothing runs
+
+
+@pytest.mark.parametrize(
+    ("manifest", "lock", "names"),
+    [
+        ({}, BUN_LOCK, "bcrypt esbuild"),  # defaults that bun.lock installs
+        ({}, b'{"packages": {"ms": ["ms@2.1.3", "", {}, "sha512-B"]}}', None),  # none of them
+        ({"trustedDependencies": []}, BUN_LOCK, None),  # an empty field trusts none
+        ({"trustedDependencies": ["ms"]}, BUN_LOCK, "ms"),
+    ],
+)
+def test_bun_scripts_step_runs_only_when_a_trusted_package_is_installed(
+    manifest: dict[str, object], lock: bytes, names: str | None
+) -> None:
+    step = managers.scripts_step(env(Manager.BUN), manifest, lock, bun_defaults=DEFAULTS)
+    if names is None:
+        assert step is None
+    else:
+        assert step is not None and step.argv[-1].endswith(f"--no-fund {names}")

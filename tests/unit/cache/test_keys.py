@@ -56,13 +56,22 @@ def test_layer_key_is_stable_and_short_hex() -> None:
         {"toolchain": replace(TOOLS, image_id="sha256:bbb")},
         {"toolchain": replace(TOOLS, node_version="22.12.0")},
         {"toolchain": replace(TOOLS, platform="linux/arm64")},
+        {"scripts_argv": ["sh", "-c", "npm rebuild esbuild"]},
     ],
-    ids=["lockfile", "flags", "image", "node", "platform"],
+    ids=["lockfile", "flags", "image", "node", "platform", "scripts"],
 )
 def test_every_input_of_a_layer_changes_its_key(change: dict[str, Any]) -> None:
     base = {"lockfile": LOCK_BYTES, "install_argv": ARGV, "toolchain": TOOLS}
     changed = {**base, **change}
     assert layer_key(changed.pop("lockfile"), **changed) != layer_key(base.pop("lockfile"), **base)
+
+
+def test_the_trusted_set_is_part_of_the_key_and_no_scripts_keeps_it() -> None:
+    def key(scripts: list[str] | None) -> str:
+        return layer_key(LOCK_BYTES, install_argv=ARGV, toolchain=TOOLS, scripts_argv=scripts)
+
+    assert key(None) == layer_key(LOCK_BYTES, install_argv=ARGV, toolchain=TOOLS)
+    assert key(["sh", "-c", "npm rebuild esbuild"]) != key(["sh", "-c", "npm rebuild sharp"])
 
 
 # ------------------------------------------------------------ lockfile_refusal
