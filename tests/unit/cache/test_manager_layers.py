@@ -175,3 +175,23 @@ def test_the_layers_package_json_has_the_dependencies_and_allowlists_but_no_scri
     bun = layer_manifest(Manager.BUN, manifest, None)
     assert bun["trustedDependencies"] == ["sharp"] and "pnpm" not in bun
     assert "scripts" not in layer_manifest(Manager.YARN_BERRY, manifest, None)
+
+
+def test_berry_records_no_checksum_for_another_platforms_package_and_that_is_shared() -> None:
+    good = sample("berry", "yarn.lock").decode()
+
+    def binding(conditions: str) -> bytes:
+        return (
+            good + '\n"@oxlint/binding-x@npm:1.95.0":\n  version: 1.95.0\n'
+            '  resolution: "@oxlint/binding-x@npm:1.95.0"\n'
+            f"  conditions: {conditions}\n  languageName: node\n  linkType: hard\n"
+        ).encode()
+
+    assert (
+        lockfile_refusal(Manager.YARN_BERRY, "yarn.lock", binding("os=android & cpu=arm")) is None
+    )
+    assert (
+        lockfile_refusal(Manager.YARN_BERRY, "yarn.lock", binding("os=linux & cpu=arm64")) is None
+    )
+    here = lockfile_refusal(Manager.YARN_BERRY, "yarn.lock", binding("os=linux & cpu=x64"))
+    assert here is not None and "no checksum" in here
