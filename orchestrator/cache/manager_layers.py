@@ -154,21 +154,12 @@ def _berry_refusal(raw: bytes) -> str | None:
         if not (_BERRY_NPM.match(resolution) or _BERRY_BUILTIN_PATCH.match(resolution)):
             return f"{name} is not a registry package ({resolution[:60]})"
         if _BERRY_NPM.match(resolution) and not entry.get("checksum"):
-            if not _for_this_platform(str(entry.get("conditions", ""))):
-                continue  # yarn records no checksum for what it never fetches here
+            if entry.get("conditions"):
+                # yarn 4 records no checksum for a package with platform conditions (so the
+                # lockfile reads the same on every platform): its exact version pins it
+                continue
             return f"{name} has no checksum"
     return None
-
-
-def _for_this_platform(conditions: str) -> bool:
-    """Whether berry's ``conditions`` (``os=android & cpu=arm``) let a package install in
-    Kiln's sandbox (linux, x64); none: it installs everywhere."""
-    wanted = {"os": "linux", "cpu": "x64"}
-    for condition in conditions.split("&"):
-        key, _, value = condition.strip().partition("=")
-        if key in wanted and value.strip() != wanted[key]:
-            return False
-    return True
 
 
 def _bun_refusal(raw: bytes) -> str | None:
