@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -67,14 +68,19 @@ def layer_key(
     return _digest(fields)
 
 
+_PLAIN_VERSION = re.compile(r"^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$")
+
+
 def _is_registry_package(entry: Mapping[str, Any]) -> bool:
+    """A tarball of the registry, pinned by its integrity hash. npm leaves ``resolved`` out
+    for packages it did not fetch on the machine that wrote the lockfile (an optional one
+    for another platform): name, exact version and integrity still pin it."""
     resolved, integrity = entry.get("resolved"), entry.get("integrity")
-    return (
-        isinstance(resolved, str)
-        and resolved.startswith("https://")
-        and isinstance(integrity, str)
-        and integrity.startswith("sha")
-    )
+    if not (isinstance(integrity, str) and integrity.startswith("sha")):
+        return False
+    if resolved is None:
+        return bool(_PLAIN_VERSION.match(str(entry.get("version", ""))))
+    return isinstance(resolved, str) and resolved.startswith("https://")
 
 
 def lockfile_refusal(lock: Mapping[str, Any]) -> str | None:

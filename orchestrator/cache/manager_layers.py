@@ -154,6 +154,10 @@ def _berry_refusal(raw: bytes) -> str | None:
         if not (_BERRY_NPM.match(resolution) or _BERRY_BUILTIN_PATCH.match(resolution)):
             return f"{name} is not a registry package ({resolution[:60]})"
         if _BERRY_NPM.match(resolution) and not entry.get("checksum"):
+            if entry.get("conditions"):
+                # yarn 4 records no checksum for a package with platform conditions (so the
+                # lockfile reads the same on every platform): its exact version pins it
+                continue
             return f"{name} has no checksum"
     return None
 

@@ -189,3 +189,14 @@ def test_input_key_depends_on_the_build_env_values() -> None:
     one = input_key("s", env={"VITE_API_URL": "https://a"}, **base)  # type: ignore[arg-type]
     two = input_key("s", env={"VITE_API_URL": "https://b"}, **base)  # type: ignore[arg-type]
     assert len({without, one, two}) == 3
+
+
+def test_a_package_npm_did_not_fetch_is_pinned_by_version_and_integrity() -> None:
+    # npm writes no "resolved" for an optional package of another platform it never fetched
+    unfetched = {"version": "2.0.0-beta.2", "integrity": PACKAGE["integrity"], "optional": True}
+    assert (
+        lockfile_refusal(lock(**{"node_modules/a": PACKAGE, "node_modules/b": unfetched})) is None
+    )
+    for loose in ({**unfetched, "integrity": None}, {**unfetched, "version": "github:x/b"}):
+        refusal = lockfile_refusal(lock(**{"node_modules/b": loose}))
+        assert refusal is not None and "registry tarball" in refusal

@@ -175,3 +175,21 @@ def test_the_layers_package_json_has_the_dependencies_and_allowlists_but_no_scri
     bun = layer_manifest(Manager.BUN, manifest, None)
     assert bun["trustedDependencies"] == ["sharp"] and "pnpm" not in bun
     assert "scripts" not in layer_manifest(Manager.YARN_BERRY, manifest, None)
+
+
+def test_berry_records_no_checksum_for_a_package_with_platform_conditions() -> None:
+    good = sample("berry", "yarn.lock").decode()
+
+    def with_entry(name: str, extra: str) -> bytes:
+        return (
+            good + f'\n"{name}@npm:1.95.0":\n  version: 1.95.0\n'
+            f'  resolution: "{name}@npm:1.95.0"\n{extra}  languageName: node\n'
+            "  linkType: hard\n"
+        ).encode()
+
+    # yarn 4 writes no checksum for any package with conditions, even one installed here
+    for conditions in ("os=android & cpu=arm", "os=linux & cpu=x64 & libc=glibc"):
+        lock = with_entry("@oxlint/binding-x", f"  conditions: {conditions}\n")
+        assert lockfile_refusal(Manager.YARN_BERRY, "yarn.lock", lock) is None
+    refusal = lockfile_refusal(Manager.YARN_BERRY, "yarn.lock", with_entry("left-pad", ""))
+    assert refusal is not None and "no checksum" in refusal
