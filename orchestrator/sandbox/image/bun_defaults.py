@@ -79,6 +79,11 @@ def read_default_trusted(
     return names
 
 
+# A worker's own container with no build record: the janitor leaves it alone until it is
+# older than any step may run (the label builds.warm gives its warm-up containers).
+READ_LABELS = {"kiln.build": "warm", "kiln.step": "bun-default-trusted"}
+
+
 def _run_bun(client: Any, image: str, *, uid: int, instance: str) -> str:
     """``bun pm default-trusted`` in a locked-down container of ``image``: its stdout."""
     try:
@@ -95,7 +100,7 @@ def _run_bun(client: Any, image: str, *, uid: int, instance: str) -> str:
             security_opt=["no-new-privileges"],
             mem_limit="256m",
             pids_limit=64,
-            labels={"kiln.instance": instance, "kiln.step": "bun-default-trusted"},
+            labels=READ_LABELS | {"kiln.instance": instance},
         )
     except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
         raise SandboxError(f"cannot run bun pm default-trusted in {image}: {exc}") from exc

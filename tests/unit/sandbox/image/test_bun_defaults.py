@@ -95,3 +95,13 @@ def test_unreadable_output_is_a_sandbox_error_and_not_cached(tmp_path: Path) -> 
     with pytest.raises(SandboxError, match="default trusted"):
         read_default_trusted(client, "img:3", uid=1000, cache_dir=tmp_path, instance="t")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_read_container_is_one_the_janitor_leaves_alone_while_it_runs() -> None:
+    from orchestrator.builds.warm import WARM_LABEL
+    from orchestrator.sandbox.image.bun_defaults import READ_LABELS
+    from orchestrator.sandbox.runner import LABEL_BUILD
+
+    # A container with no kiln.build label would be an orphan of a dead build and removed
+    # at once, between its start and the read of its output (seen in an integration run).
+    assert READ_LABELS[LABEL_BUILD] == WARM_LABEL
