@@ -4,13 +4,15 @@ A build (``pipeline.BuildRun``) and a dev session (``dev/install.SessionInstalle
 their steps their own way (their container label, their log, their cancel), and hand
 that in as ``StepHooks``; the sequence is the same for both: what to tell the user about
 the choice, packageManager's exact version fetched when the image lacks it, the shared
-npm layer's provider, and the private install (frozen, scripts off, through the proxy;
+dependency layer (npm's, or a pnpm, yarn or bun lockfile's: ``provide_layer``), and the
+private install (frozen, scripts off, through the proxy;
 then the dependencies' scripts offline by the manager's rules).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shutil
 from collections.abc import Callable, Mapping
@@ -20,10 +22,12 @@ from pathlib import Path
 from orchestrator.builds import install, managers
 from orchestrator.builds.environment_install import ChosenManager
 from orchestrator.builds.environment_io import environment_toolchain
+from orchestrator.builds.environment_layers import layer_recipe, refused_lockfile
 from orchestrator.builds.install import Manifest
-from orchestrator.builds.provision import LayerProvider
+from orchestrator.builds.provision import LayerProvider, LayerUse
 from orchestrator.cache.layers import layer_store
 from orchestrator.cache.resolutions import ResolutionStore
+from orchestrator.errors import BuildError, ErrorCode
 from orchestrator.project.environment import Environment, Manager, Offer
 from orchestrator.sandbox.egress.service import proxy_url
 from orchestrator.sandbox.step import Step, Toolchain
@@ -117,6 +121,50 @@ def layer_provider(
         prepare_dir=hooks.prepare_dir,
         lifecycle=managers.npm_lifecycle_step,  # an optional package's failure is dropped
     )
+
+
+def provide_layer(
+    provider: LayerProvider,
+    hooks: StepHooks,
+    env: Environment | None,
+    *,
+    manifest: Manifest,
+    lockfiles: Mapping[str, bytes],
+    project_files: list[str],
+    workspace_yaml: bytes | None,
+    step_output: Callable[[], str],
+) -> LayerUse | None:
+    """The shared dependency layer of a project (made now if missing), or None (said why)
+    to install privately: npm's from ``provider.provide`` (its install with the manager's
+    retries), a pnpm, yarn or bun lockfile's from its recipe (``environment_layers``), run
+    by ``hooks.run``, never retried. ``step_output``: the last step's output, to
+    tell a lockfile the manager refused from any other failure."""
+    if env is None or env.manager.manager == Manager.NPM:
+        return provider.provide(manifest, lockfiles, project_files)
+    recipe = layer_recipe(
+        env,
+        manifest,
+        lockfiles,
+        project_files,
+        workspace_yaml=workspace_yaml,
+        registry=provider.registry,
+    )
+    if isinstance(recipe, str):
+        provider.note(f"dependency layer: not shared because {recipe}; installing privately")
+        return None
+    # no retry: a layer is never made from a re-resolution
+    plain = dataclasses.replace(provider, run=hooks.run)
+    try:
+        return plain.provide_recipe(recipe)
+    except BuildError as exc:
+        refused = refused_lockfile(env, recipe.install, step_output())
+        if exc.code != ErrorCode.INSTALL_FAILED or not refused:
+            raise
+        provider.note(
+            f"dependency layer: not shared because {env.manager.manager.command} "
+            "refused the lockfile; installing privately"
+        )
+        return None
 
 
 def install_privately(
