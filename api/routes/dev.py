@@ -105,6 +105,8 @@ async def start_session(
         idle = payload.idle_timeout_s
         node = payload.node
         root = payload.root
+        if root is None and payload.from_build:  # a build's source: that build's app folder
+            root = await run_in_threadpool(lambda: ctx.store.get(payload.from_build).root)
     session, created = await run_in_threadpool(
         lambda: dev.start(ctx, project, files, idle_timeout_s=idle, node=node, root=root)
     )
@@ -151,9 +153,10 @@ def file_digests(project: str, ctx: CtxDep) -> Any:
     responses=error_responses(404, 429, 503, 507),
 )
 def build_session(project: str, ctx: CtxDep) -> SubmitReply:
-    """A normal build of the session's current files."""
+    """A normal build of the session's current files (of its app's folder, ``root``)."""
     files = dev.current_files(ctx, project)
-    build = service.submit_build(ctx, files, service.SubmitOptions(project=project))
+    root = dev.get(ctx, project).root
+    build = service.submit_build(ctx, files, service.SubmitOptions(project=project, root=root))
     return submit_reply(ctx, build)
 
 

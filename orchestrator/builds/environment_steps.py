@@ -192,6 +192,16 @@ def install_privately(
         hooks.run(step, workspace)
 
 
+def drop_mount_point(install_dir: Path) -> None:
+    """Remove the empty ``node_modules`` Docker made (as root) to mount a layer that is no
+    longer used, so that a private install can make its own there."""
+    mount_point = install_dir / "node_modules"
+    if mount_point.is_symlink() or not mount_point.is_dir():
+        return
+    with contextlib.suppress(OSError):  # not empty: a private install's own, kept
+        mount_point.rmdir()
+
+
 def read_plain(path: Path) -> bytes | None:
     """A regular file's bytes; None when it is missing or a link (a workspace's files may
     have been written by project code: never follow a link out of it)."""

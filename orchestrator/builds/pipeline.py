@@ -332,9 +332,7 @@ class BuildRun:
         self.note(install.LAYER_WRITE_WARNING)
         self._release_layer()
         self.cache["layer"] = Route.PRIVATE.value
-        mount_point = self.folders.install / "node_modules"
-        if mount_point.is_dir() and not any(mount_point.iterdir()):
-            mount_point.rmdir()  # made by Docker (as root) for the layer's mount
+        environment_steps.drop_mount_point(self.folders.install)
         return True
 
     def _release_layer(self) -> None:

@@ -167,6 +167,8 @@ class SessionInstaller:
         if self.layer is not None:
             self.layer.release()
             self.layer = None
+            with contextlib.suppress(BuildError):  # the app folder became a link: leave it
+                environment_steps.drop_mount_point(self.folders.install)
 
     def _check_stop(self) -> None:
         if self.stopped():

@@ -38,9 +38,7 @@ OPTIONS = SandboxOptions(
 )
 
 
-def config(
-    node_modules: Path | None = None, layout: AppLayout | None = None
-) -> dict[str, object]:
+def config(node_modules: Path | None = None, layout: AppLayout | None = None) -> dict[str, object]:
     layout = layout or AppLayout()
     return dev_container_config(
         "shop",

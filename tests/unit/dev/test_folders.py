@@ -45,7 +45,7 @@ def test_no_top_level_package_json_and_one_folder_is_refused_naming_it() -> None
 
 
 def test_a_root_without_a_package_json_is_refused() -> None:
-    with pytest.raises(InputError, match="no app/package.json"):
+    with pytest.raises(InputError, match=r"no app/package\.json"):
         session_facts({"package.json": package()}, "app")
 
 
