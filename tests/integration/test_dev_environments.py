@@ -32,6 +32,7 @@ from tests.integration.dev_helpers import (
 pytestmark = pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="no Chromium")
 PROJECT = Path(__file__).parent / "projects" / "dev-pnpm"
 PNPM = "pnpm@10.34.9"  # the image's pin (sandbox/image/toolchains.py)
+VITE = {"vite": "^7.1.0"}
 TEMPLATE = Path(__file__).resolve().parents[2] / "templates" / "react-ts"
 
 
@@ -147,6 +148,40 @@ def test_a_session_of_an_app_in_front_serves_it_and_takes_edits_named_from_the_t
         logs = logs_of(events)
         assert any("dependency layer" in line for line in logs), logs  # front/'s lockfile
         assert not events.of_kinds("error"), events.of_kinds("error")
+    finally:
+        stop(dev_stack, project)
+
+
+MEMBER_MAIN = "document.querySelector('#app').textContent = 'LABEL'\n"
+
+
+def test_a_workspace_member_installs_at_the_root_and_runs_its_hoisted_vite(
+    dev_stack: Stack,
+) -> None:
+    project = "devmember"
+    files = {
+        "package.json": json.dumps({"name": "mono", "private": True, "workspaces": ["apps/*"]}),
+        "apps/web/package.json": json.dumps(
+            {"name": "web", "private": True, "type": "module", "devDependencies": VITE}
+        ),
+        "apps/web/index.html": '<div id="app"></div><script type="module" src="/main.js">'
+        "</script>\n",
+        "apps/web/main.js": MEMBER_MAIN.replace("LABEL", "v0"),
+    }
+    session = start_session(dev_stack, project, files, template=None, root="apps/web")
+    assert session["root"] == "apps/web"
+    events = DevEvents(dev_stack, project)
+    try:
+        logs = layer_lines(events)
+        assert any("not shared for a workspace" in line for line in logs), logs
+        with browser() as chromium:
+            page = chromium.new_page()
+            page.goto(dev_url(dev_stack, project))
+            page.wait_for_function("document.querySelector('#app').textContent === 'v0'")
+            patch(dev_stack, project, {"apps/web/main.js": MEMBER_MAIN.replace("LABEL", "v1")})
+            page.wait_for_function("document.querySelector('#app').textContent === 'v1'")
+        # npm hoisted Vite to the workspace root's node_modules: the agent found it there
+        assert any("using /workspace/node_modules/vite" in t for t in logs_of(events))
     finally:
         stop(dev_stack, project)
 

@@ -47,6 +47,7 @@ function viteFolder() {
 function viteEntry() {
   const folder = viteFolder()
   const pkg = JSON.parse(fs.readFileSync(path.join(folder, 'package.json'), 'utf8'))
+  log(`using ${folder}`)
   const pick = (e) =>
     typeof e === 'string' ? e : e ? (pick(e.import) ?? pick(e.node) ?? pick(e.default)) : undefined
   const exported = pkg.exports && typeof pkg.exports === 'object' && '.' in pkg.exports
