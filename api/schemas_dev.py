@@ -35,6 +35,9 @@ class DevSessionPublic(BaseModel):
     ready_at: str | None
     last_activity_at: str | None
     idle_timeout_s: int
+    root: str | None = Field(
+        description="The app's folder in the project (the start's root); null at the top."
+    )
     environment: EnvironmentPublic = Field(
         description="The Node and package manager the session runs, as a build of its files."
     )

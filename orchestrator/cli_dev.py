@@ -87,29 +87,32 @@ def _push(client: KilnClient, project: str, root: Path) -> dict[str, Any] | None
 def start(
     project: ProjectOpt,
     directory: Annotated[Path | None, typer.Argument(help="Project folder.")] = None,
+    *,
     from_build: Annotated[str | None, typer.Option("--from", help="A build's source.")] = None,
     template: Annotated[str | None, typer.Option(help="A bundled template.")] = None,
     node: Annotated[
         str | None, typer.Option(help="Node major (default: .nvmrc, engines, else 22).")
     ] = None,
+    root: Annotated[
+        str | None, typer.Option(help="The app's folder in the project (front, apps/web).")
+    ] = None,
 ) -> None:
     """Start (or find) the project's session; prints its URL once it is ready."""
     client = _client()
     url = f"/api/v1/projects/{project}/dev"
+    asked = {k: v for k, v in (("node", node), ("root", root)) if v}
     if directory is not None:
         response = client.http.post(
             url,
             content=tar_project(directory),
             headers={"Content-Type": "application/gzip"},
-            params={"node": node} if node else None,
+            params=asked or None,
         )
     else:
         body: dict[str, Any] = (
             {"from_build": from_build} if from_build else {"template": template or "react-ts"}
         )
-        if node:
-            body["node"] = node
-        response = client.http.post(url, json=body)
+        response = client.http.post(url, json=body | asked)
     session = _answer(response)
     for event, data in _events(client, project):
         if event == "log":

@@ -21,6 +21,7 @@ from orchestrator.dev import service as dev
 from orchestrator.dev.events import follow_dev
 from orchestrator.errors import InputError
 from orchestrator.live.logbus import check_event_id
+from orchestrator.project.app_folder import check_root
 from orchestrator.project.input import files_from_mapping, files_from_tar, input_limits
 
 DEV_EVENTS_DOC = {
@@ -48,6 +49,7 @@ class StartJSON(BaseModel):
     files: dict[str, str | dict[str, str]] | None = None
     idle_timeout_s: int | None = Field(default=None, gt=0)  # lowers KILN_DEV_IDLE_S
     node: int | str | None = None  # a Node major, as a build submit's (GET /api/v1/environments)
+    root: str | None = None  # the app's folder in the project ("front", "apps/web")
 
 
 class EditsJSON(BaseModel):
@@ -74,18 +76,21 @@ def _parse(model: type[BaseModel], raw: bytes) -> Any:
     responses=error_responses(400, 404, 409, 413, 429, 503),
 )
 async def start_session(
-    project: str, request: Request, ctx: CtxDep, node: str | None = None
+    project: str, request: Request, ctx: CtxDep, node: str | None = None, root: str | None = None
 ) -> Any:
     """Start the project's dev session (202), or return the running one (200).
 
     ``node`` (in the JSON body, or ``?node=`` with a tarball) picks the Node major as a
-    build submit's does; one the image does not offer is 400 unsupported_environment."""
+    build submit's does; one the image does not offer is 400 unsupported_environment.
+    ``root`` (body, or ``?root=``) names the app's folder as a build submit's does; edits
+    still name files from the project's top (``front/src/App.tsx``)."""
     limits = input_limits(ctx.settings)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     idle: int | None = None
     if content_type in TAR_TYPES:
         raw = await read_body(request, limits.max_total_bytes)
-        files = await run_in_threadpool(files_from_tar, raw, limits)
+        root = check_root(root)
+        files = await run_in_threadpool(files_from_tar, raw, limits, root)
     else:
         raw = await read_body(request, int(limits.max_total_bytes * JSON_OVERHEAD))
         payload = _parse(StartJSON, raw)
@@ -99,7 +104,12 @@ async def start_session(
         )
         idle = payload.idle_timeout_s
         node = payload.node
-    session, created = await run_in_threadpool(dev.start, ctx, project, files, idle, node)
+        root = payload.root
+        if root is None and payload.from_build:  # a build's source: that build's app folder
+            root = await run_in_threadpool(lambda: ctx.store.get(payload.from_build).root)
+    session, created = await run_in_threadpool(
+        lambda: dev.start(ctx, project, files, idle_timeout_s=idle, node=node, root=root)
+    )
     return JSONResponse(dev.body(ctx, session), status_code=202 if created else 200)
 
 
@@ -143,9 +153,10 @@ def file_digests(project: str, ctx: CtxDep) -> Any:
     responses=error_responses(404, 429, 503, 507),
 )
 def build_session(project: str, ctx: CtxDep) -> SubmitReply:
-    """A normal build of the session's current files."""
+    """A normal build of the session's current files (of its app's folder, ``root``)."""
     files = dev.current_files(ctx, project)
-    build = service.submit_build(ctx, files, service.SubmitOptions(project=project))
+    root = dev.get(ctx, project).root
+    build = service.submit_build(ctx, files, service.SubmitOptions(project=project, root=root))
     return submit_reply(ctx, build)
 
 

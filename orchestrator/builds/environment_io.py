@@ -14,7 +14,6 @@ from typing import Any
 from orchestrator.project.environment import (
     ENVIRONMENT_FILES,
     Environment,
-    Manager,
     Offer,
     choose_environment,
 )
@@ -31,12 +30,6 @@ def read_environment(
         if path.is_file() and not path.is_symlink():
             files[name] = path.read_bytes()
     return choose_environment(offer, manifest, files, requested_node)
-
-
-def npm_layers_fit(env: Environment) -> bool:
-    """True when a dev session may use the shared npm layers (npm projects only: builds of
-    the other managers get theirs from ``environment_layers``; sessions do not yet)."""
-    return env.manager.manager == Manager.NPM
 
 
 def environment_toolchain(base: Toolchain, env: Environment | None) -> Toolchain:

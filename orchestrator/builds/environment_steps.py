@@ -4,13 +4,15 @@ A build (``pipeline.BuildRun``) and a dev session (``dev/install.SessionInstalle
 their steps their own way (their container label, their log, their cancel), and hand
 that in as ``StepHooks``; the sequence is the same for both: what to tell the user about
 the choice, packageManager's exact version fetched when the image lacks it, the shared
-npm layer's provider, and the private install (frozen, scripts off, through the proxy;
+dependency layer (npm's, or a pnpm, yarn or bun lockfile's: ``provide_layer``), and the
+private install (frozen, scripts off, through the proxy;
 then the dependencies' scripts offline by the manager's rules).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shutil
 from collections.abc import Callable, Mapping
@@ -20,10 +22,12 @@ from pathlib import Path
 from orchestrator.builds import install, managers
 from orchestrator.builds.environment_install import ChosenManager
 from orchestrator.builds.environment_io import environment_toolchain
+from orchestrator.builds.environment_layers import layer_recipe, refused_lockfile
 from orchestrator.builds.install import Manifest
-from orchestrator.builds.provision import LayerProvider
+from orchestrator.builds.provision import LayerProvider, LayerUse
 from orchestrator.cache.layers import layer_store
 from orchestrator.cache.resolutions import ResolutionStore
+from orchestrator.errors import BuildError, ErrorCode
 from orchestrator.project.environment import Environment, Manager, Offer
 from orchestrator.sandbox.egress.service import proxy_url
 from orchestrator.sandbox.protocol import StepRunner
@@ -123,6 +127,60 @@ def layer_provider(
     )
 
 
+@dataclass(frozen=True)
+class LayerInputs:
+    """What a project's layer is made from: its install folder's package.json, lockfiles
+    and top-level names, ``pnpm-workspace.yaml``, and bun's default trusted list (for a bun
+    project without ``trustedDependencies``)."""
+
+    manifest: Manifest
+    lockfiles: Mapping[str, bytes]
+    project_files: list[str]
+    workspace_yaml: bytes | None = None
+    bun_defaults: frozenset[str] = frozenset()
+
+
+def provide_layer(
+    provider: LayerProvider,
+    hooks: StepHooks,
+    env: Environment | None,
+    inputs: LayerInputs,
+    step_output: Callable[[], str],
+) -> LayerUse | None:
+    """The shared dependency layer of a project (made now if missing), or None (said why)
+    to install privately: npm's from ``provider.provide`` (its install with the manager's
+    retries), a pnpm, yarn or bun lockfile's from its recipe (``environment_layers``), run
+    by ``hooks.run``, never retried. ``step_output``: the last step's output, to
+    tell a lockfile the manager refused from any other failure."""
+    if env is None or env.manager.manager == Manager.NPM:
+        return provider.provide(inputs.manifest, dict(inputs.lockfiles), inputs.project_files)
+    recipe = layer_recipe(
+        env,
+        inputs.manifest,
+        inputs.lockfiles,
+        inputs.project_files,
+        workspace_yaml=inputs.workspace_yaml,
+        registry=provider.registry,
+        bun_defaults=inputs.bun_defaults,
+    )
+    if isinstance(recipe, str):
+        provider.note(f"dependency layer: not shared because {recipe}; installing privately")
+        return None
+    # no retry: a layer is never made from a re-resolution
+    plain = dataclasses.replace(provider, run=hooks.run)
+    try:
+        return plain.provide_recipe(recipe)
+    except BuildError as exc:
+        refused = refused_lockfile(env, recipe.install, step_output())
+        if exc.code != ErrorCode.INSTALL_FAILED or not refused:
+            raise
+        provider.note(
+            f"dependency layer: not shared because {env.manager.manager.command} "
+            "refused the lockfile; installing privately"
+        )
+        return None
+
+
 def install_privately(
     manager: install.PackageManager,
     manifest: Manifest,
@@ -146,6 +204,16 @@ def install_privately(
     hooks.run_install(chosen.step, workspace)
     for step in manager.steps_after_install(manifest, read_plain(workspace / manager.lockfile)):
         hooks.run(step, workspace)
+
+
+def drop_mount_point(install_dir: Path) -> None:
+    """Remove the empty ``node_modules`` Docker made (as root) to mount a layer that is no
+    longer used, so that a private install can make its own there."""
+    mount_point = install_dir / "node_modules"
+    if mount_point.is_symlink() or not mount_point.is_dir():
+        return
+    with contextlib.suppress(OSError):  # not empty: a private install's own, kept
+        mount_point.rmdir()
 
 
 def read_plain(path: Path) -> bytes | None:

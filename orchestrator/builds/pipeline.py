@@ -11,7 +11,6 @@ a ``StepRunner`` (Docker, or the fake in unit tests); which install runs is deci
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import os
 import tarfile
@@ -29,7 +28,6 @@ from orchestrator.builds import environment_steps, install, lifecycle, managers,
 from orchestrator.builds.app_folders import Manifests, ProjectFolders
 from orchestrator.builds.environment_install import ChosenManager
 from orchestrator.builds.environment_io import read_environment
-from orchestrator.builds.environment_layers import layer_recipe, refused_lockfile
 from orchestrator.builds.install import CacheInfo, Manifest, Route
 from orchestrator.builds.outcome import SUCCEEDED, Cancelled, Outcome, outcome_of
 from orchestrator.builds.provision import LayerProvider, LayerUse
@@ -299,11 +297,25 @@ class BuildRun:
             self.cache["layer"] = Route.PRIVATE.value
             return False
         top_level = sorted(p.name for p in self.folders.install.iterdir())
-        env = self.environment
-        if env is not None and env.manager.manager != Manager.NPM:
-            self.layer = self._manager_layer(env, manifest, lockfiles, top_level)
-        else:
-            self.layer = self._layer_provider().provide(manifest, lockfiles, top_level)
+        self.layer = environment_steps.provide_layer(
+            self._layer_provider(),
+            self._hooks(),
+            self.environment,
+            environment_steps.LayerInputs(
+                manifest,
+                lockfiles,
+                top_level,
+                workspace_yaml=environment_steps.read_plain(
+                    self.folders.install / environment_steps.PNPM_WORKSPACE
+                ),
+                bun_defaults=(
+                    self.manager.bun_defaults
+                    if isinstance(self.manager, ChosenManager)
+                    else frozenset()
+                ),
+            ),
+            step_output=lambda: "\n".join(self.step_output),
+        )
         if self.layer is None:
             self.cache["layer"] = Route.PRIVATE.value
             return False
@@ -311,43 +323,6 @@ class BuildRun:
         if self.layer.resolution:
             self.cache["resolution"] = self.layer.resolution
         return True
-
-    def _manager_layer(
-        self, env: Environment, manifest: Manifest, lockfiles: dict[str, bytes], files: list[str]
-    ) -> LayerUse | None:
-        """A pnpm, yarn or bun project's layer, or None (said why) to install privately."""
-        yaml_path = self.folders.install / "pnpm-workspace.yaml"
-        recipe = layer_recipe(
-            env,
-            manifest,
-            lockfiles,
-            files,
-            workspace_yaml=yaml_path.read_bytes() if yaml_path.is_file() else None,
-            registry=self.settings.npm_registry,
-            bun_defaults=(
-                self.manager.bun_defaults
-                if isinstance(self.manager, ChosenManager)
-                else frozenset()
-            ),
-        )
-        if isinstance(recipe, str):
-            self.note(f"dependency layer: not shared because {recipe}; installing privately")
-            return None
-        # no retry: a layer is never made from a re-resolution
-        provider = dataclasses.replace(self._layer_provider(), run=self._hooks().run)
-        try:
-            return provider.provide_recipe(recipe)
-        except BuildError as exc:
-            output = "\n".join(self.step_output)
-            if exc.code != ErrorCode.INSTALL_FAILED or not refused_lockfile(
-                env, recipe.install, output
-            ):
-                raise
-            self.note(
-                f"dependency layer: not shared because {env.manager.manager.command} "
-                "refused the lockfile; installing privately"
-            )
-            return None
 
     def _layer_provider(self) -> LayerProvider:
         return environment_steps.layer_provider(
@@ -366,9 +341,7 @@ class BuildRun:
         self.note(install.LAYER_WRITE_WARNING)
         self._release_layer()
         self.cache["layer"] = Route.PRIVATE.value
-        mount_point = self.folders.install / "node_modules"
-        if mount_point.is_dir() and not any(mount_point.iterdir()):
-            mount_point.rmdir()  # made by Docker (as root) for the layer's mount
+        environment_steps.drop_mount_point(self.folders.install)
         return True
 
     def _release_layer(self) -> None:

@@ -3,6 +3,7 @@
 record.py     the session's record in Redis and its public JSON body (pure)
 vite.py       facts about the project's Vite: known holes, dependency fields (pure)
 proxy_rules   what the preview proxy lets through to a session (pure)
+folders.py    where the session's app is (its ``root``) and what its install reads (pure)
 registry.py   sessions, workers and commands in Redis (the API finds sessions here)
 container.py  the session container's Docker arguments (pure)
 install.py    dependencies the way builds install them (layer, or proxied install)

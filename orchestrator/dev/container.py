@@ -4,7 +4,8 @@ It starts from a build step's arguments (``sandbox.container_config``: non-root,
 capabilities, no-new-privileges, read-only root, memory without swap, CPU, pids, open
 files, the session's own size-limited workspace, no log driver) with no network at all,
 and adds only: Kiln's agent (read-only), the socket folder the preview proxy connects
-through, the dev host's name, and an attached stdin whose end stops the container.
+through, the dev host's name, the app's folders, and an attached stdin whose end stops
+the container.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from orchestrator.builds.app_folders import ProjectFolders
 from orchestrator.errors import ErrorCode
 from orchestrator.records.models import Phase
-from orchestrator.sandbox.runner import LABEL_BUILD, SandboxOptions, container_config
+from orchestrator.sandbox.runner import LABEL_BUILD, WORKSPACE, SandboxOptions, container_config
 from orchestrator.sandbox.step import Limits, Step
 
 AGENT_DIR = Path(__file__).resolve().parent / "agent"
@@ -37,11 +39,21 @@ def session_label(project: str) -> str:
     return f"{DEV_PREFIX}{project}"
 
 
-def dev_step() -> Step:
-    """The dev server: Kiln's agent starting the project's own Vite, never with network."""
+def dev_step(app: str = "") -> Step:
+    """The dev server: Kiln's agent starting the project's own Vite in the app's folder
+    (``app``, relative to the project's top), never with network."""
     return Step(
-        "dev", Phase.BUILDING, ["node", f"{AGENT_MOUNT}/agent.mjs"], False, ErrorCode.BUILD_FAILED
+        "dev",
+        Phase.BUILDING,
+        ["node", f"{AGENT_MOUNT}/agent.mjs"],
+        False,
+        ErrorCode.BUILD_FAILED,
+        workdir=app,
     )
+
+
+def _inside(folder: str) -> str:
+    return f"{WORKSPACE}/{folder}" if folder else WORKSPACE
 
 
 def dev_container_config(
@@ -49,7 +61,7 @@ def dev_container_config(
     *,
     host: DevHost,
     limits: Limits,
-    workspace: Path,
+    folders: ProjectFolders,
     run_dir: Path,
     options: SandboxOptions,
     node_modules: Path | None,
@@ -57,16 +69,23 @@ def dev_container_config(
 ) -> dict[str, Any]:
     """Keyword arguments for ``client.containers.create`` of ``project``'s dev session.
 
-    ``step``: the dev step as the session's environment equips it (its Node and manager on
-    ``PATH``); the image's default Node without one."""
-    step = step or dev_step()
+    ``folders``: the session's workspace and where its app is and installs. ``step``: the
+    dev step as the session's environment equips it (its Node and manager on ``PATH``);
+    the image's default Node without one. A layer (``node_modules``) mounts at the app's
+    folder, which is its install folder: a workspace member takes no layer."""
+    layout = folders.layout
+    step = step or dev_step(layout.app)
     if step.network:
         raise ValueError("a dev session's container never has network")
+    if step.workdir != layout.app:
+        raise ValueError("the dev server runs in the app's folder")
+    if node_modules is not None and layout.install != layout.app:
+        raise ValueError("a workspace member's session takes no shared layer")
     config = container_config(
         step,
         build_id=session_label(project),
         limits=limits,
-        workspace=workspace,
+        workspace=folders.workspace,
         options=options,
         node_modules=node_modules,
     )
@@ -83,7 +102,11 @@ def dev_container_config(
         "KILN_DEV_HOST": host.name,
         "KILN_DEV_PUBLIC_PORT": str(host.port),
         "KILN_DEV_RUN": RUN_MOUNT,
-        "KILN_DEV_ROOT": "/workspace",
+        # Vite's root; edits name files from the project's top; Vite may serve files
+        # (server.fs.allow) from the install folder: a member's workspace root, else the app
+        "KILN_DEV_ROOT": _inside(layout.app),
+        "KILN_DEV_TOP": WORKSPACE,
+        "KILN_DEV_ALLOW": _inside(layout.install),
         "NODE_ENV": "development",
     }
     # The manager holds stdin open; when it dies, stdin ends and the agent exits, and the

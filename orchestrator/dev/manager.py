@@ -26,18 +26,17 @@ import docker.errors
 import httpx
 import requests.exceptions
 
-from orchestrator.builds.environment_steps import PNPM_WORKSPACE
+from orchestrator.builds.app_folders import ProjectFolders
 from orchestrator.context import Context
 from orchestrator.dev.container import DevHost, dev_container_config, dev_step, session_label
+from orchestrator.dev.folders import SessionFacts, is_fact, session_facts
 from orchestrator.dev.install import SessionInstaller, SessionStopped
 from orchestrator.dev.record import DevStatus
 from orchestrator.dev.registry import DevRegistry
 from orchestrator.dev.urls import dev_host, public_port, session_source
-from orchestrator.dev.vite import dependency_digest, vite_warnings
+from orchestrator.dev.vite import vite_warnings
 from orchestrator.errors import BuildError, ErrorCode, KilnError
 from orchestrator.logs import configure_logging
-from orchestrator.project.environment import ENVIRONMENT_FILES
-from orchestrator.project.input import parse_package_json
 from orchestrator.sandbox import workspace
 from orchestrator.sandbox.runner import LineSplitter, Sandbox, SandboxOptions, check_dev_runtime
 from orchestrator.sandbox.step import Limits
@@ -49,7 +48,6 @@ RECONCILE_S = 5.0
 SOCKET_WAIT_S = 60.0
 READY_TIMEOUT_S = 120.0
 AGENT_VITE = "[kiln-agent] vite "
-SOURCE_FACTS = ("package.json", *ENVIRONMENT_FILES, PNPM_WORKSPACE)
 
 
 class RunningSession(threading.Thread):
@@ -118,37 +116,36 @@ class RunningSession(threading.Thread):
             archive.extractall(self.workspace, filter="data")  # the API's checked file map
         self.ctx.sandbox.prepare_dir(self.workspace)
 
-    def _source_facts(self) -> tuple[dict[str, Any], dict[str, bytes]]:
-        """package.json and the files that choose the environment (lockfiles, .nvmrc, ...)
-        from the API's copy of the session's files, never from the workspace (project code
-        there may have turned them into links)."""
+    def _source_facts(self, root: str | None) -> SessionFacts:
+        """Where the app is, its package.json and the files that choose the environment
+        (lockfiles, .nvmrc, ...) from the API's copy of the session's files, never from the
+        workspace (project code there may have turned them into links)."""
         files: dict[str, bytes] = {}
         with tarfile.open(session_source(self.ctx.settings, self.project)) as archive:
-            for name in SOURCE_FACTS:
-                with contextlib.suppress(KeyError):
-                    member = archive.extractfile(name)
-                    if member is not None:
-                        files[name] = member.read()
-        manifest = parse_package_json(files)
-        return manifest, {k: v for k, v in files.items() if k != "package.json"}
+            for member in archive:
+                extracted = archive.extractfile(member) if is_fact(member.name) else None
+                if extracted is not None:
+                    files[member.name] = extracted.read()
+        return session_facts(files, root)  # InputError when an edit removed package.json
 
     def _install_and_start(self) -> None:
         self._status(DevStatus.INSTALLING)
-        manifest, files = self._source_facts()
         session = self.registry.get(self.project)
-        chosen = self.installer.choose(manifest, files, session.requested_node if session else None)
+        facts = self._source_facts(session.root if session else None)
+        requested = session.requested_node if session else None
+        chosen = self.installer.choose(facts.manifest, facts.files, requested)
         self.registry.update(
-            self.project, dependencies=dependency_digest(manifest), environment=chosen.public()
+            self.project, dependencies=facts.dependencies, environment=chosen.public()
         )
-        layer = self.installer.install(manifest, files)
+        layer = self.installer.install(facts.manifest, facts.files, facts.layout)
         self._status(DevStatus.STARTING)
-        self._start_container(layer.node_modules if layer else None)
+        self._start_container(facts, layer.node_modules if layer else None)
         self._wait_for_sockets()
         self._wait_ready()
         self.registry.update(self.project, ready_at=time.time(), last_activity_at=time.time())
         self._status(DevStatus.READY)
 
-    def _start_container(self, node_modules: Path | None) -> None:
+    def _start_container(self, facts: SessionFacts, node_modules: Path | None) -> None:
         s = self.ctx.settings
         if self.run_dir.exists():
             self.registry.update(self.project, run_dir="")
@@ -161,11 +158,11 @@ class RunningSession(threading.Thread):
             self.project,
             host=DevHost(dev_host(s, self.project), public_port(s)),
             limits=self.limits,
-            workspace=self.workspace,
+            folders=ProjectFolders(self.workspace, facts.layout),
             run_dir=self.run_dir,
             options=self._options(),
             node_modules=node_modules,
-            step=self.installer.equip(dev_step()),  # the session's Node, as its build's
+            step=self.installer.equip(dev_step(facts.layout.app)),  # Node, as its build's
         )
         client = self.ctx.docker
         check_dev_runtime(client, self._options().dev_runtime)  # SandboxError: says what to set

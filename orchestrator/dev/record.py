@@ -44,6 +44,7 @@ class DevSession:
     environment: dict[str, Any] = field(default_factory=dict)  # {node, package_manager}
     requested_node: int | None = None  # the start's ``node``, checked against the offer
     dependencies: str = ""  # digest of package.json's dependency fields
+    root: str | None = None  # the app's folder in the project (the start's ``root``)
 
     def to_redis(self) -> dict[str, str]:
         """The hash fields (every value a string)."""
@@ -80,6 +81,7 @@ def public_body(session: DevSession, url: str, api_base: str) -> dict[str, Any]:
         "ready_at": _iso(session.ready_at),
         "last_activity_at": _iso(session.last_activity_at),
         "idle_timeout_s": session.idle_timeout_s,
+        "root": session.root,
         "environment": {  # both null until chosen, as in a build's body
             "node": session.environment.get("node"),
             "package_manager": session.environment.get("package_manager"),

@@ -24,11 +24,11 @@ import redis
 
 from orchestrator.context import Context
 from orchestrator.dev.environment import requested_node, session_environment
+from orchestrator.dev.folders import SessionFacts, session_facts
 from orchestrator.dev.record import DevSession, DevStatus, public_body
 from orchestrator.dev.registry import DevRegistry
 from orchestrator.dev.reports import UPDATE_KINDS, error_event, hmr_event, report_revision
 from orchestrator.dev.urls import dev_url, session_source
-from orchestrator.dev.vite import dependency_digest
 from orchestrator.errors import (
     Conflict,
     DevCapacity,
@@ -38,14 +38,13 @@ from orchestrator.errors import (
     Unavailable,
 )
 from orchestrator.live.logbus import dev_stream_key
-from orchestrator.project import templates
+from orchestrator.project import app_folder, templates
 from orchestrator.project.input import (
     Files,
     files_from_mapping,
     input_limits,
     normalize_path,
     overlay,
-    parse_package_json,
     to_tar,
 )
 from orchestrator.project.slugs import project_slug
@@ -106,18 +105,23 @@ def start(
     ctx: Context,
     project: str,
     files: Files,
+    *,
     idle_timeout_s: int | None = None,
     node: object = None,
+    root: object = None,
 ) -> tuple[DevSession, bool]:
     """Start ``project``'s session (or return the live one): (session, newly started?).
 
     DevCapacity (429) when no dev worker has room. ``idle_timeout_s`` may only lower the
     server's idle timeout. ``node``: a Node major as a build submit's ``node``
-    (UnsupportedEnvironment, 400, when the image does not offer it).
+    (UnsupportedEnvironment, 400, when the image does not offer it). ``root``: the app's
+    folder, as a build submit's (``app_folder``: the same checks and refusals; a
+    workspace member installs at its workspace root).
     """
     project = project_slug(project, {}, None)
-    manifest = parse_package_json(files)
-    requested, environment = _start_environment(ctx, manifest, files, node)
+    checked_root = app_folder.check_root(root)
+    facts = session_facts(files, checked_root)
+    requested, environment = _start_environment(ctx, facts, node)
     reg = registry(ctx)
     existing = reg.get(project)
     if existing is not None and not DevStatus(existing.status).ended:
@@ -137,9 +141,10 @@ def start(
         started_at=now,
         last_activity_at=now,
         idle_timeout_s=min(idle_timeout_s or ctx.settings.dev_idle_s, ctx.settings.dev_idle_s),
-        dependencies=dependency_digest(manifest),
+        dependencies=facts.dependencies,
         environment=environment,
         requested_node=requested,
+        root=checked_root,
     )
     session, created = reg.create(session)
     if created:
@@ -150,9 +155,9 @@ def start(
 
 
 def _start_environment(
-    ctx: Context, manifest: Mapping[str, Any], files: Files, node: object
+    ctx: Context, facts: SessionFacts, node: object
 ) -> tuple[int | None, dict[str, str]]:
-    """The start's checked Node request, and the environment a build of ``files`` gets
+    """The start's checked Node request, and the environment a build of the files gets
     (``{}`` while the image cannot be asked and nothing was requested: the worker says)."""
     try:
         offer = image_offer(ctx.docker, ctx.settings.sandbox_image)
@@ -161,7 +166,7 @@ def _start_environment(
             return None, {}
         raise
     requested = requested_node(offer, node)
-    return requested, session_environment(offer, manifest, files, requested)
+    return requested, session_environment(offer, facts.manifest, facts.files, requested)
 
 
 @registry_call
@@ -225,12 +230,12 @@ def apply_edits(ctx: Context, project: str, edits: Edits, arrived_ms: int) -> di
                 files.pop(path, None)
             else:
                 files[path] = content
-        manifest = parse_package_json(files)
+        facts = session_facts(files, session.root)  # the app's package.json must stay
         if sum(len(v) for v in files.values()) > input_limits(ctx.settings).max_total_bytes:
             raise InputError("the session's files would exceed the project size limit")
         revision = reg.next_revision(project)
         reg.record_revision(project, revision, arrived_ms, sorted(edits))
-        digest = dependency_digest(manifest)
+        digest = facts.dependencies
         restart = digest != session.dependencies
         reply = _agent(
             session.run_dir,

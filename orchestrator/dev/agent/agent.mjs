@@ -5,13 +5,18 @@
 // its stdin closes (the session manager that attached it is gone).
 //
 // Environment (set by Kiln): KILN_DEV_HOST (the exact dev--{project} host name),
-// KILN_DEV_PUBLIC_PORT, KILN_DEV_RUN (the socket folder), KILN_DEV_ROOT (/workspace).
+// KILN_DEV_PUBLIC_PORT, KILN_DEV_RUN (the socket folder), KILN_DEV_ROOT (the app's folder,
+// Vite's root: /workspace or /workspace/front), KILN_DEV_TOP (/workspace: the project's
+// top, which edits' paths are relative to), KILN_DEV_ALLOW (what Vite may serve files
+// from: the app's install folder, a workspace member's workspace root; inside TOP).
 import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
 
-const ROOT = process.env.KILN_DEV_ROOT || '/workspace'
+const TOP = process.env.KILN_DEV_TOP || '/workspace'
+const ROOT = process.env.KILN_DEV_ROOT || TOP
+const ALLOW = process.env.KILN_DEV_ALLOW || ROOT
 const RUN = process.env.KILN_DEV_RUN || '/run/kiln'
 const HOST = process.env.KILN_DEV_HOST
 const PUBLIC_PORT = Number(process.env.KILN_DEV_PUBLIC_PORT || 80)
@@ -28,13 +33,26 @@ process.stdin.resume()
 process.stdin.on('end', () => process.exit(0))
 process.stdin.on('error', () => process.exit(0))
 
+// The app's own Vite: in its folder's node_modules, else (a workspace member's hoisted
+// dependencies) in an enclosing one, up to the project's top and no further.
+function viteFolder() {
+  for (let folder = ROOT; ; folder = path.dirname(folder)) {
+    const candidate = path.join(folder, 'node_modules/vite')
+    if (fs.existsSync(path.join(candidate, 'package.json'))) return candidate
+    if (folder === TOP || !folder.startsWith(TOP + '/')) break
+  }
+  throw new Error(`no node_modules/vite in ${ROOT} or above it up to ${TOP}`)
+}
+
 function viteEntry() {
-  const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'node_modules/vite/package.json'), 'utf8'))
+  const folder = viteFolder()
+  const pkg = JSON.parse(fs.readFileSync(path.join(folder, 'package.json'), 'utf8'))
+  log(`using ${folder}`)
   const pick = (e) =>
     typeof e === 'string' ? e : e ? (pick(e.import) ?? pick(e.node) ?? pick(e.default)) : undefined
   const exported = pkg.exports && typeof pkg.exports === 'object' && '.' in pkg.exports
   const entry = pick(exported ? pkg.exports['.'] : pkg.exports) ?? pkg.module ?? pkg.main
-  return { url: pathToFileURL(path.join(ROOT, 'node_modules/vite', entry)).href, version: pkg.version }
+  return { url: pathToFileURL(path.join(folder, entry)).href, version: pkg.version }
 }
 
 // Vite 8.1 and later read the HMR socket's settings from server.ws (server.hmr's are a
@@ -61,7 +79,7 @@ function enforce(server) {
   } else {
     server.hmr = { ...socket, overlay: true }
   }
-  server.fs = { ...(server.fs || {}), strict: true, allow: [ROOT] }
+  server.fs = { ...(server.fs || {}), strict: true, allow: [ALLOW] }
   server.proxy = undefined
 }
 
@@ -125,7 +143,7 @@ function coalescing(channel) {
   return {
     open(paths) {
       until = Date.now() + WINDOW_MS
-      expected = new Set(paths.filter((p) => MODULE.test(p)).map((p) => `/${p}`))
+      expected = new Set(paths.filter((p) => MODULE.test(p)).map(viteUrl))
     },
     announce(data) {
       flush()
@@ -134,11 +152,18 @@ function coalescing(channel) {
   }
 }
 
+// The URL Vite's updates name an edited file by (a path from the project's top): from
+// Vite's root inside it, else Vite's /@fs/ form.
+function viteUrl(rel) {
+  const absolute = path.join(TOP, rel)
+  return absolute.startsWith(ROOT + '/') ? `/${path.relative(ROOT, absolute)}` : `/@fs${absolute}`
+}
+
 function writeBatch(files, revision) {
   const staged = []
   for (const [rel, content] of Object.entries(files)) {
-    const target = path.join(ROOT, rel)
-    if (!target.startsWith(ROOT + '/')) throw new Error(`path outside the project: ${rel}`)
+    const target = path.join(TOP, rel)
+    if (!target.startsWith(TOP + '/')) throw new Error(`path outside the project: ${rel}`)
     if (content === null) {
       staged.push([null, target])
       continue

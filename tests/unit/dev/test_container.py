@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.builds.app_folders import ProjectFolders
 from orchestrator.dev.container import (
     AGENT_MOUNT,
     RUN_MOUNT,
@@ -15,6 +16,7 @@ from orchestrator.dev.container import (
     dev_step,
     is_session_label,
 )
+from orchestrator.project.app_folder import AppLayout
 from orchestrator.project.environment import Manager
 from orchestrator.sandbox.image.toolchains import step_path
 from orchestrator.sandbox.runner import SandboxOptions
@@ -36,15 +38,17 @@ OPTIONS = SandboxOptions(
 )
 
 
-def config(node_modules: Path | None = None) -> dict[str, object]:
+def config(node_modules: Path | None = None, layout: AppLayout | None = None) -> dict[str, object]:
+    layout = layout or AppLayout()
     return dev_container_config(
         "shop",
         host=DevHost("dev--shop.preview.localhost", 8000),
         limits=Limits(600, 1024, 1.0),
-        workspace=Path("/var/work/dev-shop"),
+        folders=ProjectFolders(Path("/var/work/dev-shop"), layout),
         run_dir=Path("/var/work/dev-shop.run"),
         options=OPTIONS,
         node_modules=node_modules,
+        step=dev_step(layout.app),
     )
 
 
@@ -94,7 +98,7 @@ def test_the_session_runs_the_node_its_environment_chose() -> None:
         "shop",
         host=DevHost("dev--shop.preview.localhost", 8000),
         limits=Limits(600, 1024, 1.0),
-        workspace=Path("/var/work/dev-shop"),
+        folders=ProjectFolders(Path("/var/work/dev-shop")),
         run_dir=Path("/var/work/dev-shop.run"),
         options=OPTIONS,
         node_modules=None,
@@ -107,7 +111,7 @@ def test_the_session_runs_the_node_its_environment_chose() -> None:
             "shop",
             host=DevHost("dev--shop.preview.localhost", 8000),
             limits=Limits(600, 1024, 1.0),
-            workspace=Path("/var/work/dev-shop"),
+            folders=ProjectFolders(Path("/var/work/dev-shop")),
             run_dir=Path("/var/work/dev-shop.run"),
             options=OPTIONS,
             node_modules=None,
@@ -121,7 +125,7 @@ def test_the_session_runs_under_its_own_runtime_not_the_builds() -> None:
             "shop",
             host=DevHost("dev--shop.preview.localhost", 8000),
             limits=Limits(600, 1024, 1.0),
-            workspace=Path("/var/work/dev-shop"),
+            folders=ProjectFolders(Path("/var/work/dev-shop")),
             run_dir=Path("/var/work/dev-shop.run"),
             options=options,
             node_modules=None,
@@ -130,3 +134,38 @@ def test_the_session_runs_under_its_own_runtime_not_the_builds() -> None:
     assert runtime(replace(OPTIONS, runtime="runsc", dev_runtime="runsc-dev")) == "runsc-dev"
     assert runtime(replace(OPTIONS, runtime="runsc", dev_runtime="")) is None
     assert runtime(OPTIONS) is None
+
+
+def test_an_app_in_a_subfolder_runs_vite_there_with_its_layer_there() -> None:
+    c = config(node_modules=Path("/layers/abc/node_modules"), layout=AppLayout("front", "front"))
+    env = c["environment"]
+    assert isinstance(env, dict)
+    assert c["working_dir"] == env["KILN_DEV_ROOT"] == "/workspace/front"
+    assert env["KILN_DEV_TOP"] == "/workspace"  # edits name files from the project's top
+    assert env["KILN_DEV_ALLOW"] == "/workspace/front"
+    volumes = c["volumes"]
+    assert isinstance(volumes, dict)
+    binds = {v["bind"]: v["mode"] for v in volumes.values()}
+    assert binds["/workspace/front/node_modules"] == "ro"
+    assert "/workspace/node_modules" not in binds
+
+
+def test_a_workspace_member_may_read_its_workspace_root_and_takes_no_layer() -> None:
+    member = AppLayout(app="apps/web", install="", workspace="workspaces")
+    env = config(layout=member)["environment"]
+    assert isinstance(env, dict)
+    assert env["KILN_DEV_ROOT"] == "/workspace/apps/web"
+    assert env["KILN_DEV_ALLOW"] == env["KILN_DEV_TOP"] == "/workspace"  # never more
+    with pytest.raises(ValueError, match="no shared layer"):
+        config(node_modules=Path("/layers/abc/node_modules"), layout=member)
+    with pytest.raises(ValueError, match="app's folder"):
+        dev_container_config(
+            "shop",
+            host=DevHost("dev--shop.preview.localhost", 8000),
+            limits=Limits(600, 1024, 1.0),
+            folders=ProjectFolders(Path("/var/work/dev-shop"), member),
+            run_dir=Path("/var/work/dev-shop.run"),
+            options=OPTIONS,
+            node_modules=None,
+            step=dev_step(),
+        )

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from orchestrator.dev.container import dev_step
+from orchestrator.dev.folders import session_facts
 from orchestrator.dev.install import SessionInstaller
 from orchestrator.errors import BuildError
 from orchestrator.project.environment import Manager, Offer
@@ -42,6 +43,7 @@ def session(kiln: Kiln, files: Files, project: str = "shop") -> tuple[SessionIns
     workspace = kiln.ctx.settings.work_dir / f"dev-{project}"
     workspace.mkdir(parents=True)
     for name, data in files.items():
+        (workspace / name).parent.mkdir(parents=True, exist_ok=True)
         (workspace / name).write_bytes(data)
     notes: list[str] = []
     installer = SessionInstaller(
@@ -57,24 +59,33 @@ def session(kiln: Kiln, files: Files, project: str = "shop") -> tuple[SessionIns
 
 
 def install(
-    kiln: Kiln, files: Files, requested: object = None, project: str = "shop"
+    kiln: Kiln,
+    files: Files,
+    requested: object = None,
+    project: str = "shop",
+    root: str | None = None,
 ) -> tuple[SessionInstaller, str]:
     installer, notes = session(kiln, files, project)
-    manifest = json.loads(files["package.json"])
-    installer.choose(manifest, files, requested)
-    installer.install(manifest, files)
+    facts = session_facts(files, root)
+    installer.choose(facts.manifest, facts.files, requested)
+    installer.install(facts.manifest, facts.files, facts.layout)
     return installer, "\n".join(notes)
+
+
+def in_folder(folder: str, files: Files) -> Files:
+    return {f"{folder}/{name}": data for name, data in files.items()}
 
 
 def calls(kiln: Kiln, name: str) -> list[StepCall]:
     return [call for call in kiln.sandbox.calls if call.name == name]
 
 
-def test_a_pnpm_session_on_nvmrc_20_installs_with_pnpm_and_runs_node_20(kiln: Kiln) -> None:
+def test_a_pnpm_session_on_nvmrc_20_takes_a_pnpm_layer_and_runs_node_20(kiln: Kiln) -> None:
     files = {**sample("pnpm", pnpm={"onlyBuiltDependencies": ["esbuild"]}), ".nvmrc": b"20\n"}
     installer, log = install(kiln, files)
-    assert kiln.sandbox.ran() == ["install", "scripts"]
-    step = calls(kiln, "install")[0].step
+    assert kiln.sandbox.ran() == ["layer-install", "scripts"]  # the layer's, made once
+    assert installer.layer is not None
+    step = calls(kiln, "layer-install")[0].step
     assert step.argv[:4] == ["pnpm", "install", "--frozen-lockfile", "--ignore-scripts"]
     assert step.network
     scripts = calls(kiln, "scripts")[0].step
@@ -86,7 +97,43 @@ def test_a_pnpm_session_on_nvmrc_20_installs_with_pnpm_and_runs_node_20(kiln: Ki
     assert dict(dev.toolenv)["PATH"] == step_path(20, Manager.PNPM) and not dev.network
     pinned = FAKE_OFFER.managers[Manager.PNPM]
     assert f"environment: Node 20.0.0 (.nvmrc), pnpm@{pinned} (pnpm-lock.yaml)" in log
-    assert "not shared for pnpm projects yet" in log
+    assert "dependency layer miss" in log
+    again, log = install(kiln, files, project="other")  # a second session, the same lockfile
+    assert "dependency layer hit" in log
+    assert again.layer is not None and again.layer.key == installer.layer.key
+    assert kiln.sandbox.ran() == ["layer-install", "scripts"]  # nothing installed again
+    installer.release()
+    again.release()
+
+
+def test_layers_are_not_shared_across_managers(kiln: Kiln) -> None:
+    on_pnpm, _log = install(kiln, sample("pnpm"))
+    on_npm, _log = install(kiln, LOCKED, project="other")
+    assert on_pnpm.layer is not None and on_npm.layer is not None
+    assert on_pnpm.layer.key != on_npm.layer.key
+    on_pnpm.release()
+    on_npm.release()
+
+
+def test_an_app_in_a_subfolder_installs_and_takes_its_layer_there(kiln: Kiln) -> None:
+    files = {"README.md": b"# an export\n", **in_folder("front", sample("pnpm"))}
+    installer, log = install(kiln, files, root="front")
+    assert installer.layer is not None
+    assert "layer-install" in kiln.sandbox.ran()
+    assert "environment: Node 22.0.0 (default), pnpm@" in log  # front/'s lockfile chose it
+
+
+def test_a_workspace_member_installs_privately_at_its_workspace_root(kiln: Kiln) -> None:
+    member = json.dumps({"name": "web", "dependencies": {"left-pad": "1.3.0"}}).encode()
+    files = {
+        "package.json": json.dumps({"name": "mono", "workspaces": ["apps/*"]}).encode(),
+        "apps/web/package.json": member,
+    }
+    installer, log = install(kiln, files, root="apps/web")
+    assert installer.layer is None
+    assert "not shared for a workspace" in log
+    step = calls(kiln, "install")[0].step
+    assert step.workdir == "" and step.argv[:2] == ["npm", "install"]  # at the root
 
 
 def test_an_npm_session_keeps_the_shared_layer_keyed_by_its_node(kiln: Kiln) -> None:

@@ -59,3 +59,10 @@ def test_the_requested_node_survives_redis() -> None:
     session = DevSession(project="shop", requested_node=20)
     again = DevSession.from_redis(session.to_redis())
     assert again is not None and again.requested_node == 20
+
+
+def test_the_root_survives_redis_and_is_in_the_body() -> None:
+    back = DevSession.from_redis(DevSession(project="shop", root="front").to_redis())
+    assert back is not None and back.root == "front"
+    assert public_body(back, "http://dev--shop/", "http://api")["root"] == "front"
+    assert public_body(DevSession(project="shop"), "u", "a")["root"] is None
