@@ -77,7 +77,14 @@ def _version(kiln_name: str) -> str:
 
 
 MANAGERS = {
-    "npm": HostManager("npm", "npm", "bin/npm-cli.js", "package-lock.json", ("ci",), ("install",)),
+    "npm": HostManager(
+        "npm",
+        "npm",
+        "bin/npm-cli.js",
+        "package-lock.json",
+        ("ci", "--prefer-offline", "--no-audit", "--no-fund"),  # as Kiln's layer install
+        ("install",),
+    ),
     "pnpm": HostManager(
         "pnpm",
         "pnpm",
