@@ -50,6 +50,9 @@ READY_TIMEOUT_S = 120.0
 AGENT_VITE = "[kiln-agent] vite "
 
 
+_RUNTIMES_OK: set[str] = set()  # dev runtimes this process found able to carry a session
+
+
 class RunningSession(threading.Thread):
     """One session on this worker: its workspace, install, container, and its end."""
 
@@ -165,7 +168,10 @@ class RunningSession(threading.Thread):
             step=self.installer.equip(dev_step(facts.layout.app)),  # Node, as its build's
         )
         client = self.ctx.docker
-        check_dev_runtime(client, self._options().dev_runtime)  # SandboxError: says what to set
+        runtime = self._options().dev_runtime
+        if runtime not in _RUNTIMES_OK:  # docker info once per process, not per start
+            check_dev_runtime(client, runtime)  # SandboxError: says what to set
+            _RUNTIMES_OK.add(runtime)
         try:
             self.container = client.containers.create(**config)
             self.stdin = client.api.attach_socket(

@@ -38,7 +38,11 @@ OPTIONS = SandboxOptions(
 )
 
 
-def config(node_modules: Path | None = None, layout: AppLayout | None = None) -> dict[str, object]:
+def config(
+    node_modules: Path | None = None,
+    layout: AppLayout | None = None,
+    options: SandboxOptions = OPTIONS,
+) -> dict[str, object]:
     layout = layout or AppLayout()
     return dev_container_config(
         "shop",
@@ -46,7 +50,7 @@ def config(node_modules: Path | None = None, layout: AppLayout | None = None) ->
         limits=Limits(600, 1024, 1.0),
         folders=ProjectFolders(Path("/var/work/dev-shop"), layout),
         run_dir=Path("/var/work/dev-shop.run"),
-        options=OPTIONS,
+        options=options,
         node_modules=node_modules,
         step=dev_step(layout.app),
     )
@@ -121,15 +125,7 @@ def test_the_session_runs_the_node_its_environment_chose() -> None:
 
 def test_the_session_runs_under_its_own_runtime_not_the_builds() -> None:
     def runtime(options: SandboxOptions) -> object:
-        return dev_container_config(
-            "shop",
-            host=DevHost("dev--shop.preview.localhost", 8000),
-            limits=Limits(600, 1024, 1.0),
-            folders=ProjectFolders(Path("/var/work/dev-shop")),
-            run_dir=Path("/var/work/dev-shop.run"),
-            options=options,
-            node_modules=None,
-        ).get("runtime")
+        return config(options=options).get("runtime")
 
     assert runtime(replace(OPTIONS, runtime="runsc", dev_runtime="runsc-dev")) == "runsc-dev"
     assert runtime(replace(OPTIONS, runtime="runsc", dev_runtime="")) is None
