@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, replace
 from functools import cached_property, lru_cache
 from pathlib import Path
+from typing import Any
 
 import docker
 import redis
@@ -14,8 +16,16 @@ from orchestrator.live.logbus import LogBus
 from orchestrator.records.db import get_engine
 from orchestrator.records.store import BuildStore
 from orchestrator.sandbox.egress.service import proxy_url
+from orchestrator.sandbox.pool import POOL_LABEL, ContainerPool, released_key
 from orchestrator.sandbox.protocol import StepRunner
-from orchestrator.sandbox.runner import Sandbox, SandboxOptions, sandbox_uid
+from orchestrator.sandbox.runner import (
+    Sandbox,
+    SandboxOptions,
+    container_config,
+    image_toolchain,
+    sandbox_uid,
+)
+from orchestrator.sandbox.step import Limits, Step
 from orchestrator.settings import Settings, get_settings
 from orchestrator.storage.build_storage import BuildStorage
 from orchestrator.storage.objects import StoreConfig, open_objects
@@ -99,9 +109,14 @@ class Context:
     @cached_property
     def sandbox(self) -> StepRunner:
         """The sandbox that runs build steps."""
+        return Sandbox(self.docker, self.sandbox_options, pool=self.container_pool)
+
+    @cached_property
+    def sandbox_options(self) -> SandboxOptions:
+        """The sandbox's server-wide settings."""
         s = self.settings
         ca_bundle = s.ca_bundle if s.ca_bundle and s.ca_bundle.is_file() else None
-        options = SandboxOptions(
+        return SandboxOptions(
             image=s.sandbox_image,
             uid=sandbox_uid(s.sandbox_uid),
             pids_limit=s.pids_limit,
@@ -118,7 +133,31 @@ class Context:
             dev_runtime=s.dev_runtime or s.build_runtime,
             facts_dir=s.var_dir / "cache" / "images",
         )
-        return Sandbox(self.docker, options)
+
+    @cached_property
+    def container_pool(self) -> ContainerPool | None:
+        """This host's idle containers (``sandbox/pool``); None when they are off (or the
+        worker is not root, and so cannot mount into them)."""
+        s = self.settings
+        if s.container_pool <= 0 or os.geteuid() != 0:
+            return None
+        limits = Limits(s.timeout_s, s.memory_mb, s.cpus)
+        options = self.sandbox_options
+
+        def make_config(step: Step, folder: Path) -> dict[str, Any]:
+            return container_config(
+                step, build_id=POOL_LABEL, limits=limits, workspace=folder, options=options
+            )
+
+        return ContainerPool(
+            self.docker,
+            s.var_dir / "pool",
+            s.container_pool,
+            limits,
+            make_config=make_config,
+            image_id=lambda: image_toolchain(self.docker, s.sandbox_image).image_id,
+            released=lambda name: self.redis.rpush(released_key(s.instance), name),
+        )
 
     def cancel_requested(self, build_id: str) -> bool:
         """True once someone asked to cancel ``build_id``."""

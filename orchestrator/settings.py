@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     # Dev-session containers; empty: build_runtime. Under gVisor it must let the sandbox make
     # host unix sockets (--host-uds=create): scripts/lib.sh registers "runsc-dev" for that.
     dev_runtime: str = ""
+    # Started containers kept waiting for a step, per kind (with and without network), so a
+    # step runs at once instead of waiting ~0.2 s for its container (sandbox/pool.py); 0: off.
+    container_pool: int = 2
 
     # Egress: the install step reaches the registry only through Kiln's proxy.
     sandbox_network: str = "kiln-sandbox"

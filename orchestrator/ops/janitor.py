@@ -22,6 +22,7 @@ from orchestrator.dev.registry import DevRegistry
 from orchestrator.errors import NotFound, SandboxError
 from orchestrator.records.models import Build, Status, aware, utcnow
 from orchestrator.sandbox import workspace
+from orchestrator.sandbox.pool import LABEL_SLOT, POOL_LABEL
 from orchestrator.sandbox.runner import LABEL_BUILD, LABEL_INSTANCE
 
 log = logging.getLogger("kiln.janitor")
@@ -56,10 +57,21 @@ def _build(ctx: Context, build_id: str | None) -> Build | None:
         return None
 
 
-def _stale(ctx: Context, labels: dict[str, str], now: datetime, created: Any = None) -> bool:
+def _stale(
+    ctx: Context,
+    labels: dict[str, str],
+    now: datetime,
+    created: Any = None,
+    container_id: str | None = None,
+) -> bool:
     project = is_session_label(labels)
     if project is not None:  # a dev session's container: kept while its session lives
         return not DevRegistry(ctx.redis, ctx.settings.instance).is_live(project)
+    if labels.get(LABEL_BUILD) == POOL_LABEL:  # idle, or a step's: its slot knows
+        pool = ctx.container_pool
+        if pool is None:  # turned off: an idle one goes; not root: cannot tell, so it stays
+            return ctx.settings.container_pool <= 0
+        return pool.is_stale(str(container_id), labels.get(LABEL_SLOT, ""))
     if labels.get(LABEL_BUILD) == WARM_LABEL:
         # A worker's warm-up (orchestrator/builds/warm.py) has no build record; it is stale
         # only past the longest a step may run.
@@ -78,7 +90,8 @@ def sweep(ctx: Context) -> SweepReport:
     # sparse: no inspect per container, so one removed meanwhile cannot fail the listing
     for container in ctx.docker.containers.list(all=True, sparse=True, filters=mine):
         attrs = container.attrs
-        if _stale(ctx, attrs.get("Labels") or {}, now, attrs.get("Created")):
+        marks = attrs.get("Labels") or {}
+        if _stale(ctx, marks, now, attrs.get("Created"), attrs.get("Id")):
             _remove(container, force=True)
             report.containers.append(container.short_id)
     for network in ctx.docker.networks.list(filters=mine):

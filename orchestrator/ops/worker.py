@@ -61,6 +61,9 @@ def run_worker(*, burst: bool = False) -> None:
     # (modules only; clients and connections are still made after the fork).
     import orchestrator.builds.pipeline  # noqa: F401
 
+    if ctx.container_pool is not None:  # idle containers, so steps start at once
+        keeper = start_maintenance("orchestrator.sandbox.pool_keeper")
+        atexit.register(keeper.terminate)
     if settings.warm_templates and settings.cache_layers:
         from orchestrator.builds.warm import start_in_background
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import logging
 import os
 import threading
 import time
@@ -26,9 +27,11 @@ from orchestrator.errors import SandboxError
 from orchestrator.project.environment import Offer
 from orchestrator.sandbox.image.bun_defaults import read_default_trusted
 from orchestrator.sandbox.image.toolchains import image_offer
+from orchestrator.sandbox.pool import ContainerPool, Slot, exec_config
 from orchestrator.sandbox.protocol import OutputSink, StepResult
 from orchestrator.sandbox.step import Limits, Step, Toolchain
 
+log = logging.getLogger("kiln.sandbox")
 WORKSPACE = "/workspace"
 NPM_CACHE = "/cache/npm"
 CA_PATH = "/etc/kiln/ca.crt"
@@ -208,13 +211,22 @@ class LineSplitter:
 
 
 class _Watchdog(threading.Thread):
-    """Kills the container at its deadline or when the build is cancelled."""
+    """Kills the container at its deadline or when the build is cancelled (or, for a step
+    run in an idle container, once the step's own process has ended: whatever it left
+    running ends with it, as in a container of its own)."""
 
-    def __init__(self, container: Any, deadline: float, should_cancel: Callable[[], bool]) -> None:
+    def __init__(
+        self,
+        container: Any,
+        deadline: float,
+        should_cancel: Callable[[], bool],
+        ended: Callable[[], bool] | None = None,
+    ) -> None:
         super().__init__(daemon=True)
         self.container = container
         self.deadline = deadline
         self.should_cancel = should_cancel
+        self.ended = ended
         self.done = threading.Event()
         self.timed_out = False
         self.cancelled = False
@@ -225,11 +237,17 @@ class _Watchdog(threading.Thread):
                 self.timed_out = True
             elif self.should_cancel():
                 self.cancelled = True
-            else:
+            elif self.ended is None or not self._ended():
                 continue
             with contextlib.suppress(docker.errors.APIError, requests.exceptions.RequestException):
                 self.container.kill()
             return
+
+    def _ended(self) -> bool:
+        try:
+            return self.ended is not None and self.ended()
+        except (docker.errors.APIError, requests.exceptions.RequestException):
+            return False
 
 
 def sandbox_uid(configured: int) -> int:
@@ -297,12 +315,68 @@ def check_dev_runtime(client: docker.DockerClient, runtime: str) -> str:
     return f"{runtime} for dev sessions"
 
 
-class Sandbox:
-    """Runs build steps as containers on one Docker engine."""
+@dataclass(frozen=True)
+class _Run:
+    """One step's run: what it is, its limits, where its output goes, when to stop."""
 
-    def __init__(self, client: docker.DockerClient, options: SandboxOptions) -> None:
+    step: Step
+    limits: Limits
+    on_output: OutputSink
+    should_cancel: Callable[[], bool]
+    max_output_bytes: int | None
+
+    def result(
+        self, exit_code: int, oom: bool, watchdog: _Watchdog, pumped: _Pumped, started: float
+    ) -> StepResult:
+        return StepResult(
+            exit_code=exit_code,
+            oom_killed=oom,
+            timed_out=watchdog.timed_out,
+            cancelled=watchdog.cancelled,
+            seconds=time.monotonic() - started,
+            output_bytes=pumped.bytes,
+            output_overflow=pumped.overflow,
+        )
+
+
+class _ById:
+    """A container known by id only (what the watchdog kills)."""
+
+    def __init__(self, client: docker.DockerClient, container_id: str) -> None:
+        self.client, self.id = client, container_id
+
+    def kill(self) -> None:
+        self.client.api.kill(self.id)
+
+
+def scratch_options(tmpfs_options: str) -> str:
+    """A layer scratch folder's tmpfs data for mount(2): Docker's option string without
+    the flags (rw, nosuid, nodev), which the pool passes as mount flags."""
+    flags = {"rw", "nosuid", "nodev", "noexec"}
+    return ",".join(o for o in tmpfs_options.split(",") if o not in flags)
+
+
+def on_read_only_filesystem(path: Path) -> bool:
+    """True when ``path`` is on a filesystem mounted read-only (a layer's image)."""
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+class Sandbox:
+    """Runs build steps as containers on one Docker engine (in an idle container of
+    ``pool`` when one matches the step: see ``pool``)."""
+
+    def __init__(
+        self,
+        client: docker.DockerClient,
+        options: SandboxOptions,
+        pool: ContainerPool | None = None,
+    ) -> None:
         self.client = client
         self.options = options
+        self.pool = pool
 
     def run_step(
         self,
@@ -328,6 +402,17 @@ class Sandbox:
             options=self.options,
             node_modules=node_modules,
         )
+        run = _Run(step, limits, on_output, should_cancel, max_output_bytes)
+        slot = self._slot(step, limits, node_modules)
+        if slot is not None:
+            pooled = self._run_pooled(slot, run, config, workspace, node_modules)
+            if pooled is not None:
+                return pooled
+        return self._run_fresh(run, config)
+
+    def _run_fresh(self, run: _Run, config: dict[str, Any]) -> StepResult:
+        """Run the step in a container of its own: create, attach, start, stream, remove."""
+        step = run.step
         started = time.monotonic()
         try:
             container = self.client.containers.create(**config)
@@ -337,14 +422,14 @@ class Sandbox:
             ) from exc
         except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
             raise SandboxError(f"could not create the {step.name} container: {exc}") from exc
-        watchdog = _Watchdog(container, started + limits.timeout_s, should_cancel)
+        watchdog = _Watchdog(container, started + run.limits.timeout_s, run.should_cancel)
         try:
             frames = self.client.api.attach(
                 container.id, stdout=True, stderr=True, stream=True, logs=False, demux=True
             )
             container.start()
             watchdog.start()
-            pumped = self._pump(frames, on_output, max_output_bytes)
+            pumped = self._pump(frames, run.on_output, run.max_output_bytes)
             if pumped.overflow:
                 with contextlib.suppress(docker.errors.APIError):
                     container.kill()
@@ -356,15 +441,70 @@ class Sandbox:
         finally:
             watchdog.done.set()
             self._remove(container)
-        return StepResult(
-            exit_code=int(status.get("StatusCode", -1)),
-            oom_killed=oom,
-            timed_out=watchdog.timed_out,
-            cancelled=watchdog.cancelled,
-            seconds=time.monotonic() - started,
-            output_bytes=pumped.bytes,
-            output_overflow=pumped.overflow,
-        )
+        return run.result(int(status.get("StatusCode", -1)), oom, watchdog, pumped, started)
+
+    def _slot(self, step: Step, limits: Limits, node_modules: Path | None) -> Slot | None:
+        """An idle container for ``step``, or None (see ``pool`` for which steps fit)."""
+        if self.pool is None or step.tools is not None:
+            return None
+        if not step.network and self.options.runtime:  # host mounts do not reach gVisor
+            return None
+        if node_modules is not None and not on_read_only_filesystem(node_modules):
+            return None
+        return self.pool.take(step, limits)
+
+    def _run_pooled(
+        self,
+        slot: Slot,
+        run: _Run,
+        config: dict[str, Any],
+        workspace: Path,
+        node_modules: Path | None,
+    ) -> StepResult | None:
+        """Run the step in the idle container of ``slot``; None when its workspace could not
+        be put there (the step then starts its own container)."""
+        assert self.pool is not None
+        step, started = run.step, time.monotonic()
+        try:
+            layer = None
+            if node_modules is not None:
+                folder = step_folder(step)
+                _volumes, tmpfs = layer_mounts(node_modules, self.options, folder)
+                scratch = {
+                    name: scratch_options(tmpfs[f"{folder}/node_modules/{name}"])
+                    for name in SCRATCH_DIRS
+                }
+                layer = (node_modules, f"{step.workdir}/node_modules".strip("/"), scratch)
+            self.pool.mount_workspace(slot, workspace, layer)
+            made = self.client.api.exec_create(slot.container_id, **exec_config(config))
+        except (SandboxError, docker.errors.APIError, requests.exceptions.RequestException) as exc:
+            self.pool.finish(slot)
+            log.warning("step %s: idle container %s not usable (%s)", step.name, slot.name, exc)
+            return None
+        container = _ById(self.client, slot.container_id)
+
+        def ended() -> bool:  # the step's process is gone, yet something holds its output
+            return not self.client.api.exec_inspect(made["Id"]).get("Running")
+
+        deadline = started + run.limits.timeout_s
+        watchdog = _Watchdog(container, deadline, run.should_cancel, ended)
+        try:
+            frames = self.client.api.exec_start(made["Id"], stream=True, demux=True)
+            watchdog.start()
+            pumped = self._pump(frames, run.on_output, run.max_output_bytes)
+            if pumped.overflow:
+                with contextlib.suppress(docker.errors.APIError):
+                    container.kill()
+            code = self.client.api.exec_inspect(made["Id"]).get("ExitCode")
+            exit_code = -1 if code is None else int(code)
+            stopped = watchdog.timed_out or watchdog.cancelled or pumped.overflow
+            oom = exit_code != 0 and not stopped and self.pool.is_oom(slot)
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            raise SandboxError(f"the {step.name} container failed: {exc}") from exc
+        finally:
+            watchdog.done.set()
+            self.pool.finish(slot)  # its processes are gone once this returns
+        return run.result(exit_code, oom, watchdog, pumped, started)
 
     @staticmethod
     def _pump(frames: Any, on_output: OutputSink, budget: int | None) -> _Pumped:

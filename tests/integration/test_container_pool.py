@@ -1,0 +1,220 @@
+"""Idle containers (orchestrator/sandbox/pool.py) on the real engine: a step in one sees
+what its own container would, no more, and the container dies with the step."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import docker.errors
+import pytest
+
+from orchestrator.cache.layers import READ_ONLY_MOUNT
+from orchestrator.context import Context
+from orchestrator.errors import ErrorCode, SandboxError
+from orchestrator.records.models import Phase
+from orchestrator.sandbox import workspace
+from orchestrator.sandbox.mounts import mounts_at
+from orchestrator.sandbox.pool import ContainerPool
+from orchestrator.sandbox.protocol import StepResult
+from orchestrator.sandbox.runner import SCRATCH_DIRS, Sandbox
+from orchestrator.sandbox.step import Limits, Step
+from orchestrator.settings import Settings
+
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0, reason="the pool mounts workspaces on the host (the worker runs as root)"
+)
+MEMORY_MB = 256
+
+
+class Pooled:
+    """A private pool of one idle container per kind, and the sandbox that uses it."""
+
+    def __init__(self, var: Path) -> None:
+        settings = Settings(  # type: ignore[call-arg]
+            _env_file=None,
+            var_dir=var,
+            instance=f"kiln-pool-{uuid.uuid4().hex[:8]}",
+            memory_mb=MEMORY_MB,
+            container_pool=1,
+        )
+        self.ctx = Context(settings)
+        pool = self.ctx.container_pool
+        assert pool is not None
+        pool.released = None  # no keeper here: the tests fill the slots themselves
+        self.pool: ContainerPool = pool
+        sandbox = self.ctx.sandbox
+        assert isinstance(sandbox, Sandbox)
+        self.sandbox = sandbox
+        self.limits = Limits(settings.timeout_s, settings.memory_mb, settings.cpus)
+        self.fill()
+
+    def fill(self) -> None:
+        self.pool.fill()
+        assert self.state("offline-0").get("ready"), "the idle container did not start"
+
+    def state(self, name: str) -> dict[str, object]:
+        loaded: dict[str, object] = json.loads((self.pool.root / f"{name}.json").read_text())
+        return loaded
+
+    def run(
+        self,
+        argv: list[str],
+        ws: Path,
+        *,
+        workdir: str = "",
+        node_modules: Path | None = None,
+        limits: Limits | None = None,
+    ) -> tuple[StepResult, list[str]]:
+        lines: list[str] = []
+        step = Step("build", Phase.BUILDING, argv, False, ErrorCode.BUILD_FAILED, workdir=workdir)
+        result = self.sandbox.run_step(
+            step,
+            build_id="pool-test",
+            limits=limits or self.limits,
+            workspace=ws,
+            on_output=lambda _stream, got: lines.extend(got),
+            should_cancel=lambda: False,
+            node_modules=node_modules,
+        )
+        return result, lines
+
+
+@pytest.fixture
+def pooled(tmp_path: Path) -> Iterator[Pooled]:
+    made = Pooled(tmp_path / "var")
+    try:
+        yield made
+    finally:
+        made.pool.drain()
+        assert all(mounts_at(made.pool.root / n) == 0 for n in made.pool.slots("offline"))
+
+
+@pytest.fixture
+def ws(tmp_path: Path, pooled: Pooled) -> Iterator[Path]:
+    folder = tmp_path / "var" / "work" / "b1"
+    workspace.create(folder, 64)
+    (folder / "hello.txt").write_text("hello from the host\n")
+    pooled.sandbox.prepare_dir(folder)
+    yield folder
+    workspace.remove(folder)
+
+
+def read_only_layer(tmp_path: Path) -> Path:
+    """A layer as the layer store makes one: an ext4 image mounted read-only."""
+    folder = tmp_path / "layer"
+    workspace.create(folder, 16)
+    modules = folder / "node_modules"
+    (modules / "left-pad").mkdir(parents=True)
+    (modules / "left-pad" / "index.js").write_text("module.exports = 'padded'\n")
+    for name in SCRATCH_DIRS:
+        (modules / name).mkdir()
+    workspace.unmount(folder)
+    workspace.mount_image(workspace.image_path(folder), folder, READ_ONLY_MOUNT)
+    return modules
+
+
+def container_gone(container_id: str) -> bool:
+    try:
+        info = docker.from_env().api.inspect_container(container_id)
+    except docker.errors.NotFound:
+        return True
+    return not info["State"]["Running"]
+
+
+def test_a_step_runs_in_the_idle_container_which_then_dies(pooled: Pooled, ws: Path) -> None:
+    used = str(pooled.state("offline-0")["container"])
+    result, lines = pooled.run(
+        ["sh", "-c", "cat hello.txt; id -u; ls /sys/class/net; echo built > out.txt"], ws
+    )
+    assert result.ok, lines
+    assert lines[:2] == ["hello from the host", "10001"]
+    assert lines[2:] == ["lo"]  # no network: only loopback, as in its own container
+    assert (ws / "out.txt").read_text() == "built\n"  # written into the build's workspace
+    assert container_gone(used)
+    assert pooled.state("offline-0")["ready"] is False
+    assert mounts_at(pooled.pool.root / "offline-0") == 1  # only the slot's own mount is left
+    pooled.fill()  # what the keeper does once told
+    assert pooled.state("offline-0")["container"] != used
+
+
+def test_a_layer_is_read_only_and_its_scratch_folders_private(
+    pooled: Pooled, ws: Path, tmp_path: Path
+) -> None:
+    layer = read_only_layer(tmp_path)
+    try:
+        (ws / "front").mkdir()
+        pooled.sandbox.prepare_dir(ws)
+        used = str(pooled.state("offline-0")["container"])
+        script = (
+            "cat node_modules/left-pad/index.js;"
+            "touch node_modules/intruder 2>/dev/null && echo layer-written || echo layer-refused;"
+            "touch node_modules/.vite/cache && echo scratch-ok"
+        )
+        result, lines = pooled.run(["sh", "-c", script], ws, workdir="front", node_modules=layer)
+        assert result.ok, lines
+        assert lines == ["module.exports = 'padded'", "layer-refused", "scratch-ok"]
+        assert container_gone(used), "the step did not run in the idle container"
+        assert not (layer / ".vite" / "cache").exists()  # the scratch tmpfs was its own
+    finally:
+        workspace.remove(layer.parent)
+
+
+def test_a_linked_app_folder_is_never_followed_on_the_host(
+    pooled: Pooled, ws: Path, tmp_path: Path
+) -> None:
+    layer = read_only_layer(tmp_path)
+    outside = tmp_path / "host-folder"
+    (outside / "node_modules").mkdir(parents=True)
+    (ws / "front").symlink_to(outside)  # what a hostile install script could leave
+    idle = str(pooled.state("offline-0")["container"])
+    try:
+        with contextlib.suppress(SandboxError):  # Docker may refuse the mount point: as good
+            pooled.run(["true"], ws, workdir="front", node_modules=layer)
+        assert mounts_at(outside / "node_modules") == 0
+        assert list((outside / "node_modules").iterdir()) == []
+        assert container_gone(idle)  # the idle container was given up, not reused
+    finally:
+        workspace.remove(layer.parent)
+
+
+def test_nothing_a_step_started_outlives_it(pooled: Pooled, ws: Path) -> None:
+    script = "(sleep 2; echo late > late.txt) & echo started"
+    result, lines = pooled.run(["sh", "-c", script], ws)
+    assert result.ok and lines == ["started"]  # it ended with its own process
+    time.sleep(2.5)
+    assert not (ws / "late.txt").exists()
+
+
+def test_memory_and_time_limits_hold_in_an_idle_container(pooled: Pooled, ws: Path) -> None:
+    hog = "const a = []; for (;;) a.push(Buffer.alloc(1e7, 1));"
+    result, _ = pooled.run(["node", "-e", hog], ws)
+    assert result.oom_killed and not result.ok
+    pooled.fill()
+    used = str(pooled.state("offline-0")["container"])
+    started = time.monotonic()
+    slow = Limits(timeout_s=1, memory_mb=MEMORY_MB, cpus=pooled.limits.cpus)
+    result, _ = pooled.run(["sleep", "30"], ws, limits=slow)
+    assert result.timed_out and time.monotonic() - started < 10
+    assert container_gone(used)
+
+
+def test_a_slot_whose_step_died_is_cleared(pooled: Pooled, ws: Path) -> None:
+    step = Step("build", Phase.BUILDING, ["true"], False, ErrorCode.BUILD_FAILED)
+    slot = pooled.pool.take(step, pooled.limits)
+    assert slot is not None
+    pooled.pool.mount_workspace(slot, ws, None)
+    assert not pooled.pool.is_stale(slot.container_id, slot.name)  # in use: kept
+    os.close(slot.lock_fd)  # the work-horse died mid-step
+    assert pooled.pool.is_stale(slot.container_id, slot.name)  # the janitor removes it
+    assert mounts_at(slot.folder) == 1  # and the workspace is no longer bound there
+    pooled.fill()
+    fresh = str(pooled.state("offline-0")["container"])
+    assert fresh != slot.container_id
+    assert not pooled.pool.is_stale(fresh, "offline-0")
