@@ -157,6 +157,7 @@ class Context:
             make_config=make_config,
             image_id=lambda: image_toolchain(self.docker, s.sandbox_image).image_id,
             released=lambda name: self.redis.rpush(released_key(s.instance), name),
+            instance=s.instance,
         )
 
     def cancel_requested(self, build_id: str) -> bool:

@@ -59,6 +59,16 @@ def released_key(instance: str) -> str:
     return f"kiln:{instance}:pool:{socket.gethostname()}"
 
 
+def step_name(instance: str, build_id: str, step: str, slot: str) -> str:
+    """The name of an idle container once a step of ``build_id`` runs in it."""
+    return f"{instance}.{build_id or 'none'}.{step}.{slot}"
+
+
+def build_filter(instance: str, build_id: str) -> dict[str, object]:
+    """Docker filters that find the idle containers running a step of ``build_id``."""
+    return {"name": f"{instance}.{build_id}.", "label": [f"kiln.build={POOL_LABEL}"]}
+
+
 def kind_of(step: Step) -> str:
     """The kind of idle container a step needs."""
     return "online" if step.network else "offline"
@@ -119,6 +129,7 @@ class ContainerPool:
         make_config: Callable[[Step, Path], dict[str, Any]],  # a step's create arguments
         image_id: Callable[[], str],  # the sandbox image's id (asks the engine)
         released: Callable[[str], object] | None = None,  # tells a keeper a slot is free
+        instance: str = "kiln",
     ) -> None:
         self.client = client
         self.root = root
@@ -127,6 +138,7 @@ class ContainerPool:
         self.make_config = make_config
         self.image_id = image_id
         self.released = released
+        self.instance = instance
 
     # -- which steps, which slot ---------------------------------------------------------
 
@@ -141,8 +153,11 @@ class ContainerPool:
         labels = {**config["labels"], LABEL_SLOT: folder.name}
         return {**config, "volumes": volumes, "labels": labels, "init": True}
 
-    def take(self, step: Step, limits: Limits) -> Slot | None:
-        """A ready slot for ``step`` (locked), or None: start the step's own container."""
+    def take(self, step: Step, limits: Limits, build_id: str = "") -> Slot | None:
+        """A ready slot for ``step`` (locked), or None: start the step's own container.
+
+        The slot's container is renamed after ``build_id`` and the step (``step_name``), so
+        that it can be found as the build's (labels cannot change)."""
         if self.size <= 0 or (self.root / "disabled").exists():
             return None
         if (limits.memory_mb, limits.cpus) != (self.limits.memory_mb, self.limits.cpus):
@@ -157,8 +172,12 @@ class ContainerPool:
             if expected is None:
                 expected = fingerprint(self.pool_config(kind, self.root / name), self.image_id())
             if state.get("ready") and state.get("fingerprint") == expected:
-                self._write_state(name, {**state, "ready": False})
-                return Slot(name, self.root / name, str(state["container"]), fd)
+                self._write_state(name, {**state, "ready": False, "build": build_id})
+                slot = Slot(name, self.root / name, str(state["container"]), fd)
+                if self._rename(slot, step_name(self.instance, build_id, step.name, name)):
+                    return slot
+                self.finish(slot)
+                continue
             os.close(fd)
         return None
 
@@ -331,6 +350,14 @@ class ContainerPool:
             name,
             {"ready": True, "container": container.id, "fingerprint": fingerprint(config, image)},
         )
+
+    def _rename(self, slot: Slot, name: str) -> bool:
+        try:
+            self.client.api.rename(slot.container_id, name)
+        except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+            log.warning("container pool: slot %s not usable: %s", slot.name, exc)
+            return False
+        return True
 
     def _remove(self, container_id: str) -> None:
         with contextlib.suppress(docker.errors.NotFound):

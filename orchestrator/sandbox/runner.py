@@ -27,7 +27,7 @@ from orchestrator.errors import SandboxError
 from orchestrator.project.environment import Offer
 from orchestrator.sandbox.image.bun_defaults import read_default_trusted
 from orchestrator.sandbox.image.toolchains import image_offer
-from orchestrator.sandbox.pool import ContainerPool, Slot, exec_config
+from orchestrator.sandbox.pool import ContainerPool, Slot, build_filter, exec_config
 from orchestrator.sandbox.protocol import OutputSink, StepResult
 from orchestrator.sandbox.step import Limits, Step, Toolchain
 
@@ -403,7 +403,7 @@ class Sandbox:
             node_modules=node_modules,
         )
         run = _Run(step, limits, on_output, should_cancel, max_output_bytes)
-        slot = self._slot(step, limits, node_modules)
+        slot = self._slot(step, limits, node_modules, build_id)
         if slot is not None:
             pooled = self._run_pooled(slot, run, config, workspace, node_modules)
             if pooled is not None:
@@ -443,7 +443,9 @@ class Sandbox:
             self._remove(container)
         return run.result(int(status.get("StatusCode", -1)), oom, watchdog, pumped, started)
 
-    def _slot(self, step: Step, limits: Limits, node_modules: Path | None) -> Slot | None:
+    def _slot(
+        self, step: Step, limits: Limits, node_modules: Path | None, build_id: str
+    ) -> Slot | None:
         """An idle container for ``step``, or None (see ``pool`` for which steps fit)."""
         if self.pool is None or step.tools is not None:
             return None
@@ -451,7 +453,7 @@ class Sandbox:
             return None
         if node_modules is not None and not on_read_only_filesystem(node_modules):
             return None
-        return self.pool.take(step, limits)
+        return self.pool.take(step, limits, build_id)
 
     def _run_pooled(
         self,
@@ -559,6 +561,9 @@ class Sandbox:
         """Force-remove every container of this instance labelled with ``build_id``."""
         labels = [f"{LABEL_BUILD}={build_id}", f"{LABEL_INSTANCE}={self.options.instance}"]
         containers = self.client.containers.list(all=True, sparse=True, filters={"label": labels})
+        if self.pool is not None:  # an idle container still running one of its steps
+            pooled = build_filter(self.options.instance, build_id)
+            containers += self.client.containers.list(sparse=True, filters=pooled)
         for container in containers:
             self._remove(container)
         return len(containers)

@@ -452,8 +452,12 @@ def wait_for_phase(stack: Stack, build_id: str, phase: str) -> None:
 
 
 def containers_of(client: docker.DockerClient, build_id: str) -> list[str]:
-    """Ids of the containers (running or not) labelled with ``build_id``."""
+    """Ids of the containers (running or not) labelled with ``build_id``, and of the idle
+    containers (orchestrator/sandbox/pool.py) running one of its steps, named after it."""
     found = client.containers.list(
         all=True, sparse=True, filters={"label": f"kiln.build={build_id}"}
     )
-    return [c.id for c in found]
+    pooled = client.containers.list(
+        sparse=True, filters={"label": "kiln.build=pool", "name": f".{build_id}."}
+    )
+    return [c.id for c in found + pooled]

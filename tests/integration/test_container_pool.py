@@ -26,6 +26,7 @@ from orchestrator.sandbox.protocol import StepResult
 from orchestrator.sandbox.runner import SCRATCH_DIRS, Sandbox
 from orchestrator.sandbox.step import Limits, Step
 from orchestrator.settings import Settings
+from tests.integration.conftest import containers_of
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0, reason="the pool mounts workspaces on the host (the worker runs as root)"
@@ -207,8 +208,9 @@ def test_memory_and_time_limits_hold_in_an_idle_container(pooled: Pooled, ws: Pa
 
 def test_a_slot_whose_step_died_is_cleared(pooled: Pooled, ws: Path) -> None:
     step = Step("build", Phase.BUILDING, ["true"], False, ErrorCode.BUILD_FAILED)
-    slot = pooled.pool.take(step, pooled.limits)
+    slot = pooled.pool.take(step, pooled.limits, "b0123456789abcd")
     assert slot is not None
+    assert slot.container_id in containers_of(docker.from_env(), "b0123456789abcd")
     pooled.pool.mount_workspace(slot, ws, None)
     assert not pooled.pool.is_stale(slot.container_id, slot.name)  # in use: kept
     os.close(slot.lock_fd)  # the work-horse died mid-step

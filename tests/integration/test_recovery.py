@@ -23,6 +23,7 @@ import pytest
 import redis
 
 from orchestrator.live.logbus import id_after
+from orchestrator.sandbox.pool import build_filter
 from tests.integration.conftest import (
     Stack,
     children,
@@ -75,7 +76,9 @@ def stacks() -> Iterator[list[Stack]]:
 
 def containers_of(engine: docker.DockerClient, stack: Stack, build_id: str) -> list[Any]:
     labels = [f"kiln.build={build_id}", f"kiln.instance={stack.instance}"]
-    return list(engine.containers.list(all=True, sparse=True, filters={"label": labels}))
+    found = engine.containers.list(all=True, sparse=True, filters={"label": labels})
+    pooled = build_filter(stack.instance, build_id)  # an idle container running its step
+    return list(found) + list(engine.containers.list(sparse=True, filters=pooled))
 
 
 def wait_for(what: str, check: Any, timeout: float = 90) -> Any:

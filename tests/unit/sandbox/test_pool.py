@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from orchestrator.errors import ErrorCode
@@ -42,8 +43,10 @@ def make_config(step: Step, folder: Path) -> dict[str, Any]:
 
 
 def pool(root: Path, size: int = 2) -> ContainerPool:
+    renames: list[tuple[str, str]] = []
+    engine = SimpleNamespace(api=SimpleNamespace(rename=lambda c, n: renames.append((c, n))))
     return ContainerPool(
-        None,  # type: ignore[arg-type]  # these tests never reach the engine
+        engine,  # type: ignore[arg-type]  # only renames reach this engine
         root,
         size,
         LIMITS,
@@ -116,8 +119,8 @@ def test_take_hands_out_a_ready_slot_once(tmp_path: Path) -> None:
     p = pool(tmp_path, size=2)
     ready(p, "offline-0", "c0")
     ready(p, "offline-1", "c1")
-    first = p.take(BUILD, LIMITS)
-    second = p.take(BUILD, LIMITS)
+    first = p.take(BUILD, LIMITS, "b1")
+    second = p.take(BUILD, LIMITS, "b2")
     assert first is not None and second is not None
     assert {first.container_id, second.container_id} == {"c0", "c1"}
     assert p.take(BUILD, LIMITS) is None  # both held
