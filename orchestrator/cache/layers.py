@@ -32,7 +32,7 @@ from typing import Any
 
 from orchestrator.cache.keys import KEY_CHARS
 from orchestrator.errors import SandboxError
-from orchestrator.sandbox import workspace
+from orchestrator.sandbox import mounts, workspace
 from orchestrator.sandbox.runner import SCRATCH_DIRS
 from orchestrator.settings import Settings
 
@@ -67,6 +67,12 @@ def disk_usage(root: Path) -> tuple[int, int]:
             size += info.st_blocks * 512
             count += 1
     return size, count
+
+
+def filesystem_usage(root: Path) -> tuple[int, int]:
+    """(bytes in use, inodes in use) of the filesystem mounted at ``root``."""
+    stats = os.statvfs(root)
+    return (stats.f_blocks - stats.f_bfree) * stats.f_frsize, stats.f_files - stats.f_ffree
 
 
 def _mount_read_only(image: Path, folder: Path) -> None:
@@ -165,7 +171,6 @@ class LayerStore:
             elif scratch.is_dir():
                 shutil.rmtree(scratch)  # whatever is here would only be hidden by the tmpfs
             scratch.mkdir()
-        size, files = disk_usage(staging)
         target = self.root / self._key(key)
         if self._meta(key).is_file():  # made meanwhile (the caller should hold the lock)
             self.discard(staging)
@@ -173,13 +178,24 @@ class LayerStore:
         self._remove_files(key)  # leftovers of a crash between the steps below
         image = workspace.image_path(staging)
         if os.path.ismount(staging):
-            workspace.run_root_command("umount", str(staging))
-            size = image.stat().st_blocks * 512
+            # Its own filesystem: counted from the filesystem itself, moved (not unmounted,
+            # which would first write back all of it) and made read-only for every path
+            # to it. A later mount after a reboot mounts the image read-only itself.
+            size, files = filesystem_usage(staging)
             os.rename(image, workspace.image_path(target))
             target.mkdir()
-            _mount_read_only(workspace.image_path(target), target)
+            try:
+                mounts.move(staging, target)
+                mounts.make_read_only(target)
+            except SandboxError:  # a move from under a shared mount: the kernel refuses it
+                # unmounted in full (written back) before the image is mounted again
+                for folder in (staging, target):
+                    if os.path.ismount(folder):
+                        workspace.run_root_command("umount", str(folder))
+                _mount_read_only(workspace.image_path(target), target)
             staging.rmdir()
         else:
+            size, files = disk_usage(staging)
             os.rename(staging, target)
         meta = {"key": key, "created": time.time(), "size_bytes": size, "files": files, **details}
         tmp = self.root / f".{key}.json.tmp"

@@ -13,9 +13,10 @@ background.
 
 Only a step the idle container matches exactly runs there: the same image, limits,
 mounts and network, the default runtime (mounts made on the host do not reach a gVisor
-sandbox), no fetched package manager, and a layer on a read-only filesystem (the
-mounts made here are not read-only by themselves). Everything else starts its own
-container, as before. ``pool_config`` (what an idle container is) and ``exec_config``
+sandbox) and no fetched package manager. Everything else starts its own container, as
+before. The layer is bound read-only with the kernel's new mount calls
+(``mounts.bind_read_only``), so the container's copy of it is read-only too.
+``pool_config`` (what an idle container is) and ``exec_config``
 (what a step runs there) are pure; the rest does the I/O.
 """
 
@@ -29,6 +30,7 @@ import logging
 import os
 import re
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +53,7 @@ IDLE_COMMAND = ["sleep", "infinity"]
 # The container's own memory cgroup: ``oom_kill N`` counts processes the kernel killed.
 OOM_FILES = ("/sys/fs/cgroup/memory.events", "/sys/fs/cgroup/memory/memory.oom_control")
 PROBE = ".kiln-pool-probe"
+DRAIN_WAIT_S = 5.0  # how long a stopping keeper waits for a step to let its slot go
 SCRATCH_FLAGS = mounts.MS_NOSUID | mounts.MS_NODEV | mounts.MS_NOEXEC
 
 
@@ -196,10 +199,10 @@ class ContainerPool:
             return
         node_modules, target, scratch = layer
         with mounts.folder_beneath(slot.folder, target, make_last=True) as where:
-            mounts.mount(str(node_modules), where, None, mounts.MS_BIND)
+            mounts.bind_read_only(node_modules, where.fd)
         for name, options in scratch.items():
             with mounts.folder_beneath(slot.folder, f"{target}/{name}") as where:
-                mounts.mount("tmpfs", where, "tmpfs", SCRATCH_FLAGS, options)
+                mounts.mount("tmpfs", where.path, "tmpfs", SCRATCH_FLAGS, options)
 
     def is_oom(self, slot: Slot) -> bool:
         """Did the kernel kill a process of the slot's container for memory?"""
@@ -254,12 +257,12 @@ class ContainerPool:
         return started
 
     def drain(self) -> int:
-        """Remove every free slot's container and the slot's own mount (the last keeper of
-        a stopping worker); how many slots were emptied."""
+        """Remove every slot's container and mounts, then the pool's own mount (the keeper
+        of a stopping worker); how many slots were emptied."""
         emptied = 0
         for kind in KINDS:
             for name in self.slots(kind):
-                fd = self._try_lock(name)
+                fd = self._try_lock(name, wait_s=DRAIN_WAIT_S)  # a step may be finishing
                 if fd is None:
                     continue
                 try:
@@ -267,12 +270,13 @@ class ContainerPool:
                     if old:
                         self._remove(str(old))
                     self._write_state(name, {"ready": False})
-                    folder = self.root / name
-                    while folder.is_dir() and mounts.mounts_at(folder) > 0:
-                        mounts.detach(folder)
+                    self._clear_mounts(self.root / name)
                     emptied += 1
                 finally:
                     os.close(fd)
+        if emptied == 2 * self.size:
+            while mounts.mounts_at(self.root) > 0:
+                mounts.detach(self.root)
         return emptied
 
     def verify(self) -> bool:
@@ -328,8 +332,8 @@ class ContainerPool:
 
     @staticmethod
     def _clear_mounts(folder: Path) -> None:
-        """Detach a workspace (and its layer) bound into a slot, keeping the slot's own."""
-        while folder.is_dir() and mounts.mounts_at(folder) > 1:
+        """Detach a workspace (and its layer) bound into a slot."""
+        while folder.is_dir() and mounts.mounts_at(folder) > 0:
             mounts.detach(folder)
 
     def _start(self, name: str, kind: str) -> None:
@@ -339,8 +343,9 @@ class ContainerPool:
         if old:
             self._remove(str(old))
         self._write_state(name, {"ready": False})
-        if mounts.mounts_at(folder) == 0:
-            mounts.make_shared_mount_point(folder)
+        if mounts.mounts_at(self.root) == 0:  # containers bind slots with rslave: shared
+            mounts.make_shared_mount_point(self.root)
+        folder.mkdir(exist_ok=True)
         self._clear_mounts(folder)
         config = self.pool_config(kind, folder)
         image = self.image_id()
@@ -376,15 +381,19 @@ class ContainerPool:
 
     # -- slot files ----------------------------------------------------------------------
 
-    def _try_lock(self, name: str) -> int | None:
+    def _try_lock(self, name: str, wait_s: float = 0.0) -> int | None:
         self.root.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.root / f"{name}.lock", os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return None
-        return fd
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return fd
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    return None
+                time.sleep(0.05)
 
     def _state(self, name: str) -> dict[str, Any]:
         try:

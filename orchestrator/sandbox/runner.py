@@ -40,6 +40,7 @@ LABEL_BUILD = "kiln.build"
 LABEL_STEP = "kiln.step"
 LABEL_INSTANCE = "kiln.instance"
 POLL_S = 0.2
+ENDED_POLLS = 2  # polls that see a step's process gone before its output is cut off
 # Folders under node_modules that build tools write to (tsc -b's tsbuildinfo, Vite's
 # bundled config and pre-bundles, babel/eslint caches). A build gets a private tmpfs on
 # each; the rest of the layer is read-only.
@@ -232,13 +233,19 @@ class _Watchdog(threading.Thread):
         self.cancelled = False
 
     def run(self) -> None:
+        ended_polls = 0
         while not self.done.wait(POLL_S):
             if time.monotonic() >= self.deadline:
                 self.timed_out = True
             elif self.should_cancel():
                 self.cancelled = True
             elif self.ended is None or not self._ended():
+                ended_polls = 0
                 continue
+            else:  # the step's process is gone but its output is held open
+                ended_polls += 1
+                if ended_polls < ENDED_POLLS:  # the stream may just be closing
+                    continue
             with contextlib.suppress(docker.errors.APIError, requests.exceptions.RequestException):
                 self.container.kill()
             return
@@ -356,14 +363,6 @@ def scratch_options(tmpfs_options: str) -> str:
     return ",".join(o for o in tmpfs_options.split(",") if o not in flags)
 
 
-def on_read_only_filesystem(path: Path) -> bool:
-    """True when ``path`` is on a filesystem mounted read-only (a layer's image)."""
-    try:
-        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
-    except OSError:
-        return False
-
-
 class Sandbox:
     """Runs build steps as containers on one Docker engine (in an idle container of
     ``pool`` when one matches the step: see ``pool``)."""
@@ -451,8 +450,6 @@ class Sandbox:
             return None
         if not step.network and self.options.runtime:  # host mounts do not reach gVisor
             return None
-        if node_modules is not None and not on_read_only_filesystem(node_modules):
-            return None
         return self.pool.take(step, limits, build_id)
 
     def _run_pooled(
@@ -494,6 +491,7 @@ class Sandbox:
             frames = self.client.api.exec_start(made["Id"], stream=True, demux=True)
             watchdog.start()
             pumped = self._pump(frames, run.on_output, run.max_output_bytes)
+            watchdog.done.set()  # the stream is over: nothing left to watch
             if pumped.overflow:
                 with contextlib.suppress(docker.errors.APIError):
                     container.kill()

@@ -4,6 +4,7 @@ what its own container would, no more, and the container dies with the step."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import time
@@ -15,7 +16,7 @@ import docker
 import docker.errors
 import pytest
 
-from orchestrator.cache.layers import READ_ONLY_MOUNT
+from orchestrator.cache.layers import READ_ONLY_MOUNT, LayerStore
 from orchestrator.context import Context
 from orchestrator.errors import ErrorCode, SandboxError
 from orchestrator.records.models import Phase
@@ -94,7 +95,7 @@ def pooled(tmp_path: Path) -> Iterator[Pooled]:
         yield made
     finally:
         made.pool.drain()
-        assert all(mounts_at(made.pool.root / n) == 0 for n in made.pool.slots("offline"))
+        assert mounts_at(made.pool.root) == 0  # nothing of the pool is left mounted
 
 
 @pytest.fixture
@@ -140,7 +141,7 @@ def test_a_step_runs_in_the_idle_container_which_then_dies(pooled: Pooled, ws: P
     assert (ws / "out.txt").read_text() == "built\n"  # written into the build's workspace
     assert container_gone(used)
     assert pooled.state("offline-0")["ready"] is False
-    assert mounts_at(pooled.pool.root / "offline-0") == 1  # only the slot's own mount is left
+    assert mounts_at(pooled.pool.root / "offline-0") == 0  # the workspace is no longer bound
     pooled.fill()  # what the keeper does once told
     assert pooled.state("offline-0")["container"] != used
 
@@ -215,8 +216,33 @@ def test_a_slot_whose_step_died_is_cleared(pooled: Pooled, ws: Path) -> None:
     assert not pooled.pool.is_stale(slot.container_id, slot.name)  # in use: kept
     os.close(slot.lock_fd)  # the work-horse died mid-step
     assert pooled.pool.is_stale(slot.container_id, slot.name)  # the janitor removes it
-    assert mounts_at(slot.folder) == 1  # and the workspace is no longer bound there
+    assert mounts_at(slot.folder) == 0  # and the workspace is no longer bound there
     pooled.fill()
     fresh = str(pooled.state("offline-0")["container"])
     assert fresh != slot.container_id
     assert not pooled.pool.is_stale(fresh, "offline-0")
+
+
+def test_a_committed_layer_is_read_only_on_the_host_and_in_the_step(
+    pooled: Pooled, ws: Path, tmp_path: Path
+) -> None:
+    store = LayerStore(tmp_path / "layers", image_mb=16)
+    key = "ab" * 20
+    staging = store.new_staging(key)
+    (staging / "node_modules" / "left-pad").mkdir(parents=True)
+    (staging / "node_modules" / "left-pad" / "index.js").write_text("module.exports = 1\n")
+    layer = store.commit(key, staging, {})
+    try:
+        assert (layer / "left-pad" / "index.js").read_text() == "module.exports = 1\n"
+        with pytest.raises(OSError) as caught:
+            (layer / "intruder").write_text("x")  # not even root on the host writes there
+        assert caught.value.errno == errno.EROFS
+        meta = json.loads((tmp_path / "layers" / f"{key}.json").read_text())
+        assert meta["size_bytes"] > 0 and meta["files"] >= 3
+        used = str(pooled.state("offline-0")["container"])
+        script = "cat node_modules/left-pad/index.js; touch node_modules/x || echo refused"
+        result, lines = pooled.run(["sh", "-c", script], ws, node_modules=layer)
+        assert result.ok and lines[0] == "module.exports = 1" and lines[-1] == "refused"
+        assert container_gone(used)
+    finally:
+        workspace.remove(layer.parent)

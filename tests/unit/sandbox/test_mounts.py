@@ -14,8 +14,8 @@ from orchestrator.sandbox.mounts import folder_beneath, mounts_at
 def test_a_folder_is_reached_through_the_folder_opened(tmp_path: Path) -> None:
     (tmp_path / "front" / "node_modules").mkdir(parents=True)
     with folder_beneath(tmp_path, "front/node_modules") as where:
-        assert where.startswith("/proc/self/fd/")
-        assert os.path.samefile(where, tmp_path / "front" / "node_modules")
+        assert where.path == f"/proc/self/fd/{where.fd}"
+        assert os.path.samefile(where.path, tmp_path / "front" / "node_modules")
 
 
 def test_the_last_folder_is_made_when_asked(tmp_path: Path) -> None:
