@@ -4,20 +4,20 @@ Starting a container costs this engine about 0.2 s (0.4 s on the sandbox network
 of what Kiln adds to a small project's rebuild. So a worker host keeps a few containers
 started (``KILN_CONTAINER_POOL`` per kind: without network, and on the sandbox network),
 each idle (``sleep`` under Docker's init) with its own empty slot folder bound at
-``/workspace`` with ``rslave`` propagation. A step takes a ready slot (an ``flock``),
-mounts its workspace into the slot on the host (and its dependency layer with the private
-scratch folders), where the container sees them at once, and runs as ``docker exec``
-with its own user, folder and environment. The container then dies with the step: one
-that ran project code never runs another. Its slot gets a fresh container in the
-background.
+``/workspace`` with ``rslave`` propagation (the pool's folder is one shared mount). A step
+takes a ready slot (an ``flock``), mounts its workspace into the slot on the host (and its
+dependency layer with the private scratch folders), where the container sees them at
+once, and runs as ``docker exec`` with its own user, folder and environment. The
+container is killed when the step ends: one that ran project code never runs another.
+The keeper beside each worker (``pool_keeper``) then starts a fresh one in the slot.
 
 Only a step the idle container matches exactly runs there: the same image, limits,
 mounts and network, the default runtime (mounts made on the host do not reach a gVisor
 sandbox) and no fetched package manager. Everything else starts its own container, as
 before. The layer is bound read-only with the kernel's new mount calls
 (``mounts.bind_read_only``), so the container's copy of it is read-only too.
-``pool_config`` (what an idle container is) and ``exec_config``
-(what a step runs there) are pure; the rest does the I/O.
+``pool_config`` (what an idle container is) and ``exec_config`` (what a step runs there)
+are pure; the rest does the I/O.
 """
 
 from __future__ import annotations
