@@ -211,6 +211,13 @@ def leftovers(ctx: Context) -> str:
     )
 
 
+def container_pool(ctx: Context) -> str:
+    """This host's idle containers (orchestrator/sandbox/pool.py)."""
+    from orchestrator.sandbox.pool import describe
+
+    return describe(ctx.settings.var_dir / "pool", ctx.settings.container_pool)
+
+
 # Each check: its name, and a probe that says what it saw (or raises what is wrong).
 CHECKS: list[tuple[str, Callable[[Context], str]]] = [
     ("instance", instance),
@@ -229,6 +236,7 @@ CHECKS: list[tuple[str, Callable[[Context], str]]] = [
     ("model", lambda ctx: model_setup(ctx.settings)),
     ("storage", lambda ctx: ctx.storage.check()),
     ("workers", workers),
+    ("container pool", container_pool),
     ("containers", leftovers),
 ]
 

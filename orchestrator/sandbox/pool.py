@@ -72,6 +72,31 @@ def build_filter(instance: str, build_id: str) -> dict[str, object]:
     return {"name": f"{instance}.{build_id}.", "label": [f"kiln.build={POOL_LABEL}"]}
 
 
+def describe(root: Path, size: int) -> str:
+    """What ``kiln doctor`` says of a host's pool: its idle containers ready per kind."""
+    if size <= 0:
+        return "off (KILN_CONTAINER_POOL=0): every step starts its own container"
+    disabled = root / "disabled"
+    if disabled.is_file():
+        raise SandboxError(f"container pool off: {disabled.read_text().strip()}")
+    ready = {}
+    for kind in KINDS:
+        states = [_read_state(root / f"{kind}-{n}.json") for n in range(size)]
+        ready[kind] = sum(1 for state in states if state.get("ready"))
+    return (
+        f"{ready['offline']} of {size} idle containers ready without network, "
+        f"{ready['online']} of {size} on the sandbox network (filled by each worker's keeper)"
+    )
+
+
+def _read_state(path: Path) -> dict[str, Any]:
+    try:
+        loaded = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
+
+
 def kind_of(step: Step) -> str:
     """The kind of idle container a step needs."""
     return "online" if step.network else "offline"
@@ -396,11 +421,7 @@ class ContainerPool:
                 time.sleep(0.05)
 
     def _state(self, name: str) -> dict[str, Any]:
-        try:
-            loaded = json.loads((self.root / f"{name}.json").read_text())
-        except (OSError, ValueError):
-            return {}
-        return loaded if isinstance(loaded, dict) else {}
+        return _read_state(self.root / f"{name}.json")
 
     def _write_state(self, name: str, state: dict[str, Any]) -> None:
         tmp = self.root / f".{name}.json.tmp"

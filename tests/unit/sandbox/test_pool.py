@@ -7,10 +7,13 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from orchestrator.errors import ErrorCode
+import pytest
+
+from orchestrator.errors import ErrorCode, SandboxError
 from orchestrator.records.models import Phase
 from orchestrator.sandbox.pool import (
     ContainerPool,
+    describe,
     exec_config,
     fingerprint,
     idle_step,
@@ -139,3 +142,14 @@ def test_take_refuses_other_limits_other_settings_and_a_disabled_pool(tmp_path: 
     (tmp_path / "offline-0.json").write_text(json.dumps({**state, "fingerprint": "old"}))
     assert p.take(BUILD, LIMITS) is None  # made with other settings or another image
     assert pool(tmp_path, size=0).take(BUILD, LIMITS) is None
+
+
+def test_doctor_reads_the_ready_slots_and_says_when_the_pool_is_off(tmp_path: Path) -> None:
+    p = pool(tmp_path, size=2)
+    ready(p, "offline-0")
+    ready(p, "online-1")
+    assert describe(tmp_path, 2).startswith("1 of 2 idle containers ready without network, 1 of 2")
+    assert describe(tmp_path, 0).startswith("off")
+    (tmp_path / "disabled").write_text("a mount made on this host did not reach the container\n")
+    with pytest.raises(SandboxError, match="did not reach"):
+        describe(tmp_path, 2)
