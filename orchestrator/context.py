@@ -156,9 +156,19 @@ class Context:
             limits,
             make_config=make_config,
             image_id=lambda: image_toolchain(self.docker, s.sandbox_image).image_id,
-            released=lambda name: self.redis.rpush(released_key(s.instance), name),
+            released=self._slot_released,
             instance=s.instance,
         )
+
+    def _slot_released(self, slot: str) -> None:
+        """Tell this host's pool keepers that ``slot`` needs a fresh container (a short
+        list that expires: nobody may be listening)."""
+        key = released_key(self.settings.instance)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.rpush(key, slot)
+        pipe.ltrim(key, -64, -1)
+        pipe.expire(key, 60)
+        pipe.execute()
 
     def cancel_requested(self, build_id: str) -> bool:
         """True once someone asked to cancel ``build_id``."""
