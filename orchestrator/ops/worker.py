@@ -62,7 +62,7 @@ def run_worker(*, burst: bool = False) -> None:
     import orchestrator.builds.pipeline  # noqa: F401
 
     if ctx.container_pool is not None:  # idle containers, so steps start at once
-        keeper = start_maintenance("orchestrator.sandbox.pool_keeper")
+        keeper = start_maintenance("orchestrator.ops.pool_keeper")
         atexit.register(keeper.terminate)
     if settings.warm_templates and settings.cache_layers:
         from orchestrator.builds.warm import start_in_background

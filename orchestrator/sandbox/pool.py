@@ -9,7 +9,7 @@ takes a ready slot (an ``flock``), mounts its workspace into the slot on the hos
 dependency layer with the private scratch folders), where the container sees them at
 once, and runs as ``docker exec`` with its own user, folder and environment. The
 container is killed when the step ends: one that ran project code never runs another.
-The keeper beside each worker (``pool_keeper``) then starts a fresh one in the slot.
+The keeper beside each worker (``ops/pool_keeper``) then starts a fresh one in the slot.
 
 Only a step the idle container matches exactly runs there: the same image, limits,
 mounts and network, the default runtime (mounts made on the host do not reach a gVisor
@@ -240,7 +240,7 @@ class ContainerPool:
 
     def finish(self, slot: Slot) -> None:
         """End a used slot's container now (its processes are gone when this returns),
-        clear the slot's mounts and let it go; a keeper (``pool_keeper``) starts a fresh
+        clear the slot's mounts and let it go; a keeper (``ops/pool_keeper``) starts a fresh
         container there."""
         try:
             with contextlib.suppress(docker.errors.APIError, requests.exceptions.RequestException):

@@ -1,4 +1,4 @@
-"""The keeper of a host's idle containers (``pool``): fills the slots and renews used ones.
+"""The keeper of a host's idle containers (``sandbox/pool``): fills the slots and renews used ones.
 
 A worker starts one beside itself (``ops/worker``). A work-horse that used a slot pushes
 the slot's name on ``released_key``; the keeper starts a fresh container there at once,
@@ -69,7 +69,7 @@ def _keep(ctx: Context, pool: ContainerPool, parent_pid: int | None) -> None:
 
 
 def main() -> None:
-    """Entry point of ``python -m orchestrator.sandbox.pool_keeper``."""
+    """Entry point of ``python -m orchestrator.ops.pool_keeper``."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--parent", type=int, default=None, help="exit when this pid is gone")
     args = parser.parse_args()
