@@ -97,6 +97,13 @@ def _read_state(path: Path) -> dict[str, Any]:
     return loaded if isinstance(loaded, dict) else {}
 
 
+def unmount_all(root: Path) -> None:
+    """Detach everything mounted in a pool's folder (its slots', then its own mount): what a
+    stopped installation leaves (the idle containers must be gone)."""
+    while root.is_dir() and mounts.mounts_at(root) > 0:
+        mounts.detach(root)  # lazily, with every mount below it
+
+
 def kind_of(step: Step) -> str:
     """The kind of idle container a step needs."""
     return "online" if step.network else "offline"
@@ -284,7 +291,7 @@ class ContainerPool:
     def drain(self) -> int:
         """Remove every slot's container and mounts, then the pool's own mount (the keeper
         of a stopping worker); how many slots were emptied."""
-        emptied = 0
+        free: set[str] = set()
         for kind in KINDS:
             for name in self.slots(kind):
                 fd = self._try_lock(name, wait_s=DRAIN_WAIT_S)  # a step may be finishing
@@ -296,13 +303,22 @@ class ContainerPool:
                         self._remove(str(old))
                     self._write_state(name, {"ready": False})
                     self._clear_mounts(self.root / name)
-                    emptied += 1
+                    free.add(name)
                 finally:
                     os.close(fd)
-        if emptied == 2 * self.size:
-            while mounts.mounts_at(self.root) > 0:
-                mounts.detach(self.root)
-        return emptied
+        for container in self._idle_containers():  # one a stopped fill had just started
+            if container.labels.get(LABEL_SLOT) in free:
+                self._remove(str(container.id))
+        if len(free) == 2 * self.size:
+            unmount_all(self.root)
+        return len(free)
+
+    def _idle_containers(self) -> list[Any]:
+        labels = [f"kiln.build={POOL_LABEL}", f"kiln.instance={self.instance}"]
+        try:
+            return list(self.client.containers.list(all=True, filters={"label": labels}))
+        except (docker.errors.APIError, requests.exceptions.RequestException):
+            return []
 
     def verify(self) -> bool:
         """Check once that a mount made here reaches an idle container (it does not when

@@ -28,6 +28,7 @@ from httpx_sse import connect_sse
 
 from orchestrator.cache.layers import LayerStore
 from orchestrator.client import KilnClient
+from orchestrator.sandbox import pool
 from orchestrator.settings import REPO_ROOT, Settings
 from tests.integration.fake_model import FakeModel
 from tests.integration.seaweed import SeaweedS3, weed_binary
@@ -164,6 +165,8 @@ class Stack:
         # Dependency layers are read-only loop mounts (a lookup mounts one again).
         with contextlib.suppress(Exception):
             LayerStore(self.var_dir / "cache" / "layers").unmount_all()
+        with contextlib.suppress(Exception):  # a killed keeper's idle-container slots
+            pool.unmount_all(self.var_dir / "pool")
 
     def build(self, build_id: str) -> dict[str, Any]:
         return self.client.build(build_id)
