@@ -38,7 +38,8 @@ from orchestrator.dev.vite import vite_warnings
 from orchestrator.errors import BuildError, ErrorCode, KilnError
 from orchestrator.logs import configure_logging
 from orchestrator.sandbox import workspace
-from orchestrator.sandbox.runner import LineSplitter, Sandbox, SandboxOptions, check_dev_runtime
+from orchestrator.sandbox.output import LineSplitter
+from orchestrator.sandbox.runner import Sandbox, SandboxOptions, check_dev_runtime
 from orchestrator.sandbox.step import Limits
 from orchestrator.settings import get_settings
 

@@ -7,11 +7,9 @@
 
 from __future__ import annotations
 
-import codecs
 import contextlib
 import logging
 import os
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -27,6 +25,7 @@ from orchestrator.errors import SandboxError
 from orchestrator.project.environment import Offer
 from orchestrator.sandbox.image.bun_defaults import read_default_trusted
 from orchestrator.sandbox.image.toolchains import image_offer
+from orchestrator.sandbox.output import ContainerById, Pumped, Watchdog, pump
 from orchestrator.sandbox.pool import ContainerPool, Slot, build_filter, exec_config
 from orchestrator.sandbox.protocol import OutputSink, StepResult
 from orchestrator.sandbox.step import Limits, Step, Toolchain
@@ -39,8 +38,6 @@ TOOLS = "/opt/kiln/fetched"
 LABEL_BUILD = "kiln.build"
 LABEL_STEP = "kiln.step"
 LABEL_INSTANCE = "kiln.instance"
-POLL_S = 0.2
-ENDED_POLLS = 2  # polls that see a step's process gone before its output is cut off
 # Folders under node_modules that build tools write to (tsc -b's tsbuildinfo, Vite's
 # bundled config and pre-bundles, babel/eslint caches). A build gets a private tmpfs on
 # each; the rest of the layer is read-only.
@@ -185,78 +182,6 @@ def container_config(
     return config
 
 
-@dataclass
-class _Pumped:
-    bytes: int = 0
-    overflow: bool = False
-
-
-class LineSplitter:
-    """Turns a byte stream into complete text lines, decoding UTF-8 across chunk borders."""
-
-    def __init__(self) -> None:
-        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._pending = ""
-
-    def feed(self, chunk: bytes) -> list[str]:
-        """Add bytes; return the lines they complete."""
-        text = self._pending + self._decoder.decode(chunk)
-        *lines, self._pending = text.split("\n")
-        return [line.rstrip("\r") for line in lines]
-
-    def close(self) -> list[str]:
-        """Return whatever is left as a last line."""
-        rest = self._pending + self._decoder.decode(b"", final=True)
-        self._pending = ""
-        return [rest.rstrip("\r")] if rest else []
-
-
-class _Watchdog(threading.Thread):
-    """Kills the container at its deadline or when the build is cancelled (or, for a step
-    run in an idle container, once the step's own process has ended: whatever it left
-    running ends with it, as in a container of its own)."""
-
-    def __init__(
-        self,
-        container: Any,
-        deadline: float,
-        should_cancel: Callable[[], bool],
-        ended: Callable[[], bool] | None = None,
-    ) -> None:
-        super().__init__(daemon=True)
-        self.container = container
-        self.deadline = deadline
-        self.should_cancel = should_cancel
-        self.ended = ended
-        self.done = threading.Event()
-        self.timed_out = False
-        self.cancelled = False
-
-    def run(self) -> None:
-        ended_polls = 0
-        while not self.done.wait(POLL_S):
-            if time.monotonic() >= self.deadline:
-                self.timed_out = True
-            elif self.should_cancel():
-                self.cancelled = True
-            elif self.ended is None or not self._ended():
-                ended_polls = 0
-                continue
-            else:  # the step's process is gone but its output is held open
-                ended_polls += 1
-                if ended_polls < ENDED_POLLS:  # the stream may just be closing
-                    continue
-            with contextlib.suppress(docker.errors.APIError, requests.exceptions.RequestException):
-                self.container.kill()
-            return
-
-    def _ended(self) -> bool:
-        try:
-            return self.ended is not None and self.ended()
-        except (docker.errors.APIError, requests.exceptions.RequestException):
-            return False
-
-
 def sandbox_uid(configured: int) -> int:
     """The uid containers run as: the configured one under a root worker, else the worker's."""
     return configured if os.geteuid() == 0 else os.geteuid()
@@ -333,7 +258,7 @@ class _Run:
     max_output_bytes: int | None
 
     def result(
-        self, exit_code: int, oom: bool, watchdog: _Watchdog, pumped: _Pumped, started: float
+        self, exit_code: int, oom: bool, watchdog: Watchdog, pumped: Pumped, started: float
     ) -> StepResult:
         return StepResult(
             exit_code=exit_code,
@@ -344,16 +269,6 @@ class _Run:
             output_bytes=pumped.bytes,
             output_overflow=pumped.overflow,
         )
-
-
-class _ById:
-    """A container known by id only (what the watchdog kills)."""
-
-    def __init__(self, client: docker.DockerClient, container_id: str) -> None:
-        self.client, self.id = client, container_id
-
-    def kill(self) -> None:
-        self.client.api.kill(self.id)
 
 
 def scratch_options(tmpfs_options: str) -> str:
@@ -421,14 +336,14 @@ class Sandbox:
             ) from exc
         except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
             raise SandboxError(f"could not create the {step.name} container: {exc}") from exc
-        watchdog = _Watchdog(container, started + run.limits.timeout_s, run.should_cancel)
+        watchdog = Watchdog(container, started + run.limits.timeout_s, run.should_cancel)
         try:
             frames = self.client.api.attach(
                 container.id, stdout=True, stderr=True, stream=True, logs=False, demux=True
             )
             container.start()
             watchdog.start()
-            pumped = self._pump(frames, run.on_output, run.max_output_bytes)
+            pumped = pump(frames, run.on_output, run.max_output_bytes)
             if pumped.overflow:
                 with contextlib.suppress(docker.errors.APIError):
                     container.kill()
@@ -480,17 +395,17 @@ class Sandbox:
             self.pool.finish(slot)
             log.warning("step %s: idle container %s not usable (%s)", step.name, slot.name, exc)
             return None
-        container = _ById(self.client, slot.container_id)
+        container = ContainerById(self.client, slot.container_id)
 
         def ended() -> bool:  # the step's process is gone, yet something holds its output
             return not self.client.api.exec_inspect(made["Id"]).get("Running")
 
         deadline = started + run.limits.timeout_s
-        watchdog = _Watchdog(container, deadline, run.should_cancel, ended)
+        watchdog = Watchdog(container, deadline, run.should_cancel, ended)
         try:
             frames = self.client.api.exec_start(made["Id"], stream=True, demux=True)
             watchdog.start()
-            pumped = self._pump(frames, run.on_output, run.max_output_bytes)
+            pumped = pump(frames, run.on_output, run.max_output_bytes)
             watchdog.done.set()  # the stream is over: nothing left to watch
             if pumped.overflow:
                 with contextlib.suppress(docker.errors.APIError):
@@ -505,27 +420,6 @@ class Sandbox:
             watchdog.done.set()
             self.pool.finish(slot)  # its processes are gone once this returns
         return run.result(exit_code, oom, watchdog, pumped, started)
-
-    @staticmethod
-    def _pump(frames: Any, on_output: OutputSink, budget: int | None) -> _Pumped:
-        splitters = {"stdout": LineSplitter(), "stderr": LineSplitter()}
-        pumped = _Pumped()
-        for out, err in frames:
-            for name, chunk in (("stdout", out), ("stderr", err)):
-                if chunk:
-                    pumped.bytes += len(chunk)
-                    lines = splitters[name].feed(chunk)
-                    if lines:
-                        on_output(name, lines)
-            if budget is not None and pumped.bytes > budget:
-                pumped.overflow = True
-                frames.close()
-                return pumped
-        for name, splitter in splitters.items():
-            rest = splitter.close()
-            if rest:
-                on_output(name, rest)
-        return pumped
 
     @staticmethod
     def _remove(container: Any) -> None:

@@ -15,7 +15,6 @@ from orchestrator.sandbox.runner import (
     NPM_CACHE,
     SCRATCH_DIRS,
     WORKSPACE,
-    LineSplitter,
     SandboxOptions,
     StepResult,
     container_config,
@@ -179,43 +178,6 @@ def test_ca_variables_only_with_a_bundle() -> None:
     assert with_ca["npm_config_cafile"] == CA_PATH
     without = sandbox_environment(INSTALL, NO_EXTRAS)
     assert "NODE_EXTRA_CA_CERTS" not in without and "npm_config_cafile" not in without
-
-
-# ----------------------------------------------------------------- LineSplitter
-
-
-@pytest.mark.parametrize(
-    ("chunks", "lines", "rest"),
-    [
-        ([b"one\ntwo\n"], ["one", "two"], []),
-        ([b"par", b"tial\nli", b"ne\n"], ["partial", "line"], []),
-        ([b"a\r\nb\r\n"], ["a", "b"], []),
-        ([b"a\r", b"\nb"], ["a"], ["b"]),
-        ([b"no newline"], [], ["no newline"]),
-        ([b"last\r"], [], ["last"]),
-        ([b"\n\n"], ["", ""], []),
-        ([b"caf\xc3", b"\xa9\n"], ["café"], []),
-        ([b"\xe2", b"\x82", b"\xac", b" euro"], [], ["€ euro"]),
-        ([b"\xf0\x9f", b"\x94\xa5\n"], ["🔥"], []),
-        ([b"bad \xff byte\n"], ["bad \ufffd byte"], []),
-        ([b"cut \xc3"], [], ["cut \ufffd"]),
-        ([], [], []),
-    ],
-)
-def test_line_splitter(chunks: list[bytes], lines: list[str], rest: list[str]) -> None:
-    splitter = LineSplitter()
-    got = [line for chunk in chunks for line in splitter.feed(chunk)]
-    assert got == lines
-    assert splitter.close() == rest
-
-
-def test_line_splitter_returns_nothing_until_a_line_completes() -> None:
-    splitter = LineSplitter()
-    assert splitter.feed(b"abc") == []
-    assert splitter.feed(b"\xc3") == []
-    assert splitter.feed(b"\xa9\nx") == ["abcé"]
-    assert splitter.close() == ["x"]
-    assert splitter.close() == []
 
 
 # ------------------------------------------------------------------- StepResult
