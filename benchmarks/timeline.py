@@ -20,12 +20,9 @@ import time
 import uuid
 from pathlib import Path
 
-import httpx
-
 from benchmarks import environments as env
 from benchmarks.build_cache import Kiln, copy_project, hand_to_sandbox
 from benchmarks.build_cache import touch_source as touch
-from orchestrator.client import tar_project
 
 GAP_S = 0.08
 
@@ -34,17 +31,10 @@ def timeline(kiln: Kiln, folder: Path, label: str) -> None:
     """Submit ``folder`` fresh and print its events as they arrive."""
     touch(folder, env.CHANGED, uuid.uuid4().hex)
     started = time.monotonic()
-    with httpx.Client(base_url=kiln.url, timeout=120) as http:
-        reply = http.post(
-            "/api/v1/builds",
-            content=tar_project(folder),
-            params={"fresh": "true"},
-            headers={"Content-Type": "application/gzip"},
-        )
-    reply.raise_for_status()
+    build_id = kiln.submit_only(folder)
     print(f"--- {label}: submit answered after {time.monotonic() - started:.3f} s")
     last = 0.0
-    for _id, event, data in kiln.client.events(reply.json()["id"]):
+    for _id, event, data in kiln.client.events(build_id):
         at = time.monotonic() - started
         if event == "log":
             text = str(data.get("text", ""))

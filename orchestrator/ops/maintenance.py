@@ -12,6 +12,7 @@ import argparse
 import logging
 import os
 import time
+from collections.abc import Callable
 
 import redis
 
@@ -83,13 +84,19 @@ def loop(parent_pid: int | None = None) -> None:
                 return
 
 
-def main() -> None:
-    """Entry point of ``python -m orchestrator.ops.maintenance``."""
-    parser = argparse.ArgumentParser(description=__doc__)
+def run_beside_worker(description: str | None, loop: Callable[[int | None], None]) -> None:
+    """Entry point of a process a worker starts beside itself (``--parent PID``: it runs
+    ``loop`` until that process is gone)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--parent", type=int, default=None, help="exit when this pid is gone")
     args = parser.parse_args()
     configure_logging(get_settings().log_format)
     loop(args.parent)
+
+
+def main() -> None:
+    """Entry point of ``python -m orchestrator.ops.maintenance``."""
+    run_beside_worker(__doc__, loop)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ the current image and settings).
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import signal
@@ -17,7 +16,7 @@ import time
 import redis
 
 from orchestrator.context import Context
-from orchestrator.logs import configure_logging
+from orchestrator.ops.maintenance import run_beside_worker
 from orchestrator.sandbox.pool import ContainerPool, released_key
 from orchestrator.settings import get_settings
 
@@ -70,11 +69,7 @@ def _keep(ctx: Context, pool: ContainerPool, parent_pid: int | None) -> None:
 
 def main() -> None:
     """Entry point of ``python -m orchestrator.ops.pool_keeper``."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--parent", type=int, default=None, help="exit when this pid is gone")
-    args = parser.parse_args()
-    configure_logging(get_settings().log_format)
-    loop(args.parent)
+    run_beside_worker(__doc__, loop)
 
 
 if __name__ == "__main__":

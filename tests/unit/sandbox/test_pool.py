@@ -20,23 +20,11 @@ from orchestrator.sandbox.pool import (
     kind_of,
     oom_killed,
 )
-from orchestrator.sandbox.runner import SandboxOptions, container_config, scratch_options
+from orchestrator.sandbox.runner import container_config, scratch_options
 from orchestrator.sandbox.step import Limits, Step
+from tests.unit.sandbox.test_runner import OPTIONS
 
 LIMITS = Limits(timeout_s=600, memory_mb=2048, cpus=2.0)
-OPTIONS = SandboxOptions(
-    image="kiln-sandbox:test",
-    uid=10001,
-    pids_limit=256,
-    nofile_limit=4096,
-    tmpfs_mb=128,
-    registry="https://registry.example/",
-    network="kiln-sandbox",
-    proxy_url="http://172.30.213.1:3128",
-    runtime="",
-    npm_cache_dir=Path("/var/kiln/cache/npm"),
-    ca_bundle=None,
-)
 BUILD = Step("build", Phase.BUILDING, ["npm", "run", "build"], False, ErrorCode.BUILD_FAILED)
 INSTALL = Step("install", Phase.INSTALLING, ["npm", "ci"], True, ErrorCode.INSTALL_FAILED)
 
