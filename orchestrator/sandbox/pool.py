@@ -8,8 +8,13 @@ each idle (``sleep`` under Docker's init) with its own empty slot folder bound a
 takes a ready slot (an ``flock``), mounts its workspace into the slot on the host (and its
 dependency layer with the private scratch folders), where the container sees them at
 once, and runs as ``docker exec`` with its own user, folder and environment. The
-container is killed when the step ends: one that ran project code never runs another.
-The keeper beside each worker (``ops/pool_keeper``) then starts a fresh one in the slot.
+container is done when the step ends: one that ran project code never runs another.
+If anything the step started is still alive then (its cgroup, read on the host, holds
+more than the idle container's own two processes), the container is killed before the
+step's output is read; else nothing of the step is left to stop, and the keeper beside
+each worker (``ops/pool_keeper``) removes it as it starts a fresh one in the slot. The
+idle processes run as their own user (``IDLE_UID``), so a step can neither signal nor
+trace them into running its code.
 
 Only a step the idle container matches exactly runs there: the same image, limits,
 mounts and network, the default runtime (mounts made on the host do not reach a gVisor
@@ -42,7 +47,7 @@ import requests.exceptions
 
 from orchestrator.errors import SandboxError
 from orchestrator.records.models import ErrorCode, Phase
-from orchestrator.sandbox import mounts
+from orchestrator.sandbox import cgroups, mounts
 from orchestrator.sandbox.step import Limits, Step
 
 log = logging.getLogger("kiln.sandbox.pool")
@@ -53,6 +58,9 @@ IDLE_COMMAND = ["sleep", "infinity"]
 # The container's own memory cgroup: ``oom_kill N`` counts processes the kernel killed.
 OOM_FILES = ("/sys/fs/cgroup/memory.events", "/sys/fs/cgroup/memory/memory.oom_control")
 PROBE = ".kiln-pool-probe"
+IDLE_UID = 65534  # the idle container's own processes (``nobody``): never a step's user
+IDLE_PROCESSES = 2  # Docker's init and its ``sleep``
+IDLE_WAIT_S = 2.0  # how long a fresh container may take to show both in its cgroup
 DRAIN_WAIT_S = 5.0  # how long a stopping keeper waits for a step to let its slot go
 SCRATCH_FLAGS = mounts.MS_NOSUID | mounts.MS_NODEV | mounts.MS_NOEXEC
 
@@ -149,6 +157,8 @@ class Slot:
     folder: Path
     container_id: str
     lock_fd: int
+    procs: Path | None = None  # the container's cgroup.procs on the host, when known
+    idle: frozenset[int] = frozenset()  # its own processes (init, sleep) as they started
 
 
 class ContainerPool:
@@ -186,7 +196,15 @@ class ContainerPool:
         volumes = dict(config["volumes"])
         volumes[str(folder)] = {**volumes[str(folder)], "mode": "rw,rslave"}
         labels = {**config["labels"], LABEL_SLOT: folder.name}
-        return {**config, "volumes": volumes, "labels": labels, "init": True}
+        user = config["user"].split(":")[0]
+        idle = IDLE_UID if user != str(IDLE_UID) else IDLE_UID - 1
+        return {
+            **config,
+            "volumes": volumes,
+            "labels": labels,
+            "init": True,
+            "user": f"{idle}:{idle}",
+        }
 
     def take(self, step: Step, limits: Limits, build_id: str = "") -> Slot | None:
         """A ready slot for ``step`` (locked), or None: start the step's own container.
@@ -208,7 +226,9 @@ class ContainerPool:
                 expected = fingerprint(self.pool_config(kind, self.root / name), self.image_id())
             if state.get("ready") and state.get("fingerprint") == expected:
                 self._write_state(name, {**state, "ready": False, "build": build_id})
-                slot = Slot(name, self.root / name, str(state["container"]), fd)
+                procs = Path(state["procs"]) if state.get("procs") else None
+                idle = frozenset(int(pid) for pid in state.get("idle", ()))
+                slot = Slot(name, self.root / name, str(state["container"]), fd, procs, idle)
                 if self._rename(slot, step_name(self.instance, build_id, step.name, name)):
                     return slot
                 self.finish(slot)
@@ -246,12 +266,16 @@ class ContainerPool:
         return oom_killed(output.decode(errors="replace") if isinstance(output, bytes) else "")
 
     def finish(self, slot: Slot) -> None:
-        """End a used slot's container now (its processes are gone when this returns),
-        clear the slot's mounts and let it go; a keeper (``ops/pool_keeper``) starts a fresh
-        container there."""
+        """Make sure nothing a step started in a slot still runs when this returns (the
+        container is killed unless only its idle processes are left), clear the slot's
+        mounts and let it go; a keeper (``ops/pool_keeper``) removes the container and
+        starts a fresh one there."""
         try:
-            with contextlib.suppress(docker.errors.APIError, requests.exceptions.RequestException):
-                self.client.api.kill(slot.container_id)
+            if not self.is_quiet(slot):
+                with contextlib.suppress(
+                    docker.errors.APIError, requests.exceptions.RequestException
+                ):
+                    self.client.api.kill(slot.container_id)
             self._clear_mounts(slot.folder)
             self._write_state(slot.name, {"ready": False, "container": slot.container_id})
         finally:
@@ -259,6 +283,14 @@ class ContainerPool:
         if self.released is not None:
             with contextlib.suppress(Exception):  # the keeper's periodic pass finds it anyway
                 self.released(slot.name)
+
+    @staticmethod
+    def is_quiet(slot: Slot) -> bool:
+        """Does the slot's container hold nothing but its own idle processes?"""
+        if slot.procs is None or len(slot.idle) != IDLE_PROCESSES:
+            return False
+        alive = cgroups.processes(slot.procs)
+        return alive is not None and alive <= slot.idle
 
     # -- filling -------------------------------------------------------------------------
 
@@ -392,10 +424,23 @@ class ContainerPool:
         image = self.image_id()
         container = self.client.containers.create(**config)
         container.start()
-        self._write_state(
-            name,
-            {"ready": True, "container": container.id, "fingerprint": fingerprint(config, image)},
-        )
+        made = {"ready": True, "container": container.id, "fingerprint": fingerprint(config, image)}
+        self._write_state(name, made | self._idle_processes(str(container.id)))
+
+    def _idle_processes(self, container_id: str) -> dict[str, Any]:
+        """Where a fresh container's cgroup is on the host and its idle processes, once
+        both have started; nothing when that cannot be read (its steps are then killed)."""
+        info = self.client.api.inspect_container(container_id)
+        procs = cgroups.container_procs(int(info.get("State", {}).get("Pid") or 0))
+        deadline = time.monotonic() + IDLE_WAIT_S
+        while procs is not None and time.monotonic() < deadline:
+            alive = cgroups.processes(procs)
+            if alive is None:
+                break
+            if len(alive) == IDLE_PROCESSES:
+                return {"procs": str(procs), "idle": sorted(alive)}
+            time.sleep(0.01)
+        return {}
 
     def _rename(self, slot: Slot, name: str) -> bool:
         try:

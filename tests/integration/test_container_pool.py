@@ -1,5 +1,5 @@
 """Idle containers (orchestrator/sandbox/pool.py) on the real engine: a step in one sees
-what its own container would, no more, and the container dies with the step."""
+what its own container would, no more, and nothing the step started outlives it."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from orchestrator.errors import ErrorCode, SandboxError
 from orchestrator.records.models import Phase
 from orchestrator.sandbox import workspace
 from orchestrator.sandbox.mounts import mounts_at
-from orchestrator.sandbox.pool import ContainerPool
+from orchestrator.sandbox.pool import IDLE_UID, ContainerPool
 from orchestrator.sandbox.protocol import StepResult
 from orchestrator.sandbox.runner import SCRATCH_DIRS, Sandbox
 from orchestrator.sandbox.step import Limits, Step
@@ -132,7 +132,19 @@ def container_gone(container_id: str) -> bool:
     return not info["State"]["Running"]
 
 
-def test_a_step_runs_in_the_idle_container_which_then_dies(pooled: Pooled, ws: Path) -> None:
+def step_over(container_id: str) -> bool:
+    """Nothing of a step runs in its container: gone, or only its idle processes left
+    (Docker's init and ``sleep``, as the idle user), for the keeper to remove."""
+    if container_gone(container_id):
+        return True
+    top = docker.from_env().api.top(container_id, ps_args="-o pid,uid,args")
+    rows = [dict(zip(top["Titles"], row, strict=True)) for row in top["Processes"]]
+    return len(rows) == 2 and all(row["UID"] == str(IDLE_UID) for row in rows)
+
+
+def test_a_step_runs_in_the_idle_container_which_it_does_not_outlive(
+    pooled: Pooled, ws: Path
+) -> None:
     used = str(pooled.state("offline-0")["container"])
     result, lines = pooled.run(
         ["sh", "-c", "cat hello.txt; id -u; ls /sys/class/net; echo built > out.txt"], ws
@@ -141,11 +153,12 @@ def test_a_step_runs_in_the_idle_container_which_then_dies(pooled: Pooled, ws: P
     assert lines[:2] == ["hello from the host", "10001"]
     assert lines[2:] == ["lo"]  # no network: only loopback, as in its own container
     assert (ws / "out.txt").read_text() == "built\n"  # written into the build's workspace
-    assert container_gone(used)
+    assert step_over(used)
     assert pooled.state("offline-0")["ready"] is False
     assert mounts_at(pooled.pool.root / "offline-0") == 0  # the workspace is no longer bound
-    pooled.fill()  # what the keeper does once told
+    pooled.fill()  # what the keeper does once told: the used container goes, a fresh one
     assert pooled.state("offline-0")["container"] != used
+    assert container_gone(used)
 
 
 def test_a_layer_is_read_only_and_its_scratch_folders_private(
@@ -164,7 +177,7 @@ def test_a_layer_is_read_only_and_its_scratch_folders_private(
         result, lines = pooled.run(["sh", "-c", script], ws, workdir="front", node_modules=layer)
         assert result.ok, lines
         assert lines == ["module.exports = 'padded'", "layer-refused", "scratch-ok"]
-        assert container_gone(used), "the step did not run in the idle container"
+        assert step_over(used), "the step did not run in the idle container"
         assert not (layer / ".vite" / "cache").exists()  # the scratch tmpfs was its own
     finally:
         workspace.remove(layer.parent)
@@ -183,7 +196,8 @@ def test_a_linked_app_folder_is_never_followed_on_the_host(
             pooled.run(["true"], ws, workdir="front", node_modules=layer)
         assert mounts_at(outside / "node_modules") == 0
         assert list((outside / "node_modules").iterdir()) == []
-        assert container_gone(idle)  # the idle container was given up, not reused
+        assert step_over(idle)  # the idle container was given up, not reused
+        assert pooled.state("offline-0")["ready"] is False
     finally:
         workspace.remove(layer.parent)
 
@@ -196,6 +210,16 @@ def test_nothing_a_step_started_outlives_it(pooled: Pooled, ws: Path) -> None:
     assert not (ws / "late.txt").exists()
 
 
+def test_a_process_a_step_left_behind_without_its_output_dies_with_the_step(
+    pooled: Pooled, ws: Path
+) -> None:
+    used = str(pooled.state("offline-0")["container"])
+    script = "(sleep 30 &) >/dev/null 2>&1; echo started"  # the output ends; sleep lives on
+    result, lines = pooled.run(["sh", "-c", script], ws)
+    assert result.ok and lines == ["started"]
+    assert container_gone(used)  # killed before the step's result came back
+
+
 def test_memory_and_time_limits_hold_in_an_idle_container(pooled: Pooled, ws: Path) -> None:
     hog = "const a = []; for (;;) a.push(Buffer.alloc(1e7, 1));"
     result, _ = pooled.run(["node", "-e", hog], ws)
@@ -206,7 +230,7 @@ def test_memory_and_time_limits_hold_in_an_idle_container(pooled: Pooled, ws: Pa
     slow = Limits(timeout_s=1, memory_mb=MEMORY_MB, cpus=pooled.limits.cpus)
     result, _ = pooled.run(["sleep", "30"], ws, limits=slow)
     assert result.timed_out and time.monotonic() - started < 10
-    assert container_gone(used)
+    assert step_over(used)
 
 
 def test_a_slot_whose_step_died_is_cleared(pooled: Pooled, ws: Path) -> None:
@@ -246,6 +270,6 @@ def test_a_committed_layer_is_read_only_on_the_host_and_in_the_step(
         script = "cat node_modules/left-pad/index.js; touch node_modules/x 2>/dev/null || echo no"
         result, lines = pooled.run(["sh", "-c", script], ws, node_modules=layer)
         assert result.ok and lines[0] == "module.exports = 1" and lines[-1] == "no"
-        assert container_gone(used)
+        assert step_over(used)
     finally:
         workspace.remove(layer.parent)

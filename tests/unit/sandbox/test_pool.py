@@ -12,7 +12,9 @@ import pytest
 from orchestrator.errors import ErrorCode, SandboxError
 from orchestrator.records.models import Phase
 from orchestrator.sandbox.pool import (
+    IDLE_UID,
     ContainerPool,
+    Slot,
     describe,
     exec_config,
     fingerprint,
@@ -70,6 +72,7 @@ def test_an_idle_container_binds_its_slot_with_propagation_and_runs_under_init(
     assert config["init"] is True and config["network_mode"] == "none"
     assert config["labels"]["kiln.pool.slot"] == "offline-0"
     assert config["labels"]["kiln.build"] == "pool"
+    assert config["user"] == f"{IDLE_UID}:{IDLE_UID}"  # never the steps' user
     online = pool(tmp_path).pool_config("online", tmp_path / "online-0")
     assert online["network_mode"] == "kiln-sandbox"
     assert "/cache/npm" in {v["bind"] for v in online["volumes"].values()}
@@ -141,3 +144,18 @@ def test_doctor_reads_the_ready_slots_and_says_when_the_pool_is_off(tmp_path: Pa
     (tmp_path / "disabled").write_text("a mount made on this host did not reach the container\n")
     with pytest.raises(SandboxError, match="did not reach"):
         describe(tmp_path, 2)
+
+
+def test_a_step_is_over_only_when_its_cgroup_holds_just_the_idle_processes(
+    tmp_path: Path,
+) -> None:
+    procs = tmp_path / "cgroup.procs"
+    slot = Slot("offline-0", tmp_path, "c1", -1, procs, frozenset({41, 42}))
+    procs.write_text("41\n42\n")
+    assert ContainerPool.is_quiet(slot)
+    procs.write_text("41\n42\n97\n")  # something the step started still runs
+    assert not ContainerPool.is_quiet(slot)
+    procs.unlink()  # unreadable (gone): killed, to be sure
+    assert not ContainerPool.is_quiet(slot)
+    procs.write_text("41\n")
+    assert not ContainerPool.is_quiet(Slot("offline-0", tmp_path, "c1", -1, procs))  # unknown
