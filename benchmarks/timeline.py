@@ -6,7 +6,8 @@ Starts a private Kiln (as ``benchmarks.build_cache`` does), gives the project (d
 react-ts template) ``--manager``'s own lockfile made on the host, as
 ``benchmarks.environments`` does, then prints the timeline of one unmeasured build, of
 ``--reps`` cold builds (no dependency layer) and of ``--reps`` warm ones (one file
-changed): status changes, Kiln's own ``[kiln]`` lines, and output lines that came more
+changed), each ``--pause`` seconds after the one before ended (as a person's edits come,
+and as ``benchmarks.environments`` runs the host's build in between): status changes, Kiln's own ``[kiln]`` lines, and output lines that came more
 than 80 ms after the one before (what shows where a step waited).
 """
 
@@ -27,9 +28,10 @@ from benchmarks.build_cache import touch_source as touch
 GAP_S = 0.08
 
 
-def timeline(kiln: Kiln, folder: Path, label: str) -> None:
-    """Submit ``folder`` fresh and print its events as they arrive."""
+def timeline(kiln: Kiln, folder: Path, label: str, pause_s: float = 0.0) -> None:
+    """Submit ``folder`` fresh after ``pause_s`` and print its events as they arrive."""
     touch(folder, env.CHANGED, uuid.uuid4().hex)
+    time.sleep(pause_s)
     started = time.monotonic()
     build_id = kiln.submit_only(folder)
     print(f"--- {label}: submit answered after {time.monotonic() - started:.3f} s")
@@ -50,6 +52,7 @@ def main() -> None:
     parser.add_argument("--manager", default="npm", choices=sorted(env.MANAGERS))
     parser.add_argument("--project", type=Path, default=env.TEMPLATE)
     parser.add_argument("--reps", type=int, default=2)
+    parser.add_argument("--pause", type=float, default=1.5)
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/13")
     args = parser.parse_args()
     env.VERSIONS.update(env.image_versions())
@@ -73,9 +76,9 @@ def main() -> None:
         timeline(kiln, folder, "first build (fills the caches)")
         for rep in range(args.reps):
             kiln.drop_layers()
-            timeline(kiln, folder, f"cold {rep + 1}")
+            timeline(kiln, folder, f"cold {rep + 1}", args.pause)
         for rep in range(args.reps):
-            timeline(kiln, folder, f"warm {rep + 1}")
+            timeline(kiln, folder, f"warm {rep + 1}", args.pause)
     finally:
         kiln.stop()
         shutil.rmtree(work, ignore_errors=True)
