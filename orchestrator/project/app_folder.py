@@ -16,9 +16,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
-import yaml
-
 from orchestrator.errors import ErrorCode, InputError
+from orchestrator.project.lockfiles import load_yaml
 
 PACKAGE_JSON = "package.json"
 PNPM_WORKSPACE = "pnpm-workspace.yaml"
@@ -177,11 +176,8 @@ def _pnpm_packages(raw: bytes | None) -> list[str] | None:
     such as ``onlyBuiltDependencies``)."""
     if raw is None or len(raw) > MAX_MANIFEST_BYTES:
         return None
-    try:
-        loaded = yaml.safe_load(raw.decode("utf-8-sig"))
-    except (UnicodeDecodeError, yaml.YAMLError, RecursionError):
-        return None
-    packages = loaded.get("packages") if isinstance(loaded, dict) else None
+    loaded = load_yaml(raw)
+    packages = loaded.get("packages") if loaded is not None else None
     return [p for p in packages if isinstance(p, str)] if isinstance(packages, list) else None
 
 
