@@ -75,8 +75,9 @@ def main() -> None:
     try:
         timeline(kiln, folder, "first build (fills the caches)")
         for rep in range(args.reps):
+            time.sleep(args.pause)  # the build before lets its layer go, then it is dropped
             kiln.drop_layers()
-            timeline(kiln, folder, f"cold {rep + 1}", args.pause)
+            timeline(kiln, folder, f"cold {rep + 1}")
         for rep in range(args.reps):
             timeline(kiln, folder, f"warm {rep + 1}", args.pause)
     finally:
