@@ -22,7 +22,7 @@ from orchestrator.errors import ErrorCode, SandboxError
 from orchestrator.records.models import Phase
 from orchestrator.sandbox import workspace
 from orchestrator.sandbox.mounts import mounts_at
-from orchestrator.sandbox.pool import IDLE_UID, ContainerPool
+from orchestrator.sandbox.pool import IDLE_UID, ContainerPool, build_filter
 from orchestrator.sandbox.protocol import StepResult
 from orchestrator.sandbox.runner import SCRATCH_DIRS, Sandbox
 from orchestrator.sandbox.step import Limits, Step
@@ -154,6 +154,8 @@ def test_a_step_runs_in_the_idle_container_which_it_does_not_outlive(
     assert lines[2:] == ["lo"]  # no network: only loopback, as in its own container
     assert (ws / "out.txt").read_text() == "built\n"  # written into the build's workspace
     assert step_over(used)
+    instance = pooled.ctx.settings.instance  # and the ended step's build has no container
+    assert docker.from_env().containers.list(filters=build_filter(instance, "pool-test")) == []
     assert pooled.state("offline-0")["ready"] is False
     assert mounts_at(pooled.pool.root / "offline-0") == 0  # the workspace is no longer bound
     pooled.fill()  # what the keeper does once told: the used container goes, a fresh one
