@@ -21,6 +21,9 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+import semantic_version
+
+from orchestrator.builds import scripts_probe
 from orchestrator.builds.plan import NPM_FLAGS
 from orchestrator.errors import ErrorCode
 from orchestrator.project.environment import Environment, Manager
@@ -288,6 +291,31 @@ def bun_scripts_argv(
     return ["sh", "-c", f"{_REBUILD} " + " ".join(shlex.quote(n) for n in trusted)]
 
 
+#: yarn 4.14 made ``enableScripts`` false by default: from it on, only the dependencies the
+#: manifest's ``dependenciesMeta`` marks ``built: true`` run their install scripts.
+BERRY_SCRIPTS_OFF = semantic_version.Version("4.14.0")
+
+
+def berry_scripts_argv(version: str, manifest: Mapping[str, Any]) -> list[str] | None:
+    """yarn 2+'s dependency rebuild (None: none would run). The project's .yarnrc.yml is never
+    read, so its ``enableScripts`` is the version's default."""
+    try:
+        scripts_off = semantic_version.Version.coerce(version) >= BERRY_SCRIPTS_OFF
+    except ValueError:
+        scripts_off = False  # an odd version string: let the probe decide, as before 4.14
+    if not scripts_off:  # every dependency's scripts run: only when some has one
+        return scripts_probe.when_scripted(["yarn", "rebuild"])
+    return ["yarn", "rebuild"] if berry_built(manifest) else None
+
+
+def berry_built(manifest: Mapping[str, Any]) -> list[str]:
+    """The ``dependenciesMeta`` keys (``name`` or ``name@range``) marked ``built: true``."""
+    meta = manifest.get("dependenciesMeta")
+    if not isinstance(meta, dict):
+        return []
+    return sorted(k for k, v in meta.items() if isinstance(v, dict) and v.get("built") is True)
+
+
 def npm_scripted_packages(lock_raw: bytes | None) -> tuple[list[str], list[str]] | None:
     """(required, optional) lockfile paths of packages with install scripts; None: unknown."""
     lock = load_json(lock_raw)
@@ -382,9 +410,11 @@ def scripts_step(
     elif manager == Manager.BUN:
         argv = bun_scripts_argv(manifest, lock_raw, bun_defaults)
     elif manager == Manager.YARN_BERRY:
-        argv = ["yarn", "rebuild"]
+        argv = berry_scripts_argv(env.manager.version, manifest)
     else:  # yarn 1 runs every dependency's scripts, as npm 10 does
-        argv = ["npm", "rebuild", "--foreground-scripts", "--no-audit", "--no-fund"]
+        argv = scripts_probe.when_scripted(
+            ["npm", "rebuild", "--foreground-scripts", "--no-audit", "--no-fund"]
+        )
     if argv is None:
         return None
     return Step(

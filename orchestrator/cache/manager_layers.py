@@ -208,6 +208,9 @@ def layer_manifest(
         allowed = _pnpm_allowlist(manifest, workspace_yaml)
         if allowed:
             made["pnpm"] = allowed
+    if manager == Manager.YARN_BERRY and isinstance(manifest.get("dependenciesMeta"), dict):
+        # its `built: true` entries are yarn 4.14+'s script allowlist; the lockfile records it
+        made["dependenciesMeta"] = manifest["dependenciesMeta"]
     if manager == Manager.BUN and "trustedDependencies" in manifest:
         # whatever its value: present, it replaces bun's default list (managers.bun_trusted)
         made["trustedDependencies"] = manifest["trustedDependencies"]

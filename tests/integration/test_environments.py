@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from orchestrator.builds.scripts_probe import SKIPPED
 from tests.integration.conftest import Stack, node_project
 
 pytestmark = pytest.mark.integration
@@ -122,6 +123,41 @@ def test_each_manager_installs_its_own_lockfile_and_runs_postinstall_offline(
     if name != "npm":
         expected = MANAGERS[name].split("@")[0]
         assert line["agent"].startswith(expected + "/"), line
+    if name == "yarn1":  # ms has no install script: the probe skipped the rebuild
+        assert SKIPPED in text.splitlines(), text[-3000:]
+    if name == "berry":  # yarn 4.14+ runs only dependenciesMeta's built ones: none here
+        assert "yarn rebuild" not in text, text[-3000:]
+
+
+GIT_HOOKS_RAN = "[ERROR] Was not able to set git hooks"
+
+
+@pytest.mark.parametrize("name", ["yarn1", "berry"])
+def test_a_yarn_dependency_with_an_install_script_runs_it_offline(stack: Stack, name: str) -> None:
+    """simple-git-hooks has a postinstall, which (no git hooks config) prints an [ERROR]
+    line and exits 0. yarn 1 runs it (the scripts probe sees it); yarn 4.18 because the
+    fixture's dependenciesMeta marks it built, as yarn 4.14+ asks."""
+    body, text = built(stack, project(f"{name}-scripted"))
+    assert fixture_line(stack, body, text)["ms"] == "2.1.1"
+    assert GIT_HOOKS_RAN in text, text[-3000:]
+    assert body["cache"]["layer"] in ("miss", "hit"), text  # dependenciesMeta kept: shared
+    assert SKIPPED not in text.splitlines()
+
+
+def test_yarn_4_runs_no_dependency_script_the_manifest_does_not_mark_built(stack: Stack) -> None:
+    files = project("berry-scripted")
+    manifest = json.loads(files["package.json"])
+    del manifest["dependenciesMeta"]
+    meta = "  dependenciesMeta:\n    simple-git-hooks:\n      built: true\n"
+    assert meta in files["yarn.lock"]
+    files |= {
+        "package.json": json.dumps(manifest),
+        "yarn.lock": files["yarn.lock"].replace(meta, ""),
+    }
+    body, text = built(stack, files)
+    assert fixture_line(stack, body, text)["ms"] == "2.1.1"
+    assert GIT_HOOKS_RAN not in text and "yarn rebuild" not in text, text[-3000:]
+    assert "does not match package.json" not in text
 
 
 @pytest.mark.parametrize("name", sorted(MANAGERS))

@@ -124,7 +124,7 @@ def test_a_yarn_berry_project_skips_builds_then_rebuilds_offline(private: Kiln) 
     install = calls(private, "install")[0]
     assert install.step.argv == ["yarn", "install", "--immutable", "--mode=skip-build"]
     assert toolenv(install)["YARN_RC_FILENAME"] != ".yarnrc.yml"  # the project's is not read
-    assert calls(private, "scripts")[0].step.argv == ["yarn", "rebuild"]
+    assert calls(private, "scripts")[0].step.argv[-2:] == ["yarn", "rebuild"]
     assert toolenv(install)["PATH"] == step_path(22, Manager.YARN_BERRY)
 
 

@@ -180,6 +180,42 @@ def test_pnpm_runs_only_the_allowed_builds(
         assert step is not None and step.argv[-len(argv) :] == argv and not step.network
 
 
+def berry(version: str) -> Environment:
+    return Environment(
+        NodeChoice(22, "22.1.0", "default"),
+        ManagerChoice(Manager.YARN_BERRY, version, "default", "lock"),
+        True,
+    )
+
+
+@pytest.mark.parametrize(
+    ("version", "manifest", "expected"),
+    [
+        ("4.18.1", {}, None),  # 4.14+: enableScripts is off by default
+        ("4.14.0", {"dependenciesMeta": {"esbuild": {"built": False}}}, None),
+        ("4.14.0", {"dependenciesMeta": {"esbuild@0.25.0": {"built": True}}}, "rebuild"),
+        ("4.13.0", {}, "probe"),  # every dependency's scripts run: only when some has one
+        ("3.8.7", {}, "probe"),
+        ("not-a-version", {}, "probe"),
+    ],
+)
+def test_yarn_berry_rebuilds_what_its_version_would_build(
+    version: str, manifest: dict[str, object], expected: str | None
+) -> None:
+    step = managers.scripts_step(berry(version), manifest, None)
+    if expected is None:
+        assert step is None
+        return
+    assert step is not None and step.argv[-2:] == ["yarn", "rebuild"] and not step.network
+    assert (step.argv[0] == "sh") is (expected == "probe")
+
+
+def test_yarn_classic_rebuilds_only_when_the_probe_finds_a_script() -> None:
+    step = managers.scripts_step(env(Manager.YARN_CLASSIC), {}, None)
+    assert step is not None and step.argv[:2] == ["sh", "-c"]
+    assert step.argv[-5:] == ["npm", "rebuild", "--foreground-scripts", "--no-audit", "--no-fund"]
+
+
 @pytest.mark.parametrize(
     ("manifest", "names"),
     [({}, None), ({"trustedDependencies": ["esbuild", "bad name;"]}, "esbuild")],

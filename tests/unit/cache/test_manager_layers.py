@@ -165,6 +165,7 @@ def test_the_layers_package_json_has_the_dependencies_and_allowlists_but_no_scri
         "devDependencies": {"vite": "^6"},
         "pnpm": {"onlyBuiltDependencies": ["esbuild"]},
         "trustedDependencies": ["sharp"],
+        "dependenciesMeta": {"esbuild": {"built": True}},
         "packageManager": "pnpm@10.34.9",
     }
     pnpm = layer_manifest(Manager.PNPM, manifest, b"onlyBuiltDependencies: [sharp]\n")
@@ -174,7 +175,11 @@ def test_the_layers_package_json_has_the_dependencies_and_allowlists_but_no_scri
     assert "trustedDependencies" not in pnpm
     bun = layer_manifest(Manager.BUN, manifest, None)
     assert bun["trustedDependencies"] == ["sharp"] and "pnpm" not in bun
-    assert "scripts" not in layer_manifest(Manager.YARN_BERRY, manifest, None)
+    berry = layer_manifest(Manager.YARN_BERRY, manifest, None)
+    assert "scripts" not in berry and "pnpm" not in berry
+    # yarn 4.14+'s script allowlist, which its lockfile records too
+    assert berry["dependenciesMeta"] == {"esbuild": {"built": True}}
+    assert "dependenciesMeta" not in pnpm and "dependenciesMeta" not in bun
 
 
 def test_berry_records_no_checksum_for_a_package_with_platform_conditions() -> None:
