@@ -128,7 +128,8 @@ def submit(hosts: Hosts, label: str, build_js: str = WRITE_DIST) -> str:
 def test_builds_taken_by_either_worker_are_served_by_the_api(hosts: Hosts) -> None:
     ids = [submit(hosts, f"build {i}") for i in range(4)]
     for build_id in ids:
-        assert hosts.stack.wait(build_id)["status"] == "succeeded"
+        end = hosts.stack.wait(build_id)
+        assert end["status"] == "succeeded", end.get("error")
     taken_by = {hosts.records().get(build_id).worker for build_id in ids}
     assert taken_by <= set(hosts.worker_vars) and len(taken_by) == 2, taken_by
     for i, build_id in enumerate(ids):
@@ -144,7 +145,8 @@ def test_builds_taken_by_either_worker_are_served_by_the_api(hosts: Hosts) -> No
 
 def test_a_workers_var_deleted_after_its_build_leaves_its_preview_served(hosts: Hosts) -> None:
     build_id = submit(hosts, "before the wipe")
-    assert hosts.stack.wait(build_id)["status"] == "succeeded"
+    end = hosts.stack.wait(build_id)
+    assert end["status"] == "succeeded", end.get("error")
     worker = hosts.records().get(build_id).worker
     assert worker in hosts.worker_vars
     instance = hosts.stack.instance
