@@ -132,12 +132,17 @@ def test_each_manager_installs_its_own_lockfile_and_runs_postinstall_offline(
 GIT_HOOKS_RAN = "[ERROR] Was not able to set git hooks"
 
 
+def scripted(name: str) -> dict[str, str]:
+    """``name``'s fixture with ``name-scripted``'s package.json and lockfile (simple-git-hooks)."""
+    return project(name) | project(f"{name}-scripted")
+
+
 @pytest.mark.parametrize("name", ["yarn1", "berry"])
 def test_a_yarn_dependency_with_an_install_script_runs_it_offline(stack: Stack, name: str) -> None:
     """simple-git-hooks has a postinstall, which (no git hooks config) prints an [ERROR]
     line and exits 0. yarn 1 runs it (the scripts probe sees it); yarn 4.18 because the
     fixture's dependenciesMeta marks it built, as yarn 4.14+ asks."""
-    body, text = built(stack, project(f"{name}-scripted"))
+    body, text = built(stack, scripted(name))
     assert fixture_line(stack, body, text)["ms"] == "2.1.1"
     assert GIT_HOOKS_RAN in text, text[-3000:]
     assert body["cache"]["layer"] in ("miss", "hit"), text  # dependenciesMeta kept: shared
@@ -145,7 +150,7 @@ def test_a_yarn_dependency_with_an_install_script_runs_it_offline(stack: Stack, 
 
 
 def test_yarn_4_runs_no_dependency_script_the_manifest_does_not_mark_built(stack: Stack) -> None:
-    files = project("berry-scripted")
+    files = scripted("berry")
     manifest = json.loads(files["package.json"])
     del manifest["dependenciesMeta"]
     meta = "  dependenciesMeta:\n    simple-git-hooks:\n      built: true\n"
