@@ -83,6 +83,7 @@ def check_project(ctx: Context, files: Files, root: str | None) -> dict[str, obj
     manifest = parse_package_json(files, _path(where.app, "package.json"))
     check_buildable(manifest)
     dependency_sources.check_manifest(manifest, where.app)
+    dependency_sources.check_no_exec(files)
     if where.install != where.app:
         top = parse_package_json(files, _path(where.install, "package.json"))
         dependency_sources.check_manifest(top, where.install)

@@ -7,8 +7,8 @@ container, offline, under the manager's own rule for which may run (pnpm's
 is mounted into install containers only (``CACHE_DIRS``).
 
 Project files that could run code or redirect the install are neutralised through the
-environment: yarn's ``yarnPath`` and plugins (``YARN_RC_FILENAME`` points at a file no
-project has), pnpm's ``.pnpmfile.cjs`` (``--ignore-pnpmfile``); registry settings in
+environment: yarn's ``yarnPath`` and plugins (``YARN_RC_FILENAME`` is a fresh name for every
+step, ``berry_rc_name``), pnpm's ``.pnpmfile.cjs`` (``--ignore-pnpmfile``); registry settings in
 ``.npmrc``/``.yarnrc.yml``/``bunfig.toml`` may name another host, but the proxy admits only
 its allowlist.
 """
@@ -16,6 +16,7 @@ its allowlist.
 from __future__ import annotations
 
 import re
+import secrets
 import shlex
 from collections.abc import Mapping
 from dataclasses import replace
@@ -35,8 +36,6 @@ from orchestrator.sandbox.image.toolchains import step_path
 from orchestrator.sandbox.step import Step
 
 CA_PATH = "/etc/kiln/ca.crt"
-#: A yarn 2+ rc file name no project carries: its .yarnrc.yml (yarnPath, plugins) is not read.
-BERRY_RC = ".kiln-yarnrc-none.yml"
 _PACKAGE_NAME = re.compile(r"^(@[a-z0-9][a-z0-9._~-]*/)?[a-z0-9][a-z0-9._~-]*$")
 
 
@@ -122,7 +121,7 @@ def step_env(
     values = {"PATH": step_path(env.node.major, manager, f"{FETCHED_DIR}/bin" if fetched else None)}
     if manager == Manager.YARN_BERRY:
         values |= {
-            "YARN_RC_FILENAME": BERRY_RC,
+            "YARN_RC_FILENAME": berry_rc_name(),
             "YARN_IGNORE_PATH": "1",
             "YARN_NODE_LINKER": "node-modules",  # the layers and the build need node_modules
             # The packages' zips stay in the workspace for the offline `yarn rebuild`; the
@@ -137,6 +136,11 @@ def step_env(
             "YARN_ENABLE_HYPERLINKS": "0",
             "YARN_HTTPS_CA_FILE_PATH": CA_PATH,
         }
+        if network:
+            # `exec:` dependencies run a project file while fetching, `git:` ones their
+            # repository's pack scripts, even with --mode=skip-build: scripts off, as for
+            # every manager's install (yarn < 4.14 has them on by default).
+            values["YARN_ENABLE_SCRIPTS"] = "false"
         if network and proxy:
             values |= {"YARN_HTTPS_PROXY": proxy, "YARN_HTTP_PROXY": proxy}
     elif manager == Manager.YARN_CLASSIC:
@@ -157,6 +161,16 @@ def step_env(
     elif manager == Manager.PNPM:
         values |= {"npm_config_store_dir": CACHE_DIRS[manager] if network else "/tmp/.pnpm-store"}
     return values
+
+
+def berry_rc_name() -> str:
+    """A yarn 2+ rc file name no project can carry, so neither its ``.yarnrc.yml`` nor any
+    file it brings or its code writes (a dev session's server, before a reinstall) is read.
+
+    yarn reads that name in the step's folder and in every folder above it, and loads the
+    ``plugins`` such a file names: code, in the install container. A fixed name could be
+    planted, so each step gets its own, unguessable one."""
+    return f".kiln-yarnrc-{secrets.token_hex(16)}.yml"
 
 
 YARN_ALIAS_URL = "https://registry.yarnpkg.com/"

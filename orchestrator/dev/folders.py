@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.dev.vite import dependency_digest
-from orchestrator.project import app_folder
+from orchestrator.project import app_folder, dependency_sources
 from orchestrator.project.app_folder import PNPM_WORKSPACE, AppLayout
 from orchestrator.project.environment import ENVIRONMENT_FILES
 from orchestrator.project.input import Files, parse_package_json
@@ -63,6 +63,7 @@ def session_facts(files: Files, root: str | None) -> SessionFacts:
     """The facts of the app in ``root`` from the session's files (all of them, or those
     :func:`is_fact` keeps)."""
     layout = session_layout(files, root)
+    dependency_sources.check_no_exec(files)
     install_json = _within(layout.install, "package.json")
     app_json = _within(layout.app, "package.json")
     manifest = parse_package_json(files, install_json)

@@ -101,6 +101,9 @@ class RunningSession(threading.Thread):
                 self._note("package.json's dependencies changed: installing and restarting")
                 self._remove_container()
                 self.installer.release()
+                # Anew from the API's copy: the dev server (project code) may have written
+                # anything into the workspace, and the install reads it with network.
+                self._prepare()
             self._end(DevStatus.STOPPED)
         except SessionStopped:
             self._end(DevStatus.STOPPED)

@@ -2,7 +2,9 @@
 
 Git, tarball-URL and outside-the-project ``file:`` dependencies would need the install
 step to reach other hosts (or run ``git``, which a project's ``.npmrc`` can replace), so
-they are refused at submit with a message that names the dependency. Pure functions.
+they are refused at submit with a message that names the dependency. So is yarn's ``exec:``
+protocol anywhere the install reads it (``check_no_exec``): it runs a file while yarn
+fetches, in the install container, which runs no project code. Pure functions.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ from orchestrator.project.npm import SPEC_FIELDS
 GIT_PREFIXES = ("git+", "git://", "github:", "gitlab:", "bitbucket:", "gist:")
 LOCAL_PREFIXES = ("file:", "link:")
 GITHUB_SHORTHAND = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+(#.*)?")
+# yarn 2+'s exec: protocol, also URL-encoded inside a patch: range; never part of a name.
+EXEC_PROTOCOL = re.compile(r"(?<![\w.-])exec(?::|%3a)", re.IGNORECASE)
+EXEC_FIELDS = (*SPEC_FIELDS, "resolutions")
 # npm rewrites this host to the configured registry, so lockfiles made against it work.
 PUBLIC_REGISTRY = "registry.npmjs.org"
 
@@ -93,6 +98,38 @@ def check_lockfile(raw: bytes | None, registry_hosts: Iterable[str], folder: str
                 f"{where} resolves to {resolved[:200]!r}; Kiln installs only from "
                 f"{', '.join(sorted(hosts))} over HTTPS"
             )
+
+
+def check_no_exec(files: Mapping[str, bytes]) -> None:
+    """Refuse yarn's ``exec:`` protocol in every package.json of the project (workspace
+    members too) and in any ``yarn.lock`` (which lists each package's dependencies as yarn
+    installs them)."""
+    for path, raw in sorted(files.items()):
+        name = posixpath.basename(path)
+        if name == "yarn.lock":
+            found = EXEC_PROTOCOL.search(raw.decode("utf-8", "replace"))
+            if found:
+                line = raw[: found.start()].count(b"\n") + 1
+                raise UnsupportedDependency(f"{path} line {line} uses {_EXEC_REFUSAL}")
+        elif name == "package.json":
+            try:
+                manifest = json.loads(raw.decode("utf-8-sig"))
+            except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+                continue  # the app's own is read, and refused when broken, on its own
+            if not isinstance(manifest, dict):
+                continue
+            for field in EXEC_FIELDS:
+                for dependency, spec in _specs(manifest.get(field)):
+                    if EXEC_PROTOCOL.search(spec):
+                        where = f"{path} {field}.{dependency}"
+                        raise UnsupportedDependency(f"{where} is {spec[:200]!r}: {_EXEC_REFUSAL}")
+
+
+_EXEC_REFUSAL = (
+    "yarn's exec: protocol, which runs a project file while the dependencies install; Kiln's "
+    "install step runs no project code (generate the files in the build script, or commit "
+    "them and depend on them with file:)"
+)
 
 
 def _specs(value: object) -> Iterable[tuple[str, str]]:

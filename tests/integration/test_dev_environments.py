@@ -240,3 +240,42 @@ def test_a_node_the_image_does_not_offer_is_refused(dev_stack: Stack) -> None:
         assert error["code"] == "unsupported_environment"
         assert "offered majors: 20, 22 (default), 24, 26" in error["message"]
         assert http.get("/api/v1/projects/devold/dev").status_code == 404  # nothing started
+
+
+PLANTING_CONFIG = """import fs from 'node:fs'
+import { defineConfig } from 'vite'
+
+fs.writeFileSync('planted.txt', 'written by the dev server')  // project code, as any config
+export default defineConfig({})
+"""
+SEES_PLANT = "node -e \"console.log('KILN-PLANTED=' + require('fs').existsSync('planted.txt'))\""
+
+
+def test_what_a_dev_server_writes_into_its_workspace_does_not_reach_the_reinstall(
+    dev_stack: Stack,
+) -> None:
+    """The install after a dependency edit has network: it starts from the session's files
+    (the API's copy), not from a workspace the dev server could rewrite (its package.json,
+    a planted rc file or workspace member). The project's postinstall says what it sees."""
+    project = "devplant"
+    files = {p.name: p.read_text() for p in PROJECT.iterdir() if p.is_file()}
+    manifest = json.loads(files["package.json"])
+    manifest["scripts"]["postinstall"] = SEES_PLANT
+    files |= {"package.json": json.dumps(manifest), "vite.config.js": PLANTING_CONFIG}
+    start_session(dev_stack, project, files, template=None)
+    events = DevEvents(dev_stack, project)
+    try:
+        events.wait_for("log", lambda d: "KILN-PLANTED=false" in d["text"], timeout=60)
+        manifest["dependencies"] = {"ms": "^2.1.3"}
+        reply = patch(dev_stack, project, {"package.json": json.dumps(manifest)})
+        assert reply["restart"] is True
+        events.wait_for(
+            "status",
+            lambda d: d["status"] == "ready" and d["revision"] >= reply["revision"],
+            timeout=300,
+        )
+        seen = [line for line in logs_of(events) if line.startswith("KILN-PLANTED=")]
+        assert len(seen) >= 2, logs_of(events)[-40:]  # the first install and the reinstall
+        assert set(seen) == {"KILN-PLANTED=false"}, seen
+    finally:
+        stop(dev_stack, project)

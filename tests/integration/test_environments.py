@@ -228,6 +228,40 @@ def test_other_registry_config_gets_no_further_than_the_proxy(stack: Stack, name
         assert not re.search(r"ENOTFOUND|EAI_AGAIN|getaddrinfo", install), install[-2000:]
 
 
+PLANTED_RC = "plugins:\n  - path: ./planted.cjs\n"
+PLANTED_PLUGIN = (
+    "console.log('KILN-PLANTED-PLUGIN-LOADED');\n"
+    "module.exports = {name: 'planted', factory: () => ({})};\n"
+)
+
+
+def test_a_berry_project_cannot_bring_the_rc_file_kiln_names(stack: Stack) -> None:
+    """yarn reads the file ``YARN_RC_FILENAME`` names in the step's folder and above, and
+    loads the plugins it lists; Kiln's name was fixed (``.kiln-yarnrc-none.yml``) until a
+    project was found to run a plugin that way. Now it is a fresh name for every step."""
+    planted = {".kiln-yarnrc-none.yml": PLANTED_RC, ".yarnrc.yml": PLANTED_RC}
+    files = project("berry", **planted, **{"planted.cjs": PLANTED_PLUGIN})
+    body, text = built(stack, files)
+    assert body["status"] == "succeeded", text[-2000:]
+    assert "KILN-PLANTED-PLUGIN-LOADED" not in text
+
+
+def test_a_berry_exec_dependency_is_refused_at_submit(stack: Stack) -> None:
+    """yarn's ``exec:`` protocol runs a project file while yarn fetches, ``--mode=skip-build``
+    or not; yarn 4.13 even with scripts off (tried by hand), 4.18 when ``dependenciesMeta``
+    marks it built. The install runs no project code, so the submit is refused."""
+    files = project("berry", **{"generate.js": "require('fs').writeFileSync('x', '')\n"})
+    manifest = json.loads(files["package.json"])
+    manifest["dependencies"]["generated"] = "exec:./generate.js"
+    manifest["dependenciesMeta"] = {"generated": {"built": True}}
+    files["package.json"] = json.dumps(manifest)
+    reply = httpx.post(f"{stack.url}/api/v1/builds", json={"files": files}, timeout=30)
+    assert reply.status_code == 400, reply.text
+    error = reply.json()["error"]
+    assert error["code"] == "unsupported_dependency"
+    assert "dependencies.generated is 'exec:./generate.js'" in error["message"]
+
+
 PNPM_9_SHA512 = (
     "68046141893c66fad01c079231128e9afb89ef87e2691d69e4d40eee228988295fd4682181bae55b58418c3a253bde"
     "65a505ec7c5f9403ece5cc3cd37dcf2531"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -73,7 +74,13 @@ def test_caches_are_named_only_in_install_containers(manager: Manager) -> None:
 
 def test_berry_ignores_the_projects_rc_file_and_yarn_path() -> None:
     values = managers.step_env(env(Manager.YARN_BERRY), network=True, registry="r/", proxy="p")
-    assert values["YARN_RC_FILENAME"] == managers.BERRY_RC
+    again = managers.step_env(env(Manager.YARN_BERRY), network=True, registry="r/", proxy="p")
+    name = values["YARN_RC_FILENAME"]
+    assert re.fullmatch(r"\.kiln-yarnrc-[0-9a-f]{32}\.yml", name), name
+    assert again["YARN_RC_FILENAME"] != name  # a fixed name could be planted in the workspace
+    assert values["YARN_ENABLE_SCRIPTS"] == "false"  # exec: and git: dependencies run code
+    offline = managers.step_env(env(Manager.YARN_BERRY), network=False, registry="r", proxy="")
+    assert "YARN_ENABLE_SCRIPTS" not in offline  # the offline rebuild keeps yarn's own rule
     assert values["YARN_IGNORE_PATH"] == "1"
     assert values["YARN_NPM_REGISTRY_SERVER"] == "r"
     assert values["YARN_HTTPS_PROXY"] == "p"

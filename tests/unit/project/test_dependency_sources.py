@@ -3,6 +3,7 @@ import json
 import pytest
 
 from orchestrator.errors import InputError, UnsupportedDependency
+from orchestrator.project import dependency_sources
 from orchestrator.project.dependency_sources import (
     check_lockfile,
     check_manifest,
@@ -148,3 +149,47 @@ def test_a_subfolder_lockfile_links_are_read_from_its_folder() -> None:
     check_lockfile(json.dumps(lock).encode(), HOSTS, "apps/web")
     with pytest.raises(UnsupportedDependency):
         check_lockfile(json.dumps(lock).encode(), HOSTS)
+
+
+def manifest_bytes(**fields: object) -> bytes:
+    return json.dumps({"name": "app", **fields}).encode()
+
+
+@pytest.mark.parametrize(
+    ("path", "fields", "named"),
+    [
+        ("package.json", {"dependencies": {"gen": "exec:./gen.js"}}, "dependencies.gen"),
+        ("package.json", {"devDependencies": {"gen": "EXEC:./gen.js"}}, "devDependencies.gen"),
+        ("package.json", {"resolutions": {"ms": "exec:./ms.js"}}, "resolutions.ms"),
+        (
+            "package.json",
+            {"dependencies": {"gen": "patch:gen@exec%3A./gen.js#./gen.patch"}},
+            "dependencies.gen",
+        ),
+        ("packages/lib/package.json", {"dependencies": {"g": "exec:g.js"}}, "dependencies.g"),
+        ("package.json", {"overrides": {"ms": {"x": "exec:./x.js"}}}, "overrides.ms.x"),
+    ],
+)
+def test_yarns_exec_protocol_is_refused_in_every_manifest(
+    path: str, fields: dict[str, object], named: str
+) -> None:
+    files = {"package.json": manifest_bytes(), path: manifest_bytes(**fields)}
+    with pytest.raises(UnsupportedDependency, match="exec: protocol") as caught:
+        dependency_sources.check_no_exec(files)
+    assert f"{path} {named}" in caught.value.message
+
+
+def test_yarns_exec_protocol_is_refused_in_a_lockfile_with_its_line() -> None:
+    lock = b'__metadata:\n  version: 8\n\n"gen@exec:./gen.js":\n  version: 0.0.0\n'
+    with pytest.raises(UnsupportedDependency, match=r"yarn.lock line 4 uses yarn's exec:"):
+        dependency_sources.check_no_exec({"package.json": manifest_bytes(), "yarn.lock": lock})
+
+
+def test_names_and_scripts_that_only_look_like_exec_pass() -> None:
+    manifest = manifest_bytes(
+        scripts={"exec:all": "run-p exec:*"},  # scripts are not dependency specs
+        dependencies={"exec": "^1.0.0", "node-exec": "npm:exec@1.0.0", "execa": "^9.0.0"},
+    )
+    lock = b'"node-exec@npm:exec@1.0.0":\n  resolution: "exec@npm:1.0.0"\n'
+    files = {"package.json": manifest, "yarn.lock": lock, "broken/package.json": b"{"}
+    dependency_sources.check_no_exec(files)  # no exception
