@@ -1,7 +1,8 @@
 """The egress proxy: HTTPS CONNECT to allowlisted hosts, nothing else.
 
-It resolves names itself and connects to the address it checked, so a name cannot be
-re-pointed between the check and the connection. Run as ``python -m orchestrator.sandbox.egress``.
+It resolves names itself (``resolver.py``: shared and kept answers) and connects to the
+address it checked, so a name cannot be re-pointed between the check and the connection.
+Run as ``python -m orchestrator.sandbox.egress``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import socket
 import time
 
 from orchestrator.sandbox.egress.policy import EgressPolicy, Refused, parse_connect
+from orchestrator.sandbox.egress.resolver import Resolver
 
 log = logging.getLogger("kiln.egress")
 
@@ -38,9 +40,12 @@ def is_local_address(address: str) -> bool:
 class EgressProxy:
     """Serves CONNECT requests according to one ``EgressPolicy``."""
 
-    def __init__(self, policy: EgressPolicy, max_connections: int = 256) -> None:
+    def __init__(
+        self, policy: EgressPolicy, max_connections: int = 256, resolver: Resolver | None = None
+    ) -> None:
         self.policy = policy
         self.slots = asyncio.Semaphore(max_connections)
+        self.resolver = resolver or Resolver()
 
     async def serve(self, host: str, port: int) -> asyncio.Server:
         """Start listening; several worker processes may share the port."""
@@ -72,12 +77,8 @@ class EgressProxy:
         try:
             host, port = parse_connect(request_line)
             self.policy.check_target(host, port)
-            infos = await asyncio.get_running_loop().getaddrinfo(
-                host, port, type=socket.SOCK_STREAM
-            )
-            addresses = self.policy.check_addresses(
-                host, [str(info[4][0]) for info in infos], is_local_address
-            )
+            resolved = await self.resolver.resolve(host, port)
+            addresses = self.policy.check_addresses(host, resolved, is_local_address)
             upstream_reader, upstream_writer = await asyncio.wait_for(
                 asyncio.open_connection(addresses[0], port), timeout=CONNECT_TIMEOUT_S
             )

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 
 import pytest
 
 from orchestrator.sandbox.egress import proxy as proxy_module
 from orchestrator.sandbox.egress.policy import EgressPolicy
 from orchestrator.sandbox.egress.proxy import EgressProxy
+from orchestrator.sandbox.egress.resolver import Resolver
 
 
 async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -18,8 +20,10 @@ async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> No
     writer.close()
 
 
-async def exchange(policy: EgressPolicy, request: bytes, payload: bytes = b"") -> bytes:
-    proxy = await EgressProxy(policy).serve("127.0.0.1", 0)
+async def exchange(
+    policy: EgressPolicy, request: bytes, payload: bytes = b"", resolver: Resolver | None = None
+) -> bytes:
+    proxy = await EgressProxy(policy, resolver=resolver).serve("127.0.0.1", 0)
     port = proxy.sockets[0].getsockname()[1]
     async with proxy:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -53,6 +57,16 @@ def test_an_allowed_connect_is_tunnelled_both_ways(monkeypatch: pytest.MonkeyPat
 
     reply = run(scenario())
     assert reply.startswith(b"HTTP/1.1 200") and reply.endswith(b"HELLO")
+
+
+def test_a_name_that_does_not_resolve_gets_a_502() -> None:
+    async def failing(host: str, port: int) -> list[str]:
+        raise socket.gaierror(-3, "Temporary failure in name resolution")
+
+    policy = EgressPolicy(hosts=frozenset({"registry"}), ports=frozenset({443}), denied=())
+    request = b"CONNECT registry:443 HTTP/1.1\r\n\r\n"
+    reply = run(exchange(policy, request, resolver=Resolver(failing)))
+    assert reply.startswith(b"HTTP/1.1 502") and b"upstream unreachable" in reply
 
 
 @pytest.mark.parametrize(
