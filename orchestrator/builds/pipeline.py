@@ -191,13 +191,7 @@ class BuildRun:
                 f"the build server's disk is nearly full ({free_mb:.0f} MB free)",
                 code=ErrorCode.DISK_FULL,
             )
-        workspace.create(self.workspace, self.settings.workspace_mb)
-        with (
-            self.ctx.storage.open_source(self.id) as source,
-            tarfile.open(fileobj=source) as archive,  # written by the API from a checked file map
-        ):
-            archive.extractall(self.workspace, filter="data")
-        self.runner.prepare_dir(self.workspace)
+        self._fill_workspace()
         self.folders = ProjectFolders.read(self.workspace, self.ctx.store.get(self.id).root)
         manifests = self.folders.manifests()
         where = self.folders.describe()
@@ -205,6 +199,16 @@ class BuildRun:
             self.note(where)
         self._choose_environment(manifests.install)
         return manifests
+
+    def _fill_workspace(self) -> None:
+        """The workspace made anew from the submitted files."""
+        workspace.create(self.workspace, self.settings.workspace_mb)
+        with (
+            self.ctx.storage.open_source(self.id) as source,
+            tarfile.open(fileobj=source) as archive,  # written by the API from a checked file map
+        ):
+            archive.extractall(self.workspace, filter="data")
+        self.runner.prepare_dir(self.workspace)
 
     def _choose_environment(self, manifest: Manifest) -> None:
         """Node and package manager for this build: recorded, said, and its install strategy."""
@@ -261,6 +265,8 @@ class BuildRun:
             except BuildError as exc:
                 if not self._leave_layer(exc):
                     raise
+            self._reinstall(manifest)  # the project's own scripts ran in the workspace
+            return
         self._install_privately(manifest, lockfiles)
 
     def _own_scripts(self, facts: install.InstallFacts) -> Step | None:
@@ -344,6 +350,14 @@ class BuildRun:
         environment_steps.drop_mount_point(self.folders.install)
         return True
 
+    def _reinstall(self, manifest: Manifest) -> None:
+        """A private install after project code ran in the workspace (and wrote into the
+        layer): in a workspace made anew from the submitted files, since the install has
+        network and reads the workspace, which that code could have rewritten (a
+        package.json with yarn's exec: protocol, a planted .npmrc or workspace member)."""
+        self._fill_workspace()
+        self._install_privately(manifest, self._lockfiles())
+
     def _release_layer(self) -> None:
         if self.layer is not None:
             self.layer.release()
@@ -389,7 +403,7 @@ class BuildRun:
         except BuildError as exc:
             if not self._leave_layer(exc):
                 raise
-            self._install_privately(manifests.install, self._lockfiles())
+            self._reinstall(manifests.install)
             self._run(step)
 
     def _run(

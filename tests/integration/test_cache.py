@@ -217,3 +217,32 @@ def test_eviction_skips_layers_in_use_and_rebuilds_after(stack: Stack) -> None:
     end = stack.wait(stack.client.submit_files(files, template="vanilla")["id"])
     assert end["status"] == "succeeded" and end["cache"]["layer"] == "miss"
     assert layer_dir(stack, key).is_dir()
+
+
+PLANT_ON_THE_LAYER = """const fs = require("fs");
+try {
+  fs.appendFileSync("node_modules/vite/package.json", " ");
+} catch (error) {  // on the read-only layer: leave something for the private install to read
+  fs.writeFileSync("planted.txt", "written by the project's postinstall");
+  throw error;
+}
+"""
+SEES_PLANT = 'console.log("KILN-PLANTED=" + require("fs").existsSync("planted.txt"));\n'
+
+
+def test_the_private_install_after_a_write_into_the_layer_starts_from_the_submitted_files(
+    stack: Stack,
+) -> None:
+    """The private install has network and reads the workspace, where the project's code
+    just ran: it starts from a workspace made anew, so nothing that code wrote (a rewritten
+    package.json, a planted rc file) reaches it. The build step says what it sees."""
+    files = unique_vanilla(**{"plant.cjs": PLANT_ON_THE_LAYER, "sees.cjs": SEES_PLANT})
+    manifest = json.loads(files["package.json"])
+    manifest["scripts"]["postinstall"] = "node plant.cjs"
+    manifest["scripts"]["build"] = "node sees.cjs && " + manifest["scripts"]["build"]
+    files["package.json"] = json.dumps(manifest)
+    build_id = stack.client.submit_files(files, template="vanilla")["id"]
+    end, logs = logs_of(stack, build_id)
+    assert end["status"] == "succeeded", end["error"]
+    assert "installing its dependencies privately" in logs
+    assert "KILN-PLANTED=false" in logs and "KILN-PLANTED=true" not in logs, logs[-3000:]

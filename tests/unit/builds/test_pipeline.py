@@ -77,6 +77,29 @@ def test_layer_miss_then_hit(kiln: Kiln) -> None:
     assert kiln.redis.hget("kiln:unit:metrics:cache_hits_total", "cache=layer") == b"1"
 
 
+def test_the_private_install_after_a_write_into_the_layer_gets_a_fresh_workspace(
+    kiln: Kiln,
+) -> None:
+    """The build step (project code) plants a file and writes into the read-only layer; the
+    private install after it (network) must not find what it left."""
+    seen: list[bool] = []
+    planting = Script(
+        exit_code=1,
+        lines=["Error: EROFS: read-only file system, open '/workspace/node_modules/x'"],
+        writes={"planted.txt": "project code", "package.json": "{}"},
+    )
+
+    def look(call: StepCall) -> None:
+        seen.append((call.workspace / "planted.txt").exists())
+        assert json.loads((call.workspace / "package.json").read_text()) != {}
+
+    kiln.script(scripted({"build": [planting, BUILT], "install": Script(effect=look)}))
+    build = kiln.build(LOCKED)
+    assert build.status == "succeeded", build.error_message
+    assert kiln.sandbox.ran() == ["layer-install", "build", "install", "build"]
+    assert seen == [False]
+
+
 def test_layer_with_install_scripts_runs_a_rebuild_in_staging(kiln: Kiln) -> None:
     lock = json.loads(lockfile(VITE))
     lock["packages"]["node_modules/vite"]["hasInstallScript"] = True
