@@ -137,9 +137,10 @@ def step_env(
             "YARN_HTTPS_CA_FILE_PATH": CA_PATH,
         }
         if network:
-            # `exec:` dependencies run a project file while fetching, `git:` ones their
-            # repository's pack scripts, even with --mode=skip-build: scripts off, as for
-            # every manager's install (yarn < 4.14 has them on by default).
+            # Scripts off in the install, as for every manager (yarn < 4.14 has them on by
+            # default). That does not stop `exec:` dependencies, which run a file while
+            # fetching (yarn 4.13 runs them anyway, 4.18 when dependenciesMeta marks them
+            # built; both tried by hand): dependency_sources refuses them at submit.
             values["YARN_ENABLE_SCRIPTS"] = "false"
         if network and proxy:
             values |= {"YARN_HTTPS_PROXY": proxy, "YARN_HTTP_PROXY": proxy}

@@ -1,12 +1,12 @@
 """Names to addresses for the egress proxy: one lookup per name at a time, answers reused.
 
-A package manager opens dozens of connections to the registry at once (yarn 50, pnpm 16),
-and the proxy used to resolve the name for each. Here a burst of lookups made this
-machine's resolver answer some with "Temporary failure in name resolution", and those
-connections got a 502 that failed the install. Now concurrent lookups of one name share
-one, an answer is reused for ``fresh_s``, and when a lookup fails the last good answer
-still serves for ``stale_s`` (as resolvers' serve-stale does). The proxy checks the
-addresses against its policy on every connection, cached or not.
+A package manager opens dozens of connections to the registry at once (yarn 4 up to 50),
+and the proxy used to look the name up for each. Twice here, in such a burst, a few of
+those lookups failed with "Temporary failure in name resolution", and the 502s that
+followed failed the install. Now concurrent lookups of one name share one, an answer is
+reused for ``fresh_s``, and when a lookup fails the last good one still serves for
+``stale_s`` (as resolvers' serve-stale does). The proxy checks the addresses against its
+policy on every connection, cached or not.
 """
 
 from __future__ import annotations
