@@ -21,8 +21,9 @@ from orchestrator.project.npm import SPEC_FIELDS
 GIT_PREFIXES = ("git+", "git://", "github:", "gitlab:", "bitbucket:", "gist:")
 LOCAL_PREFIXES = ("file:", "link:")
 GITHUB_SHORTHAND = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+(#.*)?")
-# yarn 2+'s exec: protocol, also URL-encoded inside a patch: range; never part of a name.
-EXEC_PROTOCOL = re.compile(r"(?<![\w.-])exec(?::|%3a)", re.IGNORECASE)
+# yarn 2+'s exec: protocol, also URL-encoded inside a patch: range: never part of a longer
+# name, and followed by its path (a lockfile's `exec: "npm:^0.2.1"` is the package exec).
+EXEC_PROTOCOL = re.compile(r"(?<![\w.-])exec(?::|%3a)(?![\s\"']|$)", re.IGNORECASE | re.MULTILINE)
 EXEC_FIELDS = (*SPEC_FIELDS, "resolutions")
 # npm rewrites this host to the configured registry, so lockfiles made against it work.
 PUBLIC_REGISTRY = "registry.npmjs.org"

@@ -190,6 +190,9 @@ def test_names_and_scripts_that_only_look_like_exec_pass() -> None:
         scripts={"exec:all": "run-p exec:*"},  # scripts are not dependency specs
         dependencies={"exec": "^1.0.0", "node-exec": "npm:exec@1.0.0", "execa": "^9.0.0"},
     )
-    lock = b'"node-exec@npm:exec@1.0.0":\n  resolution: "exec@npm:1.0.0"\n'
+    lock = (
+        b'"node-exec@npm:exec@1.0.0":\n  resolution: "exec@npm:1.0.0"\n'
+        b'"app@workspace:.":\n  dependencies:\n    exec: "npm:^0.2.1"\n    exec:\n'
+    )
     files = {"package.json": manifest, "yarn.lock": lock, "broken/package.json": b"{"}
     dependency_sources.check_no_exec(files)  # no exception
