@@ -42,7 +42,7 @@ def apply_answer(
     """``base`` with the answer's files written and deletions removed; checked like a submit.
 
     That includes where dependencies may come from: a model must not be a way around the
-    install step's egress rules (git, URL or outside-folder dependencies).
+    install step's egress rules (git, URL or outside-folder dependencies, yarn's exec:).
     """
     try:
         written = files_from_mapping(answer.files, limits)
@@ -52,6 +52,7 @@ def apply_answer(
         manifest = parse_package_json(result)
         check_buildable(manifest)
         dependency_sources.check_manifest(manifest)
+        dependency_sources.check_no_exec(result)
         for lockfile in ("package-lock.json", "npm-shrinkwrap.json"):
             dependency_sources.check_lockfile(result.get(lockfile), registry_hosts)
     except InputError as exc:

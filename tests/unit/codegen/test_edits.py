@@ -18,6 +18,7 @@ HOSTS = ["registry.npmjs.org"]
 GIT_DEPENDENCY = json.dumps(
     {"name": "x", "scripts": {"build": "node build.js"}, "dependencies": {"x": "github:a/b"}}
 )
+EXEC_DEPENDENCY = json.dumps({"name": "a", "dependencies": {"g": "exec:./g.js"}})
 
 
 def edit(files: dict[str, str], deletions: list[str] | None = None) -> Answer:
@@ -49,6 +50,7 @@ def test_deleting_an_absent_file_is_not_recorded() -> None:
         ({"package.json": json.dumps({"name": "x"})}, [], 'no "build" script'),
         ({"a.js": "x"}, ["../../etc"], "escapes the project"),
         ({"package.json": GIT_DEPENDENCY}, [], "dependencies.x"),
+        ({"packages/a/package.json": EXEC_DEPENDENCY}, [], "yarn's exec: protocol"),
     ],
 )
 def test_unacceptable_files_are_refused_as_invalid_output(
