@@ -34,6 +34,14 @@ class DevHost(NamedTuple):
     port: int
 
 
+class DevAgent(NamedTuple):
+    """Kiln's agent in the session: the host folder of its sockets, and the session's
+    revision the workspace holds (the agent counts edits on from it)."""
+
+    run_dir: Path
+    revision: int = 0
+
+
 def session_label(project: str) -> str:
     """The ``kiln.build`` label (and workspace folder name) of a project's session."""
     return f"{DEV_PREFIX}{project}"
@@ -62,7 +70,7 @@ def dev_container_config(
     host: DevHost,
     limits: Limits,
     folders: ProjectFolders,
-    run_dir: Path,
+    agent: DevAgent,
     options: SandboxOptions,
     node_modules: Path | None,
     step: Step | None = None,
@@ -96,7 +104,7 @@ def dev_container_config(
     config["labels"] |= {LABEL_DEV: "1", LABEL_PROJECT: project}
     config["volumes"] |= {
         str(AGENT_DIR): {"bind": AGENT_MOUNT, "mode": "ro"},
-        str(run_dir): {"bind": RUN_MOUNT, "mode": "rw"},
+        str(agent.run_dir): {"bind": RUN_MOUNT, "mode": "rw"},
     }
     config["environment"] |= {
         "KILN_DEV_HOST": host.name,
@@ -107,6 +115,7 @@ def dev_container_config(
         "KILN_DEV_ROOT": _inside(layout.app),
         "KILN_DEV_TOP": WORKSPACE,
         "KILN_DEV_ALLOW": _inside(layout.install),
+        "KILN_DEV_REVISION": str(agent.revision),
         "NODE_ENV": "development",
     }
     # The manager holds stdin open; when it dies, stdin ends and the agent exits, and the

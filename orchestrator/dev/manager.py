@@ -28,7 +28,13 @@ import requests.exceptions
 
 from orchestrator.builds.app_folders import ProjectFolders
 from orchestrator.context import Context
-from orchestrator.dev.container import DevHost, dev_container_config, dev_step, session_label
+from orchestrator.dev.container import (
+    DevAgent,
+    DevHost,
+    dev_container_config,
+    dev_step,
+    session_label,
+)
 from orchestrator.dev.folders import SessionFacts, is_fact, session_facts
 from orchestrator.dev.install import SessionInstaller, SessionStopped
 from orchestrator.dev.record import DevStatus
@@ -72,6 +78,7 @@ class RunningSession(threading.Thread):
         self.container: Any = None
         self.stdin: Any = None
         self.tail: list[str] = []
+        self.revision = 0  # the session's revision its workspace was made at
         self.installer = SessionInstaller(
             self.ctx,
             project,
@@ -119,8 +126,11 @@ class RunningSession(threading.Thread):
 
     def _prepare(self) -> None:
         workspace.create(self.workspace, self.ctx.settings.workspace_mb)
-        with tarfile.open(session_source(self.ctx.settings, self.project)) as archive:
-            archive.extractall(self.workspace, filter="data")  # the API's checked file map
+        with self.registry.edit_lock(self.project):  # no edit lands between copy and count
+            with tarfile.open(session_source(self.ctx.settings, self.project)) as archive:
+                archive.extractall(self.workspace, filter="data")  # the API's checked file map
+            session = self.registry.get(self.project)
+            self.revision = session.revision if session else 0
         self.ctx.sandbox.prepare_dir(self.workspace)
 
     def _source_facts(self, root: str | None) -> SessionFacts:
@@ -166,7 +176,7 @@ class RunningSession(threading.Thread):
             host=DevHost(dev_host(s, self.project), public_port(s)),
             limits=self.limits,
             folders=ProjectFolders(self.workspace, facts.layout),
-            run_dir=self.run_dir,
+            agent=DevAgent(self.run_dir, self.revision),  # the workspace's revision
             options=self._options(),
             node_modules=node_modules,
             step=self.installer.equip(dev_step(facts.layout.app)),  # Node, as its build's

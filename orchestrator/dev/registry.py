@@ -2,6 +2,7 @@
 
 kiln:{instance}:dev:session:{project}     hash: the session's record (record.DevSession)
 kiln:{instance}:dev:rev:{project}:{n}     hash: when revision n's PATCH arrived, its paths
+kiln:{instance}:dev:edit-lock:{project}   lock: one batch of edits (or a workspace's copy) at once
 kiln:{instance}:dev:worker:{name}         free session slots of a live dev worker (TTL)
 kiln:{instance}:dev:starts                list: projects waiting for a worker
 kiln:{instance}:dev:commands:{name}       list: stop / reinstall commands for a worker
@@ -71,6 +72,13 @@ class DevRegistry:
     def touch(self, project: str) -> None:
         """A request or an open HMR socket: the session is in use now."""
         self.redis.hset(self.session_key(project), "last_activity_at", json.dumps(time.time()))
+
+    def edit_lock(self, project: str) -> Any:
+        """Held while a batch of edits is applied, and while a restart copies the session's
+        files into a new workspace: the copy and its revision are then one pair."""
+        return self.redis.lock(
+            f"{self.prefix}:edit-lock:{project}", timeout=60, blocking_timeout=30
+        )
 
     def next_revision(self, project: str) -> int:
         """Bump the session's revision and return the new one."""

@@ -222,7 +222,7 @@ def apply_edits(ctx: Context, project: str, edits: Edits, arrived_ms: int) -> di
             code=ErrorCode.SESSION_NOT_READY,
         )
     reg = registry(ctx)
-    with ctx.redis.lock(f"{reg.prefix}:edit-lock:{project}", timeout=60, blocking_timeout=30):
+    with reg.edit_lock(project):
         source = session_source(ctx.settings, project)
         files = read_tar(source.read_bytes())
         for path, content in edits.items():

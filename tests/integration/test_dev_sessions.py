@@ -90,6 +90,83 @@ def test_an_edit_keeps_react_state_and_the_window(dev_stack: Stack) -> None:
     assert reply["restart"] is False
 
 
+def test_an_edit_made_while_a_page_loads_reaches_it(
+    dev_stack: Stack, stop_after: list[str]
+) -> None:
+    """The page has fetched its modules, its HMR client has not connected yet, and an edit
+    lands: Vite tells every open socket, which is none. The page must still get the edit."""
+    project = "midload"
+    stop_after.append(project)
+    start_session(dev_stack, project)
+    events = DevEvents(dev_stack, project)
+    with browser() as chromium:
+        page = chromium.new_page()
+        held: list[Any] = []
+
+        def hold(route: Any) -> None:  # the first page's HMR client waits; later ones go on
+            if held and held[-1] is None:
+                route.continue_()
+            else:
+                held.append(route)
+
+        page.route("**/@vite/client", hold)
+        with page.expect_response(lambda answer: "/src/Counter.tsx" in answer.url):
+            page.goto(dev_url(dev_stack, project), wait_until="commit")
+        reply = patch(dev_stack, project, {"src/Counter.tsx": counter("edited")})
+        time.sleep(2)  # Vite's watcher sees the edit and sends its update to no page
+        for route in list(held):
+            route.continue_()
+        held.append(None)
+        page.wait_for_function(
+            "document.querySelector('#count')?.textContent === 'edited 0'", timeout=30_000
+        )
+        hmr = events.wait_for("hmr", lambda d: d["revision"] == reply["revision"])
+    assert hmr["kind"] == "full-reload"
+
+
+SLOW_WATCHER_CONFIG = """
+import tailwindcss from '@tailwindcss/vite'
+import react from '@vitejs/plugin-react'
+import { defineConfig } from 'vite'
+
+// Vite's watcher polls every 3 s: it notices an edit seconds after the edit's write
+export default defineConfig({
+  plugins: [react(), tailwindcss()],
+  server: { watch: { usePolling: true, interval: 3000 } },
+})
+"""
+
+
+def test_a_page_served_after_an_edit_gets_the_edited_module(
+    dev_stack: Stack, stop_after: list[str]
+) -> None:
+    """A page loaded after an edit, before Vite's watcher noticed it, must not get the
+    edited module's old transform (the watcher's update then reaches no page)."""
+    project = "slowwatch"
+    stop_after.append(project)
+    files = {
+        "src/App.tsx": APP,
+        "src/Counter.tsx": counter("v0"),
+        "vite.config.ts": SLOW_WATCHER_CONFIG,
+    }
+    start_session(dev_stack, project, files)
+    with browser() as chromium:
+        page = chromium.new_page()
+        page.goto(dev_url(dev_stack, project))
+        page.wait_for_selector("#count")  # Counter.tsx transformed and cached
+        held: list[Any] = []
+        page.route("**/@vite/client", lambda route: held.append(route))
+        patch(dev_stack, project, {"src/Counter.tsx": counter("edited")})
+        with page.expect_response(lambda answer: "/src/Counter.tsx" in answer.url):
+            page.reload(wait_until="commit")
+        time.sleep(4)  # the watcher notices the edit; this page's socket is not open yet
+        for route in held:
+            route.continue_()
+        page.wait_for_function(
+            "document.querySelector('#count')?.textContent === 'edited 0'", timeout=30_000
+        )
+
+
 def test_a_second_start_returns_the_running_session(dev_stack: Stack) -> None:
     project = "refresh"  # started by the first test, still running
     with dev_stack.http() as http:

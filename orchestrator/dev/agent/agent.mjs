@@ -8,7 +8,8 @@
 // KILN_DEV_PUBLIC_PORT, KILN_DEV_RUN (the socket folder), KILN_DEV_ROOT (the app's folder,
 // Vite's root: /workspace or /workspace/front), KILN_DEV_TOP (/workspace: the project's
 // top, which edits' paths are relative to), KILN_DEV_ALLOW (what Vite may serve files
-// from: the app's install folder, a workspace member's workspace root; inside TOP).
+// from: the app's install folder, a workspace member's workspace root; inside TOP),
+// KILN_DEV_REVISION (the session's revision the workspace holds).
 import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
@@ -24,6 +25,7 @@ const PORT = 5173
 const HMR_PATH = '/__kiln_hmr'
 const QUIET_MS = Number(process.env.KILN_DEV_COALESCE_MS || 150) // a batch's stragglers
 const WINDOW_MS = 1500 // how long after a batch its updates are coalesced
+let revision = Number(process.env.KILN_DEV_REVISION || 0) // what the files on disk are
 
 function log(text) {
   process.stderr.write(`[kiln-agent] ${text}\n`)
@@ -93,6 +95,13 @@ const kilnPlugin = {
   },
   configResolved(config) {
     enforce(config.server)
+  },
+  // Each page says which revision it was served at: the client hook compares it with the
+  // current one once its HMR socket is open, and reloads when an edit landed in between.
+  transformIndexHtml() {
+    return [
+      { tag: 'meta', attrs: { name: 'kiln-revision', content: String(revision) }, injectTo: 'head-prepend' },
+    ]
   },
 }
 
@@ -180,7 +189,19 @@ function writeBatch(files, revision) {
   }
 }
 
-const live = { hot: null }
+// Vite notices an edit when its watcher does, some milliseconds later; until then it
+// would serve a page's request for an edited module from its old transform. The graphs
+// forget the edited files at once, as Vite's own watcher handler does first.
+function forget(server, rels) {
+  const graphs = server?.environments
+    ? Object.values(server.environments).map((environment) => environment.moduleGraph)
+    : [server?.moduleGraph]
+  for (const rel of rels) {
+    for (const graph of graphs) graph?.onFileChange?.(path.join(TOP, rel))
+  }
+}
+
+const live = { hot: null, server: null }
 
 function control() {
   fs.rmSync(path.join(RUN, 'agent.sock'), { force: true })
@@ -199,6 +220,8 @@ function control() {
           live.hot?.open(written)
           live.hot?.announce({ revision: command.revision, paths: Object.keys(command.files) })
           writeBatch(command.files, command.revision)
+          revision = command.revision
+          forget(live.server, Object.keys(command.files))
           reply = { ok: true, applied_at: Date.now() }
         } else {
           reply = { ok: false, error: `unknown op ${command.op}` }
@@ -260,6 +283,9 @@ async function main() {
   enforce(server.config.server)
   const channel = server.environments?.client?.hot ?? server.hot ?? server.ws
   live.hot = channel && typeof channel.send === 'function' ? coalescing(channel) : null
+  live.server = server
+  // A page's hook asks, once its socket is open, which revision the files are at now.
+  channel?.on?.('kiln:hello', (_data, client) => client?.send?.('kiln:current', { revision }))
   await server.listen(PORT, false)
   bridge()
 }

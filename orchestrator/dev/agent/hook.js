@@ -5,7 +5,9 @@ import { createHotContext } from '/@vite/client'
 
 const hot = createHotContext('/__kiln/hook.js')
 const RELOAD_KEY = 'kiln:reloaded-revision'
-let revision = Number(sessionStorage.getItem('kiln:revision') || 0)
+// The revision this page was served at (Kiln's agent adds it to every page Vite serves).
+const served = Number(document.querySelector('meta[name="kiln-revision"]')?.content ?? NaN)
+let revision = Number.isNaN(served) ? Number(sessionStorage.getItem('kiln:revision') || 0) : served
 
 function report(body) {
   try {
@@ -56,6 +58,18 @@ window.addEventListener('error', (event) => {
 window.addEventListener('unhandledrejection', (event) => {
   report({ kind: 'error', message: String(event.reason?.message || event.reason).slice(0, 2000) })
 })
+
+// An edit that landed after this page was served and before its HMR socket opened was
+// broadcast to no one: the page may have loaded the old module. The agent answers with
+// the current revision once the socket is open; behind it, the page reloads.
+let reloading = false
+hot.on('kiln:current', (data) => {
+  if (reloading || Number.isNaN(served) || !(data.revision > served)) return
+  reloading = true
+  sessionStorage.setItem(RELOAD_KEY, String(data.revision))
+  location.reload()
+})
+hot.send('kiln:hello', {})
 
 const reloaded = sessionStorage.getItem(RELOAD_KEY)
 if (reloaded !== null) {

@@ -11,6 +11,7 @@ from orchestrator.builds.app_folders import ProjectFolders
 from orchestrator.dev.container import (
     AGENT_MOUNT,
     RUN_MOUNT,
+    DevAgent,
     DevHost,
     dev_container_config,
     dev_step,
@@ -49,7 +50,7 @@ def config(
         host=DevHost("dev--shop.preview.localhost", 8000),
         limits=Limits(600, 1024, 1.0),
         folders=ProjectFolders(Path("/var/work/dev-shop"), layout),
-        run_dir=Path("/var/work/dev-shop.run"),
+        agent=DevAgent(Path("/var/work/dev-shop.run")),
         options=options,
         node_modules=node_modules,
         step=dev_step(layout.app),
@@ -69,6 +70,21 @@ def test_the_session_container_has_no_network_and_a_build_steps_hardening() -> N
     assert isinstance(env, dict)
     assert "https_proxy" not in env and "npm_config_https_proxy" not in env
     assert env["KILN_DEV_HOST"] == "dev--shop.preview.localhost"
+    assert env["KILN_DEV_REVISION"] == "0"  # a session's first start
+
+
+def test_the_agent_counts_on_from_the_revision_the_workspace_holds() -> None:
+    c = dev_container_config(
+        "shop",
+        host=DevHost("dev--shop.preview.localhost", 8000),
+        limits=Limits(600, 1024, 1.0),
+        folders=ProjectFolders(Path("/var/work/dev-shop"), AppLayout()),
+        agent=DevAgent(Path("/var/work/dev-shop.run"), revision=7),
+        options=OPTIONS,
+        node_modules=None,
+    )
+    environment = c["environment"]
+    assert isinstance(environment, dict) and environment["KILN_DEV_REVISION"] == "7"
 
 
 def test_labels_mounts_and_the_stdin_that_ends_it() -> None:
@@ -103,7 +119,7 @@ def test_the_session_runs_the_node_its_environment_chose() -> None:
         host=DevHost("dev--shop.preview.localhost", 8000),
         limits=Limits(600, 1024, 1.0),
         folders=ProjectFolders(Path("/var/work/dev-shop")),
-        run_dir=Path("/var/work/dev-shop.run"),
+        agent=DevAgent(Path("/var/work/dev-shop.run")),
         options=OPTIONS,
         node_modules=None,
         step=equipped,
@@ -116,7 +132,7 @@ def test_the_session_runs_the_node_its_environment_chose() -> None:
             host=DevHost("dev--shop.preview.localhost", 8000),
             limits=Limits(600, 1024, 1.0),
             folders=ProjectFolders(Path("/var/work/dev-shop")),
-            run_dir=Path("/var/work/dev-shop.run"),
+            agent=DevAgent(Path("/var/work/dev-shop.run")),
             options=OPTIONS,
             node_modules=None,
             step=replace(equipped, network=True),
@@ -160,7 +176,7 @@ def test_a_workspace_member_may_read_its_workspace_root_and_takes_no_layer() -> 
             host=DevHost("dev--shop.preview.localhost", 8000),
             limits=Limits(600, 1024, 1.0),
             folders=ProjectFolders(Path("/var/work/dev-shop"), member),
-            run_dir=Path("/var/work/dev-shop.run"),
+            agent=DevAgent(Path("/var/work/dev-shop.run")),
             options=OPTIONS,
             node_modules=None,
             step=dev_step(),
