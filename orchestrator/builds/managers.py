@@ -100,7 +100,7 @@ def install_fallback(env: Environment, step: Step, output: str) -> tuple[Step, s
         return None
     if not any(marker in output for marker in markers):
         return None
-    relaxed = Environment(env.node, env.manager, frozen=False, warnings=env.warnings)
+    relaxed = replace(env, frozen=False)
     reason = (
         f"{manager.command} refused the lockfile as out of date; "
         f"retrying with a normal {manager.command} install"
@@ -121,6 +121,7 @@ def step_env(
     values = {"PATH": step_path(env.node.major, manager, f"{FETCHED_DIR}/bin" if fetched else None)}
     if manager == Manager.YARN_BERRY:
         values |= {
+            **dict(env.settings),  # the project's own (project/yarnrc.py); Kiln's win below
             "YARN_RC_FILENAME": berry_rc_name(),
             "YARN_IGNORE_PATH": "1",
             "YARN_NODE_LINKER": "node-modules",  # the layers and the build need node_modules
@@ -464,4 +465,4 @@ def layer_inputs(env: Environment) -> dict[str, str]:
         "manager": env.manager.manager.value,
         "manager_version": env.manager.version,
         "frozen": str(env.frozen),
-    }
+    } | ({"settings": repr(env.settings)} if env.settings else {})

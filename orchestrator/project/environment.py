@@ -31,6 +31,7 @@ from orchestrator.project.lockfiles import (
     is_berry_lockfile,
     lockfile_matches,
 )
+from orchestrator.project.yarnrc import RC_FILE, BerryRc, read_berry_rc
 
 DEFAULT_NODE_MAJOR = 22
 NODE_FILES = (".nvmrc", ".node-version")
@@ -129,6 +130,8 @@ class Environment:
     manager: ManagerChoice
     frozen: bool  # install exactly the lockfile (else resolve, with a warning)
     warnings: tuple[str, ...] = field(default=())
+    # the manager's settings from the project's own files (yarnrc.py): pairs for its env
+    settings: tuple[tuple[str, str], ...] = field(default=())
 
     def public(self) -> dict[str, str]:
         """The build body's ``environment``: full versions."""
@@ -408,16 +411,17 @@ def choose_environment(
 ) -> Environment:
     """Node, package manager and install mode for a project.
 
-    ``files`` holds at least the project's top-level ``.nvmrc``, ``.node-version`` and
-    lockfiles (any other entries are ignored).
+    ``files`` holds at least the project's top-level ``.nvmrc``, ``.node-version``,
+    lockfiles and ``.yarnrc.yml`` (any other entries are ignored).
     """
     node = choose_node(offer, manifest, files, requested_node)
     lockfiles = {n: files[n] for n in LOCKFILE_PRECEDENCE if n in files}
     manager = choose_manager(offer, manifest, lockfiles)
     frozen, install_warnings = frozen_install(manager, manifest, lockfiles)
-    warnings = (*node.warnings, *manager.warnings, *install_warnings)
-    return Environment(node, manager, frozen, warnings)
+    rc = read_berry_rc(files.get(RC_FILE)) if manager.manager == Manager.YARN_BERRY else BerryRc()
+    warnings = (*node.warnings, *manager.warnings, *install_warnings, *rc.warnings)
+    return Environment(node, manager, frozen, warnings, rc.env)
 
 
 #: The top-level files :func:`choose_environment` reads.
-ENVIRONMENT_FILES = (*NODE_FILES, *LOCKFILE_PRECEDENCE)
+ENVIRONMENT_FILES = (*NODE_FILES, *LOCKFILE_PRECEDENCE, RC_FILE)

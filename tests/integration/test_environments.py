@@ -304,3 +304,21 @@ def test_bun_runs_its_default_trusted_scripts_offline_unless_the_field_says_othe
     body, text = built(stack, files)
     assert body["status"] == "succeeded", text[-3000:]
     assert ran not in text, text[-3000:]  # an empty field trusts none, as in bun
+
+
+def test_a_berry_lockfile_made_with_mixed_compression_installs_frozen(stack: Stack) -> None:
+    """``compressionLevel: mixed`` (a yarn 3 project moved to 4) changes yarn.lock's cacheKey
+    and checksums; yarn refuses that lockfile as out of date without the setting, and Kiln
+    never lets yarn read ``.yarnrc.yml``. The setting goes to yarn by its environment."""
+    body, text = built(stack, project("berry") | project("berry-mixed"))
+    line = fixture_line(stack, body, text)
+    assert line["ms"] == "2.1.1", text[-3000:]
+    assert "refused the lockfile as out of date" not in text, text[-3000:]
+
+
+def test_a_berry_project_s_package_extensions_are_named_when_not_applied(stack: Stack) -> None:
+    """yarn takes ``packageExtensions`` only from an rc file: Kiln cannot apply them without
+    letting yarn read the project's, so the frozen install is refused and the build says why."""
+    body, text = built(stack, project("berry") | project("berry-extended"))
+    assert fixture_line(stack, body, text)["ms"] == "2.1.1"
+    assert ".yarnrc.yml sets packageExtensions, which Kiln does not apply" in text, text[-3000:]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -84,6 +85,17 @@ def test_berry_ignores_the_projects_rc_file_and_yarn_path() -> None:
     assert values["YARN_IGNORE_PATH"] == "1"
     assert values["YARN_NPM_REGISTRY_SERVER"] == "r"
     assert values["YARN_HTTPS_PROXY"] == "p"
+
+
+def test_berry_gets_the_projects_compression_level_and_kilns_settings_win() -> None:
+    settings = (("YARN_COMPRESSION_LEVEL", "mixed"), ("YARN_IGNORE_PATH", "0"))
+    chosen = replace(env(Manager.YARN_BERRY), settings=settings)
+    values = managers.step_env(chosen, network=True, registry="r/", proxy="p")
+    assert values["YARN_COMPRESSION_LEVEL"] == "mixed"
+    assert values["YARN_IGNORE_PATH"] == "1"
+    plain = managers.layer_inputs(env(Manager.YARN_BERRY))
+    assert "settings" not in plain  # layers of projects without settings keep their keys
+    assert managers.layer_inputs(chosen) != plain
 
 
 @pytest.mark.parametrize(

@@ -162,6 +162,17 @@ def test_a_changed_range_is_stale_where_the_manager_says_so(folder: str) -> None
     assert lockfile_matches(lockfile, manifest, files[lockfile]) is False
 
 
+def test_a_berry_rc_setting_reaches_the_environment_and_only_berry_reads_it() -> None:
+    manifest, files = sample("berry")
+    rc = {".yarnrc.yml": b"compressionLevel: mixed\npackageExtensions: {}\n"}
+    env = choose_environment(OFFER, manifest, files | rc)
+    assert env.settings == (("YARN_COMPRESSION_LEVEL", "mixed"),)
+    assert any("packageExtensions" in w for w in env.warnings)
+    manifest, files = sample("yarn1")
+    classic = choose_environment(OFFER, manifest, files | rc)
+    assert classic.settings == () and classic.warnings == ()
+
+
 def test_yarn_lockfile_format() -> None:
     assert not is_berry_lockfile((SAMPLES / "yarn1" / "yarn.lock").read_bytes())
     assert is_berry_lockfile((SAMPLES / "berry" / "yarn.lock").read_bytes())
