@@ -191,3 +191,25 @@ class _Page:
 def dev_url(stack: Stack, project: str) -> str:
     """The session's URL."""
     return f"http://dev--{project}.preview.localhost:{stack.port}/"
+
+
+class HeldViteClient:
+    """Holds a page's requests for ``/@vite/client`` (Vite's HMR client, which opens the
+    page's socket) until :meth:`release`; requests after that go through at once."""
+
+    def __init__(self, page: Any) -> None:
+        self.held: list[Any] = []
+        self.released = False
+        page.route("**/@vite/client", self._route)
+
+    def _route(self, route: Any) -> None:
+        if self.released:
+            route.continue_()
+        else:
+            self.held.append(route)
+
+    def release(self) -> None:
+        """Let the held requests (and every later one) through."""
+        self.released = True
+        for route in self.held:
+            route.continue_()

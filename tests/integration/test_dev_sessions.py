@@ -23,6 +23,7 @@ from tests.integration.conftest import Stack, launch_stack, require_services
 from tests.integration.dev_helpers import (
     APP,
     DevEvents,
+    HeldViteClient,
     browser,
     counter,
     dev_url,
@@ -101,22 +102,12 @@ def test_an_edit_made_while_a_page_loads_reaches_it(
     events = DevEvents(dev_stack, project)
     with browser() as chromium:
         page = chromium.new_page()
-        held: list[Any] = []
-
-        def hold(route: Any) -> None:  # the first page's HMR client waits; later ones go on
-            if held and held[-1] is None:
-                route.continue_()
-            else:
-                held.append(route)
-
-        page.route("**/@vite/client", hold)
+        client = HeldViteClient(page)
         with page.expect_response(lambda answer: "/src/Counter.tsx" in answer.url):
             page.goto(dev_url(dev_stack, project), wait_until="commit")
         reply = patch(dev_stack, project, {"src/Counter.tsx": counter("edited")})
         time.sleep(2)  # Vite's watcher sees the edit and sends its update to no page
-        for route in list(held):
-            route.continue_()
-        held.append(None)
+        client.release()
         page.wait_for_function(
             "document.querySelector('#count')?.textContent === 'edited 0'", timeout=30_000
         )
@@ -154,14 +145,12 @@ def test_a_page_served_after_an_edit_gets_the_edited_module(
         page = chromium.new_page()
         page.goto(dev_url(dev_stack, project))
         page.wait_for_selector("#count")  # Counter.tsx transformed and cached
-        held: list[Any] = []
-        page.route("**/@vite/client", lambda route: held.append(route))
+        client = HeldViteClient(page)
         patch(dev_stack, project, {"src/Counter.tsx": counter("edited")})
         with page.expect_response(lambda answer: "/src/Counter.tsx" in answer.url):
             page.reload(wait_until="commit")
         time.sleep(4)  # the watcher notices the edit; this page's socket is not open yet
-        for route in held:
-            route.continue_()
+        client.release()
         page.wait_for_function(
             "document.querySelector('#count')?.textContent === 'edited 0'", timeout=30_000
         )

@@ -168,7 +168,7 @@ function viteUrl(rel) {
   return absolute.startsWith(ROOT + '/') ? `/${path.relative(ROOT, absolute)}` : `/@fs${absolute}`
 }
 
-function writeBatch(files, revision) {
+function writeBatch(files, batch) {
   const staged = []
   for (const [rel, content] of Object.entries(files)) {
     const target = path.join(TOP, rel)
@@ -178,7 +178,7 @@ function writeBatch(files, revision) {
       continue
     }
     fs.mkdirSync(path.dirname(target), { recursive: true })
-    const beside = `${target}.kiln-${revision}.tmp`
+    const beside = `${target}.kiln-${batch}.tmp`
     fs.writeFileSync(beside, Buffer.from(content, 'base64'))
     staged.push([beside, target])
   }
