@@ -119,14 +119,17 @@ class ChosenManager:
 
     def equip(self, step: Step) -> Step:
         """``step`` with the environment's PATH and manager settings, and a fetched manager."""
+        rc_name = managers.berry_rc_name()
         toolenv = managers.step_env(
             self.env,
             network=step.network,
             registry=self.registry,
             proxy=self.proxy,
             fetched=self.tools is not None,
+            rc_name=rc_name,
         )
-        return replace(step, toolenv=tuple(toolenv.items()), tools=self.tools)
+        rc = (rc_name, self.env.rc) if self.env.rc else None
+        return replace(step, toolenv=tuple(toolenv.items()), tools=self.tools, tmp_file=rc)
 
     def explain(self, step: Step, error: BuildError) -> BuildError:
         """Name the manager whose install failed (plan's messages name npm)."""

@@ -73,6 +73,7 @@ def layer_recipe(
         manifest=made,
         install=install,
         scripts=managers.scripts_step(env, made, raw, bun_defaults=bun_defaults),
+        settings=managers.layer_settings(env),
     )
 
 

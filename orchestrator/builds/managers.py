@@ -109,20 +109,27 @@ def install_fallback(env: Environment, step: Step, output: str) -> tuple[Step, s
 
 
 def step_env(
-    env: Environment, *, network: bool, registry: str, proxy: str, fetched: bool = False
+    env: Environment,
+    *,
+    network: bool,
+    registry: str,
+    proxy: str,
+    fetched: bool = False,
+    rc_name: str | None = None,
 ) -> dict[str, str]:
     """What a container of this build adds to the sandbox's fixed environment.
 
     ``PATH`` picks the build's Node and manager; the manager's own settings point its
     cache at the install-only mount, its registry at Kiln's, and its proxy and CA at
-    Kiln's egress proxy (install containers only).
+    Kiln's egress proxy (install containers only). ``rc_name``: the step's yarn 2+ rc file
+    in the container's ``/tmp`` (``berry_rc_name``; a fresh one when not given).
     """
     manager = env.manager.manager
     values = {"PATH": step_path(env.node.major, manager, f"{FETCHED_DIR}/bin" if fetched else None)}
     if manager == Manager.YARN_BERRY:
         values |= {
             **dict(env.settings),  # the project's own (project/yarnrc.py); Kiln's win below
-            "YARN_RC_FILENAME": berry_rc_name(),
+            "YARN_RC_FILENAME": berry_rc_setting(rc_name or berry_rc_name()),
             "YARN_IGNORE_PATH": "1",
             "YARN_NODE_LINKER": "node-modules",  # the layers and the build need node_modules
             # The packages' zips stay in the workspace for the offline `yarn rebuild`; the
@@ -169,10 +176,22 @@ def berry_rc_name() -> str:
     """A yarn 2+ rc file name no project can carry, so neither its ``.yarnrc.yml`` nor any
     file it brings or its code writes (a dev session's server, before a reinstall) is read.
 
-    yarn reads that name in the step's folder and in every folder above it, and loads the
-    ``plugins`` such a file names: code, in the install container. A fixed name could be
-    planted, so each step gets its own, unguessable one."""
+    A fixed name could be planted: each step gets its own, unguessable one."""
     return f".kiln-yarnrc-{secrets.token_hex(16)}.yml"
+
+
+def berry_rc_setting(name: str) -> str:
+    """``YARN_RC_FILENAME`` for the rc file ``name`` in the container's ``/tmp``.
+
+    yarn reads that name joined to the step's folder and to every folder above it, and
+    loads the ``plugins`` such a file names: code, in the install container. Enough ``..``
+    that every join ends at ``/tmp/<name>`` (a ``..`` above ``/`` stays at ``/``), so the
+    one file yarn can read is in the container's own ``/tmp``: the one Kiln writes there
+    (``Step.tmp_file``), or none. Tried by hand with yarn 4.18.1."""
+    return "../" * RC_CLIMB + f"tmp/{name}"
+
+
+RC_CLIMB = 64  # yarn walks up to `/`, so the shallow folders reach /tmp at any depth
 
 
 YARN_ALIAS_URL = "https://registry.yarnpkg.com/"
@@ -458,11 +477,10 @@ def build_step(env: Environment, manifest: Mapping[str, Any]) -> Step:
     return Step("build", Phase.BUILDING, argv, network=False, failure_code=ErrorCode.BUILD_FAILED)
 
 
-def layer_inputs(env: Environment) -> dict[str, str]:
-    """What a dependency layer's key must add for a non-default environment."""
-    return {
-        "node_major": str(env.node.major),
-        "manager": env.manager.manager.value,
-        "manager_version": env.manager.version,
-        "frozen": str(env.frozen),
-    } | ({"settings": repr(env.settings)} if env.settings else {})
+def layer_settings(env: Environment) -> dict[str, str]:
+    """What a dependency layer's key must add for the manager's settings from the project's
+    own files (project/yarnrc.py: an extension changes what is installed). Empty without
+    them, so those layers keep their keys."""
+    return ({"settings": repr(env.settings)} if env.settings else {}) | (
+        {"rc": env.rc} if env.rc else {}
+    )

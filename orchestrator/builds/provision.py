@@ -73,7 +73,8 @@ class LayerRecipe:
 
     Its staging folder holds only ``manifest`` as package.json and the lockfile
     (``staged_lock``: yarn 1's with registry URLs pointed at Kiln's); the key hashes
-    ``lock_bytes``, ``manifest``, the install and scripts commands and the toolchain.
+    ``lock_bytes``, ``manifest``, the install and scripts commands, the toolchain and the
+    manager's settings from the project's files.
     """
 
     lockfile: str
@@ -82,6 +83,7 @@ class LayerRecipe:
     manifest: dict[str, Any]
     install: Step  # network on, scripts off
     scripts: Step | None  # the dependencies' allowed install scripts, offline
+    settings: dict[str, str] = field(default_factory=dict)  # managers.layer_settings
 
 
 @dataclass
@@ -142,6 +144,7 @@ class LayerProvider:
             toolchain=self.toolchain,
             manifest=recipe.manifest,
             scripts_argv=recipe.scripts.argv if recipe.scripts is not None else None,
+            settings=recipe.settings,
         )
         return self._hold(key, None, lambda: self._make_recipe(key, recipe))
 

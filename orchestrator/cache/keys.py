@@ -43,6 +43,7 @@ def layer_key(
     toolchain: Toolchain,
     manifest: Mapping[str, Any] | None = None,
     scripts_argv: Sequence[str] | None = None,
+    settings: Mapping[str, str] | None = None,
 ) -> str:
     """The key of the dependency layer that ``install_argv`` makes from ``lockfile``.
 
@@ -51,7 +52,8 @@ def layer_key(
     layers are keyed without it, so their keys stay as they were. ``scripts_argv``: the
     dependency scripts step a pnpm, yarn or bun layer runs (which packages' scripts ran
     is part of what the layer is: bun's default list comes from the image, not the
-    manifest); a layer that runs none keeps its key.
+    manifest); a layer that runs none keeps its key. ``settings``: the manager's settings
+    from the project's own files (a yarn 2+ rc's packageExtensions); none keeps the key.
     """
     fields: dict[str, Any] = {
         "format": LAYER_FORMAT,
@@ -65,6 +67,8 @@ def layer_key(
         fields["manifest"] = dict(manifest)
     if scripts_argv is not None:
         fields["scripts"] = list(scripts_argv)
+    if settings:
+        fields["settings"] = dict(settings)
     return _digest(fields)
 
 

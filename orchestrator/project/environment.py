@@ -132,6 +132,8 @@ class Environment:
     warnings: tuple[str, ...] = field(default=())
     # the manager's settings from the project's own files (yarnrc.py): pairs for its env
     settings: tuple[tuple[str, str], ...] = field(default=())
+    # an rc file for the manager from the project's own (yarnrc.py: its packageExtensions)
+    rc: str = ""
 
     def public(self) -> dict[str, str]:
         """The build body's ``environment``: full versions."""
@@ -420,7 +422,7 @@ def choose_environment(
     frozen, install_warnings = frozen_install(manager, manifest, lockfiles)
     rc = read_berry_rc(files.get(RC_FILE)) if manager.manager == Manager.YARN_BERRY else BerryRc()
     warnings = (*node.warnings, *manager.warnings, *install_warnings, *rc.warnings)
-    return Environment(node, manager, frozen, warnings, rc.env)
+    return Environment(node, manager, frozen, warnings, rc.env, rc.rc)
 
 
 #: The top-level files :func:`choose_environment` reads.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -122,6 +123,21 @@ def layer_mounts(
     return volumes, {f"{target}/{name}": scratch for name in SCRATCH_DIRS}
 
 
+# Writes "$2" to /tmp/"$1" (never over a file already there), then runs the step's command.
+WRITE_TMP_FILE = 'set -C && printf "%s" "$2" > "/tmp/$1" && shift 2 && exec "$@"'
+PLAIN_NAME = re.compile(r"[A-Za-z0-9._-]+")
+
+
+def step_command(step: Step) -> list[str]:
+    """The container's command: ``step.argv``, after writing ``step.tmp_file`` when it has one."""
+    if step.tmp_file is None:
+        return step.argv
+    name, text = step.tmp_file
+    if not PLAIN_NAME.fullmatch(name) or name in {".", ".."}:
+        raise SandboxError(f"refusing a file name for the container's /tmp: {name!r}")
+    return ["/bin/sh", "-c", WRITE_TMP_FILE, "kiln-tmp-file", name, text, *step.argv]
+
+
 def container_config(
     step: Step,
     *,
@@ -156,7 +172,7 @@ def container_config(
     memory = f"{limits.memory_mb}m"
     config: dict[str, Any] = {
         "image": options.image,
-        "command": step.argv,
+        "command": step_command(step),
         "user": f"{options.uid}:{options.uid}",
         "working_dir": step_folder(step),
         "environment": sandbox_environment(step, options),

@@ -58,6 +58,9 @@ class Step:
     # The folder inside the workspace the step runs in ("front", "apps/web"; "" is the
     # top): the app's, or its workspace root's (project/app_folder.py). Checked at submit.
     workdir: str = ""
+    # (name, text): a file the container writes into its own /tmp before the command (a
+    # yarn 2+ rc file Kiln makes, builds/managers.py); the name is a plain file name.
+    tmp_file: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)

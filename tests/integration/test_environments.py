@@ -316,9 +316,19 @@ def test_a_berry_lockfile_made_with_mixed_compression_installs_frozen(stack: Sta
     assert "refused the lockfile as out of date" not in text, text[-3000:]
 
 
-def test_a_berry_project_s_package_extensions_are_named_when_not_applied(stack: Stack) -> None:
-    """yarn takes ``packageExtensions`` only from an rc file: Kiln cannot apply them without
-    letting yarn read the project's, so the frozen install is refused and the build says why."""
+def test_a_berry_project_s_package_extensions_are_applied_and_install_frozen(stack: Stack) -> None:
+    """yarn takes ``packageExtensions`` only from an rc file, and Kiln never lets it read the
+    project's: Kiln writes one of its own with only the extensions (project/yarnrc.py), so
+    the lockfile made with them installs frozen and the extended dependency is there."""
     body, text = built(stack, project("berry") | project("berry-extended"))
-    assert fixture_line(stack, body, text)["ms"] == "2.1.1"
-    assert ".yarnrc.yml sets packageExtensions, which Kiln does not apply" in text, text[-3000:]
+    assert fixture_line(stack, body, text) == {"ms": "2.1.1", "extended": "7.0.0"}, text[-3000:]
+    assert "refused the lockfile as out of date" not in text, text[-3000:]
+    assert "packageExtensions" not in text, text[-3000:]
+
+
+def test_a_berry_extension_from_outside_the_registry_is_not_applied(stack: Stack) -> None:
+    rc = 'packageExtensions:\n  "ms@*":\n    dependencies:\n      "is-number": "exec:./x.js"\n'
+    files = project("berry") | project("berry-extended") | {".yarnrc.yml": rc}
+    body, text = built(stack, files)
+    assert fixture_line(stack, body, text)["extended"] == "none", text[-3000:]
+    assert ".yarnrc.yml: packageExtensions not applied" in text, text[-3000:]

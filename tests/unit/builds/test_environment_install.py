@@ -128,6 +128,25 @@ def test_a_yarn_berry_project_skips_builds_then_rebuilds_offline(private: Kiln) 
     assert toolenv(install)["PATH"] == step_path(22, Manager.YARN_BERRY)
 
 
+def test_a_berry_project_s_extensions_reach_every_yarn_step_as_its_own_rc_file(
+    private: Kiln,
+) -> None:
+    private.script(scripted({"build": BUILT}))
+    rc = b'packageExtensions:\n  "ms@*":\n    dependencies:\n      x: "1"\n'
+    build = private.build(sample("berry") | {".yarnrc.yml": rc})
+    assert build.status == "succeeded", build.error_message
+    steps = [call.step for call in private.sandbox.calls]
+    assert [step.name for step in steps] == ["install", "scripts", "build"]
+    names = set()
+    for step in steps:
+        assert step.tmp_file is not None, step.name
+        name, text = step.tmp_file
+        assert json.loads(text) == {"packageExtensions": {"ms@*": {"dependencies": {"x": "1"}}}}
+        assert dict(step.toolenv)["YARN_RC_FILENAME"].endswith(f"/tmp/{name}")
+        names.add(name)
+    assert len(names) == 3  # each step its own name
+
+
 def test_a_bun_project_runs_only_its_trusted_dependencies_scripts(private: Kiln) -> None:
     private.script(scripted({"build": BUILT}))
     build = private.build(sample("bun", trustedDependencies=["sharp"]))

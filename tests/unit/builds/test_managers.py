@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import posixpath
 import re
 import subprocess
 from dataclasses import replace
@@ -77,7 +78,10 @@ def test_berry_ignores_the_projects_rc_file_and_yarn_path() -> None:
     values = managers.step_env(env(Manager.YARN_BERRY), network=True, registry="r/", proxy="p")
     again = managers.step_env(env(Manager.YARN_BERRY), network=True, registry="r/", proxy="p")
     name = values["YARN_RC_FILENAME"]
-    assert re.fullmatch(r"\.kiln-yarnrc-[0-9a-f]{32}\.yml", name), name
+    assert re.fullmatch(r"(\.\./){64}tmp/\.kiln-yarnrc-[0-9a-f]{32}\.yml", name), name
+    # yarn joins the name to the step's folder and each one above: all reach /tmp/<name>
+    for folder in ("/workspace", "/workspace/apps/web", "/"):
+        assert posixpath.normpath(posixpath.join(folder, name)) == "/" + name.lstrip("./")
     assert again["YARN_RC_FILENAME"] != name  # a fixed name could be planted in the workspace
     assert values["YARN_ENABLE_SCRIPTS"] == "false"  # exec: and git: dependencies run code
     offline = managers.step_env(env(Manager.YARN_BERRY), network=False, registry="r", proxy="")
@@ -93,9 +97,10 @@ def test_berry_gets_the_projects_compression_level_and_kilns_settings_win() -> N
     values = managers.step_env(chosen, network=True, registry="r/", proxy="p")
     assert values["YARN_COMPRESSION_LEVEL"] == "mixed"
     assert values["YARN_IGNORE_PATH"] == "1"
-    plain = managers.layer_inputs(env(Manager.YARN_BERRY))
-    assert "settings" not in plain  # layers of projects without settings keep their keys
-    assert managers.layer_inputs(chosen) != plain
+    assert managers.layer_settings(env(Manager.YARN_BERRY)) == {}  # layers keep their keys
+    assert managers.layer_settings(chosen) != {}
+    extended = replace(env(Manager.YARN_BERRY), rc='{"packageExtensions": {}}')
+    assert managers.layer_settings(extended) == {"rc": extended.rc}
 
 
 @pytest.mark.parametrize(

@@ -57,8 +57,9 @@ def test_layer_key_is_stable_and_short_hex() -> None:
         {"toolchain": replace(TOOLS, node_version="22.12.0")},
         {"toolchain": replace(TOOLS, platform="linux/arm64")},
         {"scripts_argv": ["sh", "-c", "npm rebuild esbuild"]},
+        {"settings": {"rc": '{"packageExtensions": {}}'}},
     ],
-    ids=["lockfile", "flags", "image", "node", "platform", "scripts"],
+    ids=["lockfile", "flags", "image", "node", "platform", "scripts", "settings"],
 )
 def test_every_input_of_a_layer_changes_its_key(change: dict[str, Any]) -> None:
     base = {"lockfile": LOCK_BYTES, "install_argv": ARGV, "toolchain": TOOLS}
@@ -71,6 +72,7 @@ def test_the_trusted_set_is_part_of_the_key_and_no_scripts_keeps_it() -> None:
         return layer_key(LOCK_BYTES, install_argv=ARGV, toolchain=TOOLS, scripts_argv=scripts)
 
     assert key(None) == layer_key(LOCK_BYTES, install_argv=ARGV, toolchain=TOOLS)
+    assert key(None) == layer_key(LOCK_BYTES, install_argv=ARGV, toolchain=TOOLS, settings={})
     assert key(["sh", "-c", "npm rebuild esbuild"]) != key(["sh", "-c", "npm rebuild sharp"])
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from orchestrator.sandbox.runner import (
     StepResult,
     container_config,
     sandbox_environment,
+    step_command,
 )
 from orchestrator.sandbox.step import Limits, Step
 
@@ -53,6 +55,26 @@ def config(step: Step, options: SandboxOptions = OPTIONS, **kw: Any) -> dict[str
 
 
 # ------------------------------------------------------------ container_config
+
+
+def test_a_step_with_a_tmp_file_writes_it_then_runs_its_command(tmp_path: Path) -> None:
+    step = replace(BUILD, tmp_file=("rc.yml", 'a: "$(x)" `y`'))
+    command = config(step)["command"]
+    assert command[0] == "/bin/sh" and command[-3:] == ["npm", "run", "build"]
+    assert config(BUILD)["command"] == ["npm", "run", "build"]
+    # the real shell, with /tmp swapped for a test folder: the text is written as given
+    script = command[2].replace("/tmp/", f"{tmp_path}/")
+    argv = ["/bin/sh", "-c", script, *command[3:-3], "cat", str(tmp_path / "rc.yml")]
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    assert done.returncode == 0 and done.stdout == 'a: "$(x)" `y`', done
+    again = subprocess.run(argv, capture_output=True, text=True, check=False)
+    assert again.returncode != 0  # never over a file already there
+
+
+@pytest.mark.parametrize("name", ["../etc/x", "a/b", "..", "", "a b"])
+def test_a_tmp_file_name_is_a_plain_name(name: str) -> None:
+    with pytest.raises(SandboxError):
+        step_command(replace(BUILD, tmp_file=(name, "x")))
 
 
 def test_runs_the_step_as_the_unprivileged_user_in_the_workspace() -> None:
