@@ -180,6 +180,11 @@ def berry_rc_name() -> str:
     return f".kiln-yarnrc-{secrets.token_hex(16)}.yml"
 
 
+# `..`s in YARN_RC_FILENAME: more than any step folder's depth. yarn walks every folder up
+# to `/`, so even from a deeper one its joins from the folders near `/` reach /tmp.
+RC_CLIMB = 64
+
+
 def berry_rc_setting(name: str) -> str:
     """``YARN_RC_FILENAME`` for the rc file ``name`` in the container's ``/tmp``.
 
@@ -189,9 +194,6 @@ def berry_rc_setting(name: str) -> str:
     one file yarn can read is in the container's own ``/tmp``: the one Kiln writes there
     (``Step.tmp_file``), or none. Tried by hand with yarn 4.18.1."""
     return "../" * RC_CLIMB + f"tmp/{name}"
-
-
-RC_CLIMB = 64  # yarn walks up to `/`, so the shallow folders reach /tmp at any depth
 
 
 YARN_ALIAS_URL = "https://registry.yarnpkg.com/"
